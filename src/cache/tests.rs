@@ -1,0 +1,128 @@
+use super::*;
+
+fn cache_with(memory_limit: usize, evictions: bool) -> Cache {
+    Cache::new(
+        &CacheConfig {
+            memory_limit,
+            item_size_max: 1024 * 1024,
+            use_cas: true,
+            evictions,
+            hashpower_init: 0,
+        },
+        Arc::new(Clock::new()),
+    )
+}
+
+fn read(cache: &Cache, stats: &ThreadStats, key: &[u8]) -> Option<Vec<u8>> {
+    cache.get(stats, key, None, |item| item.data.to_vec())
+}
+
+#[test]
+fn store_modes_follow_memcached() {
+    let c = cache_with(1 << 20, true);
+    let s = ThreadStats::default();
+    assert_eq!(c.store(&s, StoreMode::Replace, b"k", 0, 0, b"x"), StoreOutcome::NotStored);
+    assert_eq!(c.store(&s, StoreMode::Append, b"k", 0, 0, b"x"), StoreOutcome::NotStored);
+    assert_eq!(c.store(&s, StoreMode::Cas(1), b"k", 0, 0, b"x"), StoreOutcome::NotFound);
+    assert_eq!(c.store(&s, StoreMode::Add, b"k", 3, 0, b"mid"), StoreOutcome::Stored(1));
+    assert_eq!(c.store(&s, StoreMode::Add, b"k", 0, 0, b"x"), StoreOutcome::NotStored);
+    assert!(matches!(c.store(&s, StoreMode::Append, b"k", 9, 0, b">"), StoreOutcome::Stored(_)));
+    assert!(matches!(c.store(&s, StoreMode::Prepend, b"k", 9, 0, b"<"), StoreOutcome::Stored(_)));
+    let (data, flags, cas) = c
+        .get(&s, b"k", None, |i| (i.data.to_vec(), i.flags, i.cas))
+        .expect("hit");
+    assert_eq!(data, b"<mid>");
+    assert_eq!(flags, 3, "append keeps the old flags");
+    assert_eq!(c.store(&s, StoreMode::Cas(cas + 1), b"k", 0, 0, b"x"), StoreOutcome::Exists);
+    assert_eq!(c.store(&s, StoreMode::Cas(0), b"k", 0, 0, b"x"), StoreOutcome::Exists);
+    assert!(matches!(c.store(&s, StoreMode::Cas(cas), b"k", 0, 0, b"new"), StoreOutcome::Stored(_)));
+    assert_eq!(read(&c, &s, b"k").as_deref(), Some(&b"new"[..]));
+    assert!(c.delete(&s, b"k"));
+    assert!(!c.delete(&s, b"k"));
+    assert_eq!(c.stats().curr_items, 0);
+}
+
+#[test]
+fn arithmetic_wraps_clamps_and_pads_in_place() {
+    let c = cache_with(1 << 20, true);
+    let s = ThreadStats::default();
+    c.store(&s, StoreMode::Set, b"n", 0, 0, b"18446744073709551615");
+    assert_eq!(c.arithmetic(&s, b"n", true, 2), ArithOutcome::Value(1));
+    assert_eq!(read(&c, &s, b"n").expect("hit").len(), 20, "shorter result is padded");
+    c.store(&s, StoreMode::Set, b"n", 0, 0, b"100");
+    assert_eq!(c.arithmetic(&s, b"n", false, 1), ArithOutcome::Value(99));
+    assert_eq!(read(&c, &s, b"n").as_deref(), Some(&b"99 "[..]));
+    assert_eq!(c.arithmetic(&s, b"n", false, 1000), ArithOutcome::Value(0));
+    c.store(&s, StoreMode::Set, b"n", 0, 0, b"99");
+    assert_eq!(c.arithmetic(&s, b"n", true, 1), ArithOutcome::Value(100));
+    assert_eq!(read(&c, &s, b"n").as_deref(), Some(&b"100"[..]));
+    c.store(&s, StoreMode::Set, b"t", 0, 0, b"abc");
+    assert_eq!(c.arithmetic(&s, b"t", true, 1), ArithOutcome::NonNumeric);
+    c.store(&s, StoreMode::Set, b"e", 0, 0, b"");
+    assert_eq!(c.arithmetic(&s, b"e", true, 1), ArithOutcome::NonNumeric);
+    assert_eq!(c.arithmetic(&s, b"missing", true, 1), ArithOutcome::NotFound);
+}
+
+#[test]
+fn expired_and_flushed_items_are_gone_and_counted() {
+    let c = cache_with(1 << 20, true);
+    let s = ThreadStats::default();
+    let past = c.clock().expiry(-1);
+    c.store(&s, StoreMode::Set, b"old", 0, past, b"v");
+    assert_eq!(read(&c, &s, b"old"), None);
+    assert_eq!(s.get_expired.get(), 1);
+    c.store(&s, StoreMode::Set, b"k", 0, 0, b"v");
+    c.flush_all(0);
+    assert_eq!(read(&c, &s, b"k"), None);
+    assert_eq!(s.get_flushed.get(), 1);
+    c.store(&s, StoreMode::Set, b"k", 0, 0, b"after");
+    assert_eq!(read(&c, &s, b"k").as_deref(), Some(&b"after"[..]));
+}
+
+#[test]
+fn memory_limit_evicts_least_recently_used() {
+    let limit = 64 * 1024;
+    let c = cache_with(limit, true);
+    let s = ThreadStats::default();
+    let value = vec![b'x'; 1000];
+    for i in 0..200 {
+        let key = format!("key{i}");
+        assert!(matches!(
+            c.store(&s, StoreMode::Set, key.as_bytes(), 0, 0, &value),
+            StoreOutcome::Stored(_)
+        ));
+    }
+    let st = c.stats();
+    assert!(st.bytes as usize <= limit, "{} > {limit}", st.bytes);
+    assert!(st.evictions > 0);
+    assert_eq!(st.curr_items + st.evictions, 200);
+    assert!(read(&c, &s, b"key199").is_some(), "the newest item survives");
+}
+
+#[test]
+fn without_evictions_a_full_cache_refuses() {
+    let c = cache_with(16 * 1024, false);
+    let s = ThreadStats::default();
+    let value = vec![b'x'; 1000];
+    let mut refused = false;
+    for i in 0..100 {
+        let key = format!("key{i}");
+        if c.store(&s, StoreMode::Set, key.as_bytes(), 0, 0, &value) == StoreOutcome::NoMemory {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused);
+    assert_eq!(c.stats().evictions, 0);
+    assert!(read(&c, &s, b"key0").is_some(), "nothing was evicted");
+}
+
+#[test]
+fn size_limit_matches_memcached_arithmetic() {
+    let c = cache_with(64 << 20, true);
+    // 1 MB item: 48-byte header, key + NUL, value + CRLF, 8-byte CAS.
+    let max = 1024 * 1024 - 48 - 2 - 2 - 8;
+    assert!(c.item_size_ok(1, 0, max));
+    assert!(!c.item_size_ok(1, 0, max + 1));
+    assert!(!c.item_size_ok(1, 1, max), "non-zero flags take 4 more bytes");
+}

@@ -1,0 +1,168 @@
+//! Settings: memcached's defaults, overridden by `--config-file` and then by command-line flags.
+//!
+//! `Settings` is the one value the rest of the daemon reads its configuration from. It is built
+//! once at start by [`from_args`] and never changes afterwards (runtime knobs such as
+//! `verbosity` live in the daemon's shared state, not here).
+
+mod args;
+mod file;
+mod listen;
+
+pub use args::{from_args, help_text, Invocation};
+pub use listen::ListenSpec;
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The protocol version we answer to `version` and report in `stats`: the memcached release whose
+/// behaviour memcached-rs reproduces. Clients use it for feature detection, so it is memcached's
+/// numbering, not this crate's.
+pub const PROTOCOL_VERSION: &str = "1.6.18";
+
+/// Which wire protocols a listener accepts (`-B`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Pick per connection from its first byte (0x80 means binary).
+    Auto,
+    /// Text protocol only (classic and meta commands).
+    Ascii,
+    /// Binary protocol only.
+    Binary,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Auto => "auto-negotiate",
+            Protocol::Ascii => "ascii",
+            Protocol::Binary => "binary",
+        })
+    }
+}
+
+/// Every setting the daemon runs with. Field docs name the flag that sets each one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `-p`: TCP port (0 = no TCP listener).
+    pub port: u16,
+    /// `-U`: UDP port (0 = off).
+    pub udp_port: u16,
+    /// `-l`: interfaces to listen on, in order; empty means every interface.
+    pub listen: Vec<ListenSpec>,
+    /// `-s`: unix socket path (disables network listeners).
+    pub unix_socket: Option<PathBuf>,
+    /// `-a`: permission mask of the unix socket.
+    pub unix_mask: u32,
+    /// `-c`: simultaneous connections allowed.
+    pub max_connections: usize,
+    /// `-t`: worker threads.
+    pub threads: usize,
+    /// `-m`: item memory in bytes.
+    pub memory_limit: usize,
+    /// `-M` clears it: evict items when memory is full instead of refusing stores.
+    pub evictions: bool,
+    /// `-I`: largest item in bytes.
+    pub item_size_max: usize,
+    /// `-f`: slab class growth factor.
+    pub growth_factor: f64,
+    /// `-n`: minimum space for key + value + flags.
+    pub chunk_size: usize,
+    /// `-R`: requests handled per connection per wake-up.
+    pub reqs_per_event: usize,
+    /// `-B`: protocol.
+    pub protocol: Protocol,
+    /// `-b`: listen backlog.
+    pub backlog: i32,
+    /// `-C` clears it: keep CAS ids.
+    pub use_cas: bool,
+    /// `-F` clears it: allow `flush_all`.
+    pub flush_enabled: bool,
+    /// `-A`: allow the `shutdown` command.
+    pub shutdown_command: bool,
+    /// `-v`, `-vv`, `-vvv`: verbosity at start.
+    pub verbose: u32,
+    /// `-d`: run as a daemon.
+    pub daemonize: bool,
+    /// `-P`: pid file.
+    pub pid_file: Option<PathBuf>,
+    /// `-u`: user to run as when started as root.
+    pub user: Option<String>,
+    /// `-k`: lock all paged memory.
+    pub lock_memory: bool,
+    /// `-r`: raise the core file limit.
+    pub core_dumps: bool,
+    /// `-L`: try large memory pages.
+    pub large_pages: bool,
+    /// `-e`: memory file for a restartable cache.
+    pub memory_file: Option<PathBuf>,
+    /// `-S`: SASL authentication.
+    pub sasl: bool,
+    /// `-Y`: ASCII authentication file.
+    pub auth_file: Option<PathBuf>,
+    /// `-X` clears it: allow `stats cachedump` and `lru_crawler metadump`.
+    pub dump_enabled: bool,
+    /// `-W` clears it: allow `watch`.
+    pub watch_enabled: bool,
+    /// `-o idle_timeout`: seconds before an idle connection is closed (0 = never).
+    pub idle_timeout: u32,
+    /// `-o hashpower`: initial hash table size as a power of two (0 = default).
+    pub hashpower_init: u32,
+    /// `-o slab_chunk_max`: largest slab chunk in bytes.
+    pub slab_chunk_max: usize,
+    /// `-o lru_crawler` / `no_lru_crawler`.
+    pub lru_crawler: bool,
+    /// `-o maxconns_fast` / `no_maxconns_fast`.
+    pub maxconns_fast: bool,
+    /// `-o track_sizes`.
+    pub track_sizes: bool,
+    /// `logfile PATH` in the config file: where the log goes instead of stderr.
+    pub logfile: Option<PathBuf>,
+    /// Options that were accepted but whose feature this build does not implement yet; the daemon
+    /// logs each one at start so nothing is silently ignored.
+    pub not_implemented: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            port: 11211,
+            udp_port: 0,
+            listen: Vec::new(),
+            unix_socket: None,
+            unix_mask: 0o700,
+            max_connections: 1024,
+            threads: 4,
+            memory_limit: 64 * 1024 * 1024,
+            evictions: true,
+            item_size_max: 1024 * 1024,
+            growth_factor: 1.25,
+            chunk_size: 48,
+            reqs_per_event: 20,
+            protocol: Protocol::Auto,
+            backlog: 1024,
+            use_cas: true,
+            flush_enabled: true,
+            shutdown_command: false,
+            verbose: 0,
+            daemonize: false,
+            pid_file: None,
+            user: None,
+            lock_memory: false,
+            core_dumps: false,
+            large_pages: false,
+            memory_file: None,
+            sasl: false,
+            auth_file: None,
+            dump_enabled: true,
+            watch_enabled: true,
+            idle_timeout: 0,
+            hashpower_init: 0,
+            slab_chunk_max: 512 * 1024,
+            lru_crawler: true,
+            maxconns_fast: true,
+            track_sizes: false,
+            logfile: None,
+            not_implemented: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The process around the server: start-up order, privileges, signals and shutdown.
+
+pub mod logging;
+mod privileges;
+pub mod signals;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::iterator::Signals;
+
+use crate::config::Settings;
+use crate::net;
+use crate::server::Server;
+
+/// sysexits.h codes memcached uses.
+const EX_USAGE: u8 = 64;
+const EX_OSERR: u8 = 71;
+
+/// A reason the daemon could not start, with the exit status to report.
+#[derive(Debug)]
+pub struct DaemonError {
+    /// What went wrong, for stderr.
+    pub message: String,
+    /// Process exit status.
+    pub exit_code: u8,
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+fn os_error(message: String) -> DaemonError {
+    DaemonError {
+        message,
+        exit_code: EX_OSERR,
+    }
+}
+
+/// Runs the server until a signal (or the `shutdown` command) stops it.
+pub fn run(settings: Settings) -> Result<(), DaemonError> {
+    logging::init(settings.verbose);
+    for option in &settings.not_implemented {
+        log::warn!("{option}: not implemented yet in memcached-rs; ignored");
+    }
+    if settings.unix_socket.is_some() {
+        return Err(DaemonError {
+            message: "unix sockets (-s) are not supported yet".into(),
+            exit_code: EX_USAGE,
+        });
+    }
+    if settings.udp_port != 0 {
+        log::warn!("UDP (-U {}) is not supported yet; not listening on UDP", settings.udp_port);
+    }
+    // Refuse to run as root without -u before touching anything, as memcached does.
+    if is_root() && settings.user.as_deref().map_or(true, str::is_empty) {
+        return Err(DaemonError {
+            message: "can't run as root without the -u switch".into(),
+            exit_code: EX_USAGE,
+        });
+    }
+
+    let listeners = net::bind_tcp(&settings).map_err(|e| os_error(e.to_string()))?;
+    privileges::drop_root(settings.user.as_deref()).map_err(|e| DaemonError {
+        message: e.message,
+        exit_code: e.exit_code,
+    })?;
+
+    let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
+        .map_err(|e| os_error(format!("failed to install signal handlers: {e}")))?;
+    let listen_count = listeners.len() as u64;
+    let listeners = Arc::new(listeners);
+    let server = Arc::new(Server::new(settings));
+    // memcached counts its listening sockets as connections in `total_connections`.
+    server.conns.total.store(listen_count, Ordering::Relaxed);
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let workers = net::spawn_workers(&server, &listeners, &shutdown)
+        .map_err(|e| os_error(format!("failed to start worker threads: {e}")))?;
+    for l in listeners.iter() {
+        if let Ok(addr) = l.local_addr() {
+            log::info!("listening on {addr}");
+        }
+    }
+
+    wait_for_stop(signals);
+
+    shutdown.store(true, Ordering::Release);
+    for w in &workers {
+        w.wake();
+    }
+    for w in workers {
+        w.join();
+    }
+    Ok(())
+}
+
+/// Blocks until a signal asks the server to stop.
+fn wait_for_stop(mut signals: Signals) {
+    for signal in signals.forever() {
+        match signal {
+            SIGHUP => log::info!("SIGHUP: no log file to reopen"),
+            SIGUSR1 => {
+                log::info!("Graceful shutdown signal handled");
+                return;
+            }
+            SIGINT => {
+                log::info!("Signal handled: Interrupt.");
+                return;
+            }
+            _ => {
+                log::info!("Signal handled: Terminated.");
+                return;
+            }
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid/geteuid have no preconditions.
+    unsafe { libc::getuid() == 0 || libc::geteuid() == 0 }
+}

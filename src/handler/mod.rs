@@ -1,0 +1,10 @@
+//! Executes parsed requests against the cache and writes the replies.
+//!
+//! This is the seam between the pure protocol parsers and the cache: it owns the command
+//! semantics that are neither parsing nor storage — statistics, `noreply`, the order in which
+//! memcached checks things, and what happens to the connection next.
+
+mod stats;
+pub mod text;
+
+pub use text::{Next, PendingStore, TextHandler};

@@ -1,0 +1,191 @@
+//! The `stats` command and its subcommands, with memcached 1.6.18's field names and order.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
+use crate::config::PROTOCOL_VERSION;
+use crate::protocol::text::Tokens;
+use crate::server::Server;
+
+/// Handles `stats [subcommand ...]`.
+pub fn stats_command(server: &Server, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
+    if tokens.count() == 2 {
+        general(server, out);
+        out.extend_from_slice(b"END\r\n");
+        return;
+    }
+    match tokens.get(1) {
+        b"reset" => {
+            server.stats.reset();
+            server.cache.reset_stats();
+            server.conns.total.store(0, Ordering::Relaxed);
+            server.conns.rejected.store(0, Ordering::Relaxed);
+            out.extend_from_slice(b"RESET\r\n");
+        }
+        b"settings" => {
+            settings(server, out);
+            out.extend_from_slice(b"END\r\n");
+        }
+        b"detail" => {
+            // Per-prefix statistics are not kept yet; memcached's usage error for a missing
+            // argument is reproduced, the subcommands themselves are reported as unsupported.
+            if tokens.count() < 4 {
+                out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+            } else {
+                match tokens.get(2) {
+                    b"on" | b"off" | b"dump" => out.extend_from_slice(b"ERROR\r\n"),
+                    _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+                }
+            }
+        }
+        _ => out.extend_from_slice(b"ERROR\r\n"),
+    }
+}
+
+fn stat(out: &mut Vec<u8>, name: &str, value: impl Display) {
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+fn rusage() -> (String, String) {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a complete rusage into the pointer it is given, which points to
+    // writable memory of the right size; on failure we keep the zeroed value.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let fmt = |tv: libc::timeval| format!("{}.{:06}", tv.tv_sec, tv.tv_usec);
+    (fmt(usage.ru_utime), fmt(usage.ru_stime))
+}
+
+fn general(server: &Server, out: &mut Vec<u8>) {
+    let clock = server.cache.clock();
+    let t = server.stats.totals();
+    let c = server.cache.stats();
+    let conns = &server.conns;
+    let s = &server.settings;
+    let (ru_user, ru_system) = rusage();
+    let curr_conns = conns.current.load(Ordering::Relaxed);
+
+    stat(out, "pid", server.pid);
+    stat(out, "uptime", clock.uptime());
+    stat(out, "time", clock.unix_now());
+    stat(out, "version", PROTOCOL_VERSION);
+    stat(out, "pointer_size", usize::BITS);
+    stat(out, "rusage_user", ru_user);
+    stat(out, "rusage_system", ru_system);
+    stat(out, "max_connections", s.max_connections);
+    stat(out, "curr_connections", curr_conns);
+    stat(out, "total_connections", conns.total.load(Ordering::Relaxed));
+    stat(out, "rejected_connections", conns.rejected.load(Ordering::Relaxed));
+    stat(out, "connection_structures", conns.structures.load(Ordering::Relaxed));
+    stat(out, "cmd_get", t.get_cmds);
+    stat(out, "cmd_set", t.set_cmds);
+    stat(out, "cmd_flush", t.flush_cmds);
+    stat(out, "cmd_touch", t.touch_cmds);
+    stat(out, "cmd_meta", t.meta_cmds);
+    stat(out, "get_hits", t.get_hits);
+    stat(out, "get_misses", t.get_misses);
+    stat(out, "get_expired", t.get_expired);
+    stat(out, "get_flushed", t.get_flushed);
+    stat(out, "delete_misses", t.delete_misses);
+    stat(out, "delete_hits", t.delete_hits);
+    stat(out, "incr_misses", t.incr_misses);
+    stat(out, "incr_hits", t.incr_hits);
+    stat(out, "decr_misses", t.decr_misses);
+    stat(out, "decr_hits", t.decr_hits);
+    stat(out, "cas_misses", t.cas_misses);
+    stat(out, "cas_hits", t.cas_hits);
+    stat(out, "cas_badval", t.cas_badval);
+    stat(out, "touch_hits", t.touch_hits);
+    stat(out, "touch_misses", t.touch_misses);
+    stat(out, "store_too_large", t.store_too_large);
+    stat(out, "store_no_memory", t.store_no_memory);
+    stat(out, "auth_cmds", t.auth_cmds);
+    stat(out, "auth_errors", t.auth_errors);
+    stat(out, "bytes_read", t.bytes_read);
+    stat(out, "bytes_written", t.bytes_written);
+    stat(out, "limit_maxbytes", s.memory_limit);
+    stat(out, "accepting_conns", 1);
+    stat(out, "listen_disabled_num", 0);
+    stat(out, "time_in_listen_disabled_us", 0);
+    stat(out, "threads", s.threads);
+    stat(out, "conn_yields", t.conn_yields);
+    let capacity = c.hash_capacity.max(1);
+    stat(out, "hash_power_level", 63 - capacity.leading_zeros());
+    stat(out, "hash_bytes", capacity * std::mem::size_of::<usize>() as u64 * 2);
+    stat(out, "hash_is_expanding", 0);
+    stat(out, "bytes", c.bytes);
+    stat(out, "curr_items", c.curr_items);
+    stat(out, "total_items", c.total_items);
+    stat(out, "expired_unfetched", c.expired_unfetched);
+    stat(out, "evicted_unfetched", c.evicted_unfetched);
+    stat(out, "evictions", c.evictions);
+    stat(out, "reclaimed", c.reclaimed);
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn settings(server: &Server, out: &mut Vec<u8>) {
+    let s = &server.settings;
+    let inter = if s.listen.is_empty() {
+        "NULL".to_string()
+    } else {
+        s.listen
+            .iter()
+            .map(|l| {
+                let host = l.host.as_deref().unwrap_or("*");
+                match l.port {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    stat(out, "maxbytes", s.memory_limit);
+    stat(out, "maxconns", s.max_connections);
+    stat(out, "tcpport", s.port);
+    stat(out, "udpport", s.udp_port);
+    stat(out, "inter", inter);
+    stat(out, "verbosity", server.verbosity());
+    stat(out, "oldest", 0);
+    stat(out, "evictions", if s.evictions { "on" } else { "off" });
+    stat(
+        out,
+        "domain_socket",
+        s.unix_socket
+            .as_ref()
+            .map_or_else(|| "NULL".to_string(), |p| p.display().to_string()),
+    );
+    stat(out, "umask", format!("{:o}", s.unix_mask));
+    stat(out, "shutdown_command", on_off(s.shutdown_command));
+    stat(out, "growth_factor", format!("{:.2}", s.growth_factor));
+    stat(out, "chunk_size", s.chunk_size);
+    stat(out, "num_threads", s.threads);
+    stat(out, "stat_key_prefix", ":");
+    stat(out, "detail_enabled", "no");
+    stat(out, "reqs_per_event", s.reqs_per_event);
+    stat(out, "cas_enabled", on_off(s.use_cas));
+    stat(out, "tcp_backlog", s.backlog);
+    stat(out, "binding_protocol", s.protocol);
+    stat(out, "auth_enabled_sasl", on_off(s.sasl));
+    stat(out, "auth_enabled_ascii", on_off(s.auth_file.is_some()));
+    stat(out, "item_size_max", s.item_size_max);
+    stat(out, "maxconns_fast", on_off(s.maxconns_fast));
+    stat(out, "hashpower_init", s.hashpower_init);
+    stat(out, "slab_chunk_max", s.slab_chunk_max);
+    stat(out, "lru_crawler", on_off(s.lru_crawler));
+    stat(out, "flush_enabled", on_off(s.flush_enabled));
+    stat(out, "dump_enabled", on_off(s.dump_enabled));
+    stat(out, "idle_timeout", s.idle_timeout);
+    stat(out, "track_sizes", on_off(s.track_sizes));
+}

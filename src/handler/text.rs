@@ -1,0 +1,355 @@
+//! The text protocol's commands.
+
+use std::sync::atomic::Ordering;
+
+use crate::cache::{ArithOutcome, RelTime, StoreMode, StoreOutcome};
+use crate::config::PROTOCOL_VERSION;
+use crate::protocol::text::{
+    self, FlushDelay, Request, ShutdownMode, StoreCommand, Tokens,
+};
+use crate::protocol::KEY_MAX_LENGTH;
+use crate::server::Server;
+use crate::stats::ThreadStats;
+
+/// memcached's `MAX_VERBOSITY_LEVEL`.
+const MAX_VERBOSITY: u32 = 2;
+
+/// A storage command waiting for its data block.
+#[derive(Debug, Clone, Default)]
+pub struct PendingStore {
+    command: Option<StoreCommand>,
+    key: Vec<u8>,
+    flags: u32,
+    exptime: RelTime,
+    cas: u64,
+    /// Length of the data block without its `\r\n`.
+    pub length: usize,
+    noreply: bool,
+}
+
+/// What the connection does after a request line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Read the next request line.
+    ReadLine,
+    /// Read `length + 2` bytes of data for the pending store, then call `complete_store`.
+    ReadData,
+    /// Discard this many bytes (a refused data block), then read lines again.
+    Swallow(usize),
+    /// Send what is queued, then close (`quit`).
+    CloseAfterWrite,
+    /// Close at once.
+    Close,
+}
+
+/// Executes text requests for one connection's worker thread.
+#[derive(Debug)]
+pub struct TextHandler<'s> {
+    server: &'s Server,
+    stats: &'s ThreadStats,
+}
+
+impl<'s> TextHandler<'s> {
+    /// A handler that counts into `stats`.
+    pub fn new(server: &'s Server, stats: &'s ThreadStats) -> Self {
+        TextHandler { server, stats }
+    }
+
+    /// Executes one request line, appending its reply to `out`. A storage command fills
+    /// `pending` and returns [`Next::ReadData`].
+    pub fn handle_line(&self, line: &[u8], out: &mut Vec<u8>, pending: &mut PendingStore) -> Next {
+        let cache = &self.server.cache;
+        let stats = self.stats;
+        match text::parse(line) {
+            Request::Get {
+                keys,
+                with_cas,
+                touch,
+            } => {
+                let start = out.len();
+                let exptime = touch.map(|t| cache.clock().expiry(i64::from(t)));
+                for key in keys.iter() {
+                    if key.len() > KEY_MAX_LENGTH {
+                        // memcached drops the values already queued and sends only the error.
+                        out.truncate(start);
+                        reply(out, "CLIENT_ERROR bad command line format", false);
+                        return Next::ReadLine;
+                    }
+                    let hit = cache.get(stats, key, exptime, |item| {
+                        let cas = with_cas.then_some(item.cas);
+                        text::write_value(out, item.key, item.flags, item.data, cas);
+                    });
+                    match (hit.is_some(), touch.is_some()) {
+                        (true, false) => {
+                            stats.get_cmds.incr();
+                            stats.get_hits.incr();
+                        }
+                        (false, false) => {
+                            stats.get_cmds.incr();
+                            stats.get_misses.incr();
+                        }
+                        (true, true) => {
+                            stats.touch_cmds.incr();
+                            stats.touch_hits.incr();
+                        }
+                        (false, true) => {
+                            stats.touch_cmds.incr();
+                            stats.touch_misses.incr();
+                        }
+                    }
+                }
+                out.extend_from_slice(b"END\r\n");
+                Next::ReadLine
+            }
+            Request::Store {
+                command,
+                key,
+                flags,
+                exptime,
+                length,
+                cas,
+                noreply,
+            } => {
+                if !cache.item_size_ok(key.len(), flags, length) {
+                    stats.store_too_large.incr();
+                    reply(out, "SERVER_ERROR object too large for cache", noreply);
+                    // A failed set must not leave the old value readable.
+                    if command == StoreCommand::Set {
+                        cache.delete(stats, key);
+                    }
+                    return Next::Swallow(length + 2);
+                }
+                pending.command = Some(command);
+                pending.key.clear();
+                pending.key.extend_from_slice(key);
+                pending.flags = flags;
+                pending.exptime = cache.clock().expiry(i64::from(exptime));
+                pending.cas = cas;
+                pending.length = length;
+                pending.noreply = noreply;
+                Next::ReadData
+            }
+            Request::Delete { key, noreply } => {
+                if cache.delete(stats, key) {
+                    stats.delete_hits.incr();
+                    reply(out, "DELETED", noreply);
+                } else {
+                    stats.delete_misses.incr();
+                    reply(out, "NOT_FOUND", noreply);
+                }
+                Next::ReadLine
+            }
+            Request::Arithmetic {
+                key,
+                increment,
+                delta,
+                noreply,
+            } => {
+                match cache.arithmetic(stats, key, increment, delta) {
+                    ArithOutcome::Value(v) => {
+                        if increment {
+                            stats.incr_hits.incr();
+                        } else {
+                            stats.decr_hits.incr();
+                        }
+                        if !noreply {
+                            text::write_u64(out, v);
+                            out.extend_from_slice(b"\r\n");
+                        }
+                    }
+                    ArithOutcome::NotFound => {
+                        if increment {
+                            stats.incr_misses.incr();
+                        } else {
+                            stats.decr_misses.incr();
+                        }
+                        reply(out, "NOT_FOUND", noreply);
+                    }
+                    ArithOutcome::NonNumeric => reply(
+                        out,
+                        "CLIENT_ERROR cannot increment or decrement non-numeric value",
+                        noreply,
+                    ),
+                }
+                Next::ReadLine
+            }
+            Request::Touch {
+                key,
+                exptime,
+                noreply,
+            } => {
+                stats.touch_cmds.incr();
+                let exptime = cache.clock().expiry(i64::from(exptime));
+                if cache.touch(stats, key, exptime) {
+                    stats.touch_hits.incr();
+                    reply(out, "TOUCHED", noreply);
+                } else {
+                    stats.touch_misses.incr();
+                    reply(out, "NOT_FOUND", noreply);
+                }
+                Next::ReadLine
+            }
+            Request::FlushAll { delay, noreply } => {
+                stats.flush_cmds.incr();
+                if !self.server.settings.flush_enabled {
+                    reply(out, "CLIENT_ERROR flush_all not allowed", noreply);
+                    return Next::ReadLine;
+                }
+                match delay {
+                    FlushDelay::Invalid => {
+                        reply(out, "CLIENT_ERROR invalid exptime argument", noreply);
+                        return Next::ReadLine;
+                    }
+                    FlushDelay::Now => cache.flush_all(0),
+                    FlushDelay::Seconds(s) => cache.flush_all(i64::from(s)),
+                }
+                reply(out, "OK", noreply);
+                Next::ReadLine
+            }
+            Request::Version => {
+                out.extend_from_slice(b"VERSION ");
+                out.extend_from_slice(PROTOCOL_VERSION.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                Next::ReadLine
+            }
+            Request::Quit => Next::CloseAfterWrite,
+            Request::Verbosity { level, noreply } => {
+                let level = level.min(MAX_VERBOSITY);
+                self.server.verbosity.store(level, Ordering::Relaxed);
+                crate::daemon::logging::set_verbosity(level);
+                reply(out, "OK", noreply);
+                Next::ReadLine
+            }
+            Request::Shutdown(mode) => {
+                if !self.server.settings.shutdown_command {
+                    reply(out, "ERROR: shutdown not enabled", false);
+                    return Next::ReadLine;
+                }
+                match mode {
+                    ShutdownMode::Now => {
+                        crate::daemon::signals::raise(libc::SIGINT);
+                        Next::Close
+                    }
+                    ShutdownMode::Graceful => {
+                        crate::daemon::signals::raise(libc::SIGUSR1);
+                        Next::Close
+                    }
+                    ShutdownMode::Invalid => {
+                        reply(out, "CLIENT_ERROR invalid shutdown mode", false);
+                        Next::ReadLine
+                    }
+                }
+            }
+            Request::CacheMemlimit { megabytes, noreply } => {
+                let line = match megabytes {
+                    None => "ERROR",
+                    Some(mb) if mb < 8 => "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m",
+                    Some(mb) if mb > 1_000_000_000 => {
+                        "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"
+                    }
+                    Some(mb) => {
+                        if cache.set_memory_limit(mb as usize * 1024 * 1024) {
+                            log::info!("maxbytes adjusted to {mb}m");
+                            "OK"
+                        } else {
+                            "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"
+                        }
+                    }
+                };
+                reply(out, line, noreply);
+                Next::ReadLine
+            }
+            Request::Stats(tokens) => {
+                self.stats_command(&tokens, out);
+                Next::ReadLine
+            }
+            Request::Unsupported(command) => {
+                log::debug!(
+                    "command not implemented yet: {}",
+                    String::from_utf8_lossy(command)
+                );
+                reply(out, "ERROR", false);
+                Next::ReadLine
+            }
+            Request::Error { reply: line, noreply } => {
+                reply(out, line, noreply);
+                Next::ReadLine
+            }
+            Request::Close => Next::Close,
+        }
+    }
+
+    /// Finishes a storage command once its data block (`length + 2` bytes, which should end in
+    /// `\r\n`) has arrived.
+    pub fn complete_store(&self, pending: &PendingStore, block: &[u8], out: &mut Vec<u8>) {
+        let stats = self.stats;
+        stats.set_cmds.incr();
+        let noreply = pending.noreply;
+        let length = pending.length;
+        if block.len() != length + 2 || &block[length..] != b"\r\n" {
+            reply(out, "CLIENT_ERROR bad data chunk", noreply);
+            return;
+        }
+        let Some(command) = pending.command else {
+            return;
+        };
+        let mode = match command {
+            StoreCommand::Set => StoreMode::Set,
+            StoreCommand::Add => StoreMode::Add,
+            StoreCommand::Replace => StoreMode::Replace,
+            StoreCommand::Append => StoreMode::Append,
+            StoreCommand::Prepend => StoreMode::Prepend,
+            StoreCommand::Cas => StoreMode::Cas(pending.cas),
+        };
+        let cache = &self.server.cache;
+        let outcome = cache.store(
+            stats,
+            mode,
+            &pending.key,
+            pending.flags,
+            pending.exptime,
+            &block[..length],
+        );
+        let line = match outcome {
+            StoreOutcome::Stored(_) => {
+                if command == StoreCommand::Cas {
+                    stats.cas_hits.incr();
+                }
+                "STORED"
+            }
+            StoreOutcome::Exists => {
+                stats.cas_badval.incr();
+                "EXISTS"
+            }
+            StoreOutcome::NotFound => {
+                stats.cas_misses.incr();
+                "NOT_FOUND"
+            }
+            StoreOutcome::NotStored => "NOT_STORED",
+            StoreOutcome::TooLarge => {
+                stats.store_too_large.incr();
+                "SERVER_ERROR object too large for cache"
+            }
+            StoreOutcome::NoMemory => {
+                stats.store_no_memory.incr();
+                if command == StoreCommand::Set {
+                    cache.delete(stats, &pending.key);
+                }
+                "SERVER_ERROR out of memory storing object"
+            }
+        };
+        reply(out, line, noreply);
+    }
+
+    fn stats_command(&self, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
+        super::stats::stats_command(self.server, tokens, out);
+    }
+}
+
+/// Appends a reply line unless the client asked for silence.
+fn reply(out: &mut Vec<u8>, line: &str, noreply: bool) {
+    if !noreply {
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}

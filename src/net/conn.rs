@@ -1,0 +1,251 @@
+//! One client connection: its buffers and the read → parse → execute → write cycle.
+//!
+//! The connection reads only when every reply it owes has been written, as memcached does: the
+//! output a client can make us hold is bounded by what one buffer of its requests produces, and
+//! a client that stops reading stops being read.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+use crate::handler::{Next, PendingStore, TextHandler};
+use crate::stats::ThreadStats;
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 16 * 1024;
+/// memcached closes a connection whose buffered line reaches this length without a newline,
+/// unless it is a multi-get.
+const MAX_PLAIN_LINE: usize = 2048;
+/// A multi-get line may be long, but not without bound.
+const MAX_GET_LINE: usize = 8 * 1024 * 1024;
+/// Buffers above this capacity are given back once empty.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Waiting for a request line.
+    Line,
+    /// Waiting for a storage command's data block.
+    Data,
+    /// Discarding a refused data block.
+    Swallow(usize),
+}
+
+/// What the worker should do with a connection after driving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drive {
+    /// Nothing more to do until the socket is ready again.
+    Wait,
+    /// The per-wake-up request budget ran out with input still buffered: drive again soon.
+    Yield,
+    /// Close the connection.
+    Close,
+}
+
+enum Processed {
+    NeedInput,
+    OutOfBudget,
+    CloseAfterWrite,
+    Close,
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    input: Input,
+    pending: PendingStore,
+    close_after_write: bool,
+    last_active: Instant,
+}
+
+impl Conn {
+    /// Wraps an accepted, non-blocking stream.
+    pub fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            rbuf: Vec::new(),
+            rpos: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            input: Input::Line,
+            pending: PendingStore::default(),
+            close_after_write: false,
+            last_active: Instant::now(),
+        }
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// When the connection last completed a request.
+    pub fn last_active(&self) -> Instant {
+        self.last_active
+    }
+
+    /// Reads, executes and writes until the socket would block, the request budget is spent,
+    /// or the connection should close.
+    pub fn drive(&mut self, handler: &TextHandler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
+        let mut budget = budget;
+        loop {
+            let processed = self.process(handler, &mut budget);
+            match self.flush(stats) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // The rest goes out on the next writable edge; remember to close after it.
+                    if matches!(processed, Processed::CloseAfterWrite | Processed::Close) {
+                        self.close_after_write = true;
+                    }
+                    return Drive::Wait;
+                }
+                Err(_) => return Drive::Close,
+            }
+            if self.close_after_write {
+                return Drive::Close;
+            }
+            match processed {
+                Processed::Close | Processed::CloseAfterWrite => return Drive::Close,
+                Processed::OutOfBudget => {
+                    stats.conn_yields.incr();
+                    return Drive::Yield;
+                }
+                Processed::NeedInput => {}
+            }
+            match self.fill() {
+                Ok(0) => return Drive::Close,
+                Ok(n) => stats.bytes_read.add(n as u64),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Wait,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Drive::Close,
+            }
+        }
+    }
+
+    /// Executes every complete request in the read buffer, within the budget.
+    fn process(&mut self, handler: &TextHandler<'_>, budget: &mut usize) -> Processed {
+        loop {
+            let avail = &self.rbuf[self.rpos..];
+            match self.input {
+                Input::Line => {
+                    let Some(nl) = avail.iter().position(|&b| b == b'\n') else {
+                        if avail.len() > MAX_PLAIN_LINE && !may_be_long_get(avail)
+                            || avail.len() > MAX_GET_LINE
+                        {
+                            return Processed::Close;
+                        }
+                        return Processed::NeedInput;
+                    };
+                    if *budget == 0 {
+                        return Processed::OutOfBudget;
+                    }
+                    *budget -= 1;
+                    // memcached strips the '\r' only from lines longer than one byte.
+                    let end = if nl > 1 && avail[nl - 1] == b'\r' {
+                        nl - 1
+                    } else {
+                        nl
+                    };
+                    let next = handler.handle_line(&avail[..end], &mut self.wbuf, &mut self.pending);
+                    self.rpos += nl + 1;
+                    self.last_active = Instant::now();
+                    match next {
+                        Next::ReadLine => {}
+                        Next::ReadData => self.input = Input::Data,
+                        Next::Swallow(n) => self.input = Input::Swallow(n),
+                        Next::CloseAfterWrite => return Processed::CloseAfterWrite,
+                        Next::Close => return Processed::Close,
+                    }
+                }
+                Input::Data => {
+                    let need = self.pending.length + 2;
+                    if avail.len() < need {
+                        self.rbuf.reserve(need - avail.len());
+                        return Processed::NeedInput;
+                    }
+                    handler.complete_store(&self.pending, &avail[..need], &mut self.wbuf);
+                    self.rpos += need;
+                    self.input = Input::Line;
+                    self.last_active = Instant::now();
+                }
+                Input::Swallow(left) => {
+                    let take = left.min(avail.len());
+                    self.rpos += take;
+                    if take < left {
+                        self.input = Input::Swallow(left - take);
+                        return Processed::NeedInput;
+                    }
+                    self.input = Input::Line;
+                }
+            }
+        }
+    }
+
+    /// Reads once into the buffer.
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+            if self.rbuf.capacity() > KEEP_CAPACITY {
+                self.rbuf.shrink_to(READ_CHUNK);
+            }
+        } else if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        let len = self.rbuf.len();
+        let room = (self.rbuf.capacity() - len).max(READ_CHUNK);
+        self.rbuf.resize(len + room, 0);
+        let res = self.stream.read(&mut self.rbuf[len..]);
+        self.rbuf.truncate(len + *res.as_ref().unwrap_or(&0));
+        res
+    }
+
+    /// Writes queued output. `Ok(true)` when everything went out.
+    fn flush(&mut self, stats: &ThreadStats) -> io::Result<bool> {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    stats.bytes_written.add(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        if self.wbuf.capacity() > KEEP_CAPACITY {
+            self.wbuf.shrink_to(READ_CHUNK);
+        }
+        Ok(true)
+    }
+}
+
+/// memcached keeps reading a newline-less line past 2 KB only if it is a `get`/`gets` (after at
+/// most 100 leading spaces), since only a multi-get can legitimately be that long.
+fn may_be_long_get(line: &[u8]) -> bool {
+    let spaces = line.iter().take_while(|&&b| b == b' ').count();
+    let rest = &line[spaces..];
+    spaces <= 100 && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_be_long_get;
+
+    #[test]
+    fn only_gets_may_be_long() {
+        assert!(may_be_long_get(b"get a b c"));
+        assert!(may_be_long_get(b"   gets a"));
+        assert!(!may_be_long_get(b"set a 0 0 1"));
+        assert!(!may_be_long_get(&[b' '; 200]));
+    }
+}

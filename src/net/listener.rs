@@ -1,0 +1,105 @@
+//! Listening sockets, bound as memcached binds them.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::Settings;
+
+/// Why listening failed, with memcached's wording.
+#[derive(Debug)]
+pub struct ListenError {
+    /// What was being bound.
+    pub what: String,
+    /// The OS error.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for ListenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Binds a TCP listener on every address `-l`/`-p` name (every interface, IPv4 and IPv6, when
+/// no `-l` is given). Like memcached, an address already in use is skipped as long as at least
+/// one address could be bound.
+pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    let fail = |source: io::Error| ListenError {
+        what: format!("failed to listen on TCP port {}", settings.port),
+        source,
+    };
+    let wildcard = |port: u16| {
+        [
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ]
+    };
+    if settings.listen.is_empty() {
+        addrs.extend(wildcard(settings.port));
+    }
+    for spec in &settings.listen {
+        let port = spec.port.unwrap_or(settings.port);
+        match &spec.host {
+            None => addrs.extend(wildcard(port)),
+            Some(host) => {
+                let resolved = (host.as_str(), port).to_socket_addrs().map_err(|e| ListenError {
+                    what: format!("getaddrinfo(): {host}"),
+                    source: e,
+                })?;
+                addrs.extend(resolved);
+            }
+        }
+    }
+    let mut listeners = Vec::new();
+    let mut last_error = None;
+    for addr in addrs {
+        if listeners
+            .iter()
+            .any(|l: &TcpListener| l.local_addr().ok() == Some(addr))
+        {
+            continue;
+        }
+        match bind_one(addr, settings.backlog) {
+            Ok(l) => listeners.push(l),
+            // Without IPv6 support on the host, the wildcard v6 bind fails harmlessly.
+            Err(e)
+                if e.kind() == io::ErrorKind::AddrInUse
+                    || e.raw_os_error() == Some(libc::EAFNOSUPPORT)
+                    || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) && addr.is_ipv6() =>
+            {
+                last_error = Some(e)
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(fail(last_error.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind")
+        })));
+    }
+    Ok(listeners)
+}
+
+fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // One socket per family, as memcached: the v4 wildcard gets its own.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_keepalive(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}

@@ -1,0 +1,171 @@
+//! The few raw system calls the event loop needs: epoll and eventfd.
+//!
+//! This is one of the two places with `unsafe` (the other is `stats` reading rusage). Every
+//! call goes through [`syscall!`], which turns `-1` into the OS error; every descriptor is an
+//! `OwnedFd`, so nothing leaks and nothing is closed twice.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Calls a libc function and maps a `-1` result to `io::Error::last_os_error()`.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller passes valid arguments for this libc call (see each call site).
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+
+/// Readable.
+pub const READABLE: u32 = libc::EPOLLIN as u32;
+/// Writable.
+pub const WRITABLE: u32 = libc::EPOLLOUT as u32;
+/// Peer closed or error.
+pub const HANGUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) as u32;
+const EDGE: u32 = libc::EPOLLET as u32;
+const EXCLUSIVE: u32 = libc::EPOLLEXCLUSIVE as u32;
+
+/// An epoll instance.
+#[derive(Debug)]
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+/// One readiness event: the token it was registered with and its flags.
+pub type Event = libc::epoll_event;
+
+impl Epoll {
+    /// Creates an epoll instance (close-on-exec).
+    pub fn new() -> io::Result<Epoll> {
+        let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        // SAFETY: epoll_create1 returned a fresh descriptor that nothing else owns.
+        Ok(Epoll {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: token };
+        syscall!(epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev))?;
+        Ok(())
+    }
+
+    /// Watches a connection edge-triggered for input, output and hang-up: the worker drains
+    /// each readiness edge until `WouldBlock`.
+    pub fn add_connection(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.ctl(
+            libc::EPOLL_CTL_ADD,
+            fd,
+            READABLE | WRITABLE | HANGUP | EDGE,
+            token,
+        )
+    }
+
+    /// Watches a listening socket shared by every worker: level-triggered and exclusive, so one
+    /// incoming connection wakes one worker, not all of them.
+    pub fn add_listener(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, READABLE | EXCLUSIVE, token)
+    }
+
+    /// Watches an eventfd level-triggered.
+    pub fn add_waker(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, READABLE, token)
+    }
+
+    /// Stops watching a descriptor.
+    pub fn remove(&self, fd: RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Waits for events; `None` waits without a time limit. Returns how many were filled in.
+    /// An interrupted wait returns 0 events.
+    pub fn wait(&self, events: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
+        let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as libc::c_int);
+        let max = events.len().min(i32::MAX as usize) as libc::c_int;
+        match syscall!(epoll_wait(
+            self.fd.as_raw_fd(),
+            events.as_mut_ptr(),
+            max,
+            ms
+        )) {
+            Ok(n) => Ok(n as usize),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A zeroed event buffer for [`Epoll::wait`].
+pub fn event_buffer(len: usize) -> Vec<Event> {
+    vec![libc::epoll_event { events: 0, u64: 0 }; len]
+}
+
+/// An eventfd used to wake a worker from another thread.
+#[derive(Debug)]
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    /// Creates a non-blocking eventfd.
+    pub fn new() -> io::Result<Waker> {
+        let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+        // SAFETY: eventfd returned a fresh descriptor that nothing else owns.
+        Ok(Waker {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Makes the eventfd readable.
+    pub fn wake(&self) -> io::Result<()> {
+        let one: u64 = 1;
+        syscall!(write(
+            self.fd.as_raw_fd(),
+            (&one as *const u64).cast(),
+            std::mem::size_of::<u64>()
+        ))?;
+        Ok(())
+    }
+
+    /// Clears the eventfd.
+    pub fn drain(&self) {
+        let mut value: u64 = 0;
+        // A failed read means it was already clear (EAGAIN); nothing to do.
+        let _ = syscall!(read(
+            self.fd.as_raw_fd(),
+            (&mut value as *mut u64).cast(),
+            std::mem::size_of::<u64>()
+        ));
+    }
+}
+
+impl AsRawFd for Waker {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waker_wakes_epoll() {
+        let ep = Epoll::new().expect("epoll");
+        let w = Waker::new().expect("eventfd");
+        ep.add_waker(w.as_raw_fd(), 7).expect("add");
+        let mut evs = event_buffer(4);
+        assert_eq!(ep.wait(&mut evs, Some(Duration::ZERO)).expect("wait"), 0);
+        w.wake().expect("wake");
+        assert_eq!(ep.wait(&mut evs, Some(Duration::from_secs(1))).expect("wait"), 1);
+        let token = evs[0].u64;
+        assert_eq!(token, 7);
+        w.drain();
+        assert_eq!(ep.wait(&mut evs, Some(Duration::ZERO)).expect("wait"), 0);
+    }
+}

@@ -1,0 +1,263 @@
+//! A worker thread: one epoll loop that accepts connections and serves them.
+//!
+//! Every worker watches every listening socket (`EPOLLEXCLUSIVE`, so the kernel wakes one worker
+//! per incoming connection) and serves the connections it accepted until they close: there is no
+//! dispatcher thread and no hand-off between threads.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::conn::{Conn, Drive};
+use super::sys::{event_buffer, Epoll, Waker};
+use crate::handler::TextHandler;
+use crate::server::Server;
+use crate::stats::ThreadStats;
+
+const WAKER_TOKEN: u64 = u64::MAX;
+const LISTENER_TOKEN_BASE: u64 = u64::MAX - 1024;
+/// How long to stop accepting after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections accepted per wake-up before serving others.
+const ACCEPT_BATCH: usize = 64;
+
+/// A running worker: wake it to make it notice shutdown.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    waker: Arc<Waker>,
+    thread: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Wakes the worker (it then checks the shutdown flag).
+    pub fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            log::warn!("could not wake a worker: {e}");
+        }
+    }
+
+    /// Waits for the worker to finish.
+    pub fn join(self) {
+        if self.thread.join().is_err() {
+            log::error!("a worker thread panicked");
+        }
+    }
+}
+
+/// Starts `settings.threads` workers serving `listeners`.
+pub fn spawn_workers(
+    server: &Arc<Server>,
+    listeners: &Arc<Vec<TcpListener>>,
+    shutdown: &Arc<AtomicBool>,
+) -> io::Result<Vec<WorkerHandle>> {
+    let mut handles = Vec::new();
+    for id in 0..server.settings.threads {
+        let epoll = Epoll::new()?;
+        let waker = Arc::new(Waker::new()?);
+        epoll.add_waker(waker.as_raw_fd(), WAKER_TOKEN)?;
+        for (i, l) in listeners.iter().enumerate() {
+            epoll.add_listener(l.as_raw_fd(), LISTENER_TOKEN_BASE + i as u64)?;
+        }
+        let worker = Worker {
+            stats: server.stats.register(),
+            server: Arc::clone(server),
+            listeners: Arc::clone(listeners),
+            shutdown: Arc::clone(shutdown),
+            epoll,
+            waker: Arc::clone(&waker),
+            conns: Vec::new(),
+            free: Vec::new(),
+            ready: VecDeque::new(),
+            accept_paused_until: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || worker.run())?;
+        handles.push(WorkerHandle { waker, thread });
+    }
+    Ok(handles)
+}
+
+struct Worker {
+    server: Arc<Server>,
+    stats: Arc<ThreadStats>,
+    listeners: Arc<Vec<TcpListener>>,
+    shutdown: Arc<AtomicBool>,
+    epoll: Epoll,
+    waker: Arc<Waker>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    /// Connections that yielded with input still buffered.
+    ready: VecDeque<usize>,
+    accept_paused_until: Option<Instant>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut events = event_buffer(256);
+        let idle_timeout = self.server.settings.idle_timeout;
+        let mut last_sweep = Instant::now();
+        while !self.shutdown.load(Ordering::Acquire) {
+            let timeout = if self.ready.is_empty() {
+                Duration::from_secs(1)
+            } else {
+                Duration::ZERO
+            };
+            let n = match self.epoll.wait(&mut events, Some(timeout)) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::error!("epoll_wait failed: {e}");
+                    break;
+                }
+            };
+            for ev in &events[..n] {
+                let token = ev.u64;
+                if token == WAKER_TOKEN {
+                    self.waker.drain();
+                } else if token >= LISTENER_TOKEN_BASE {
+                    self.accept((token - LISTENER_TOKEN_BASE) as usize);
+                } else {
+                    self.serve(token as usize);
+                }
+            }
+            for _ in 0..self.ready.len() {
+                if let Some(idx) = self.ready.pop_front() {
+                    self.serve(idx);
+                }
+            }
+            self.resume_accepting();
+            if idle_timeout > 0 && last_sweep.elapsed() >= Duration::from_secs(1) {
+                last_sweep = Instant::now();
+                self.close_idle(Duration::from_secs(u64::from(idle_timeout)));
+            }
+        }
+    }
+
+    fn accept(&mut self, listener: usize) {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(l) = self.listeners.get(listener) else {
+                return;
+            };
+            match l.accept() {
+                Ok((stream, _)) => self.admit(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of descriptors (or similar): stop accepting for a moment instead of
+                    // spinning on a listener that stays readable.
+                    log::warn!("accept failed: {e}; pausing accepts");
+                    self.pause_accepting();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut stream: std::net::TcpStream) {
+        let conns = &self.server.conns;
+        let current = conns.current.load(Ordering::Relaxed);
+        if self.server.settings.maxconns_fast
+            && current >= self.server.settings.max_connections as u64
+        {
+            // memcached's fast refusal: tell the client why, then close.
+            use std::io::Write;
+            let _ = stream.write(b"ERROR Too many open connections\r\n");
+            conns.rejected.fetch_add(1, Ordering::Relaxed);
+            conns.total.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Err(e) = stream.set_nonblocking(true).and_then(|_| stream.set_nodelay(true)) {
+            log::warn!("could not set up a new connection: {e}");
+            return;
+        }
+        let idx = match self.free.pop() {
+            Some(idx) => idx,
+            None => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+        };
+        if let Err(e) = self.epoll.add_connection(stream.as_raw_fd(), idx as u64) {
+            log::warn!("could not watch a new connection: {e}");
+            self.free.push(idx);
+            return;
+        }
+        let now_open = conns.current.fetch_add(1, Ordering::Relaxed) + 1;
+        conns.total.fetch_add(1, Ordering::Relaxed);
+        conns.structures.fetch_max(now_open, Ordering::Relaxed);
+        self.conns[idx] = Some(Conn::new(stream));
+        // The first edge may already have passed: serve at once.
+        self.serve(idx);
+    }
+
+    fn serve(&mut self, idx: usize) {
+        let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
+            return;
+        };
+        let handler = TextHandler::new(&self.server, &self.stats);
+        match conn.drive(&handler, &self.stats, self.server.settings.reqs_per_event) {
+            Drive::Wait => {}
+            Drive::Yield => {
+                if !self.ready.contains(&idx) {
+                    self.ready.push_back(idx);
+                }
+            }
+            Drive::Close => self.close(idx),
+        }
+    }
+
+    fn close(&mut self, idx: usize) {
+        if let Some(conn) = self.conns.get_mut(idx).and_then(Option::take) {
+            let _ = self.epoll.remove(conn.stream().as_raw_fd());
+            self.server.conns.current.fetch_sub(1, Ordering::Relaxed);
+            self.free.push(idx);
+        }
+    }
+
+    fn close_idle(&mut self, timeout: Duration) {
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                c.as_ref()
+                    .filter(|c| c.last_active().elapsed() > timeout)
+                    .map(|_| i)
+            })
+            .collect();
+        for idx in idle {
+            log::debug!("closing idle connection");
+            self.close(idx);
+        }
+    }
+
+    fn pause_accepting(&mut self) {
+        if self.accept_paused_until.is_none() {
+            for l in self.listeners.iter() {
+                let _ = self.epoll.remove(l.as_raw_fd());
+            }
+        }
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+    }
+
+    fn resume_accepting(&mut self) {
+        if let Some(until) = self.accept_paused_until {
+            if Instant::now() >= until {
+                self.accept_paused_until = None;
+                for (i, l) in self.listeners.iter().enumerate() {
+                    if let Err(e) = self
+                        .epoll
+                        .add_listener(l.as_raw_fd(), LISTENER_TOKEN_BASE + i as u64)
+                    {
+                        log::error!("could not resume accepting: {e}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! The classic text protocol: one request line, parsed into a [`Request`].
+//!
+//! Parsing follows memcached 1.6's `proto_text.c` decision for decision, because clients see
+//! its exact replies to malformed input: the tokenizer splits on spaces only and stops after 23
+//! tokens, a command's token count is checked before its arguments, `noreply` is recognised as
+//! the last token before argument errors are reported (so those errors are silent too), and a
+//! NUL byte ends the line as it ends a C string.
+
+use super::KEY_MAX_LENGTH;
+use crate::numparse::{safe_strtol, safe_strtoul, safe_strtoull};
+
+/// memcached's `MAX_TOKENS`: at most 23 tokens plus the unparsed remainder.
+const MAX_TOKENS: usize = 24;
+
+const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
+const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
+
+/// A request line split on spaces, as memcached's `tokenize_command`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tokens<'a> {
+    line: &'a [u8],
+    spans: [(u32, u32); MAX_TOKENS],
+    len: usize,
+    /// Where the unsplit remainder starts when there were more tokens than `MAX_TOKENS - 1`.
+    rest: Option<usize>,
+}
+
+impl<'a> Tokens<'a> {
+    /// Splits a line (without its line ending).
+    pub fn new(line: &'a [u8]) -> Tokens<'a> {
+        let mut t = Tokens {
+            line,
+            spans: [(0, 0); MAX_TOKENS],
+            len: 0,
+            rest: None,
+        };
+        let mut start = 0;
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b' ' {
+                if start != i {
+                    t.spans[t.len] = (start as u32, i as u32);
+                    t.len += 1;
+                    if t.len == MAX_TOKENS - 1 {
+                        if i + 1 < line.len() {
+                            t.rest = Some(i + 1);
+                        }
+                        return t;
+                    }
+                }
+                start = i + 1;
+            }
+            i += 1;
+        }
+        if start != i {
+            t.spans[t.len] = (start as u32, i as u32);
+            t.len += 1;
+        }
+        t
+    }
+
+    /// memcached's `ntokens`: the tokens plus the terminal one.
+    pub fn count(&self) -> usize {
+        self.len + 1
+    }
+
+    /// Token `i`, or an empty slice past the last one.
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        if i < self.len {
+            let (s, e) = self.spans[i];
+            &self.line[s as usize..e as usize]
+        } else {
+            &[]
+        }
+    }
+
+    /// The line from the start of token `i` to its end (for multi-key gets); empty if there is
+    /// no such token.
+    pub fn from(&self, i: usize) -> &'a [u8] {
+        if i < self.len {
+            &self.line[self.spans[i].0 as usize..]
+        } else if i == self.len {
+            self.rest.map_or(&[][..], |r| &self.line[r..])
+        } else {
+            &[]
+        }
+    }
+
+    /// memcached's `set_noreply_maybe`: the last token is `noreply`.
+    fn noreply(&self) -> bool {
+        self.len >= 1 && self.get(self.len - 1) == b"noreply"
+    }
+}
+
+/// The keys of a get, in order: the rest of the line split on spaces.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a>(&'a [u8]);
+
+impl<'a> Keys<'a> {
+    /// Iterates the keys.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
+    }
+}
+
+/// The storage commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCommand {
+    /// `set`
+    Set,
+    /// `add`
+    Add,
+    /// `replace`
+    Replace,
+    /// `append`
+    Append,
+    /// `prepend`
+    Prepend,
+    /// `cas`
+    Cas,
+}
+
+/// `flush_all`'s optional delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushDelay {
+    /// No delay given: flush now.
+    Now,
+    /// A delay (or absolute time) in seconds.
+    Seconds(i32),
+    /// A delay that is not a number.
+    Invalid,
+}
+
+/// `shutdown`'s argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// `shutdown`
+    Now,
+    /// `shutdown graceful`
+    Graceful,
+    /// Anything else.
+    Invalid,
+}
+
+/// One parsed request line.
+#[derive(Debug, Clone, Copy)]
+pub enum Request<'a> {
+    /// `get`/`gets`/`gat`/`gats`/`bget`.
+    Get {
+        /// The keys, unchecked (a key over 250 bytes fails when the loop reaches it).
+        keys: Keys<'a>,
+        /// `gets`/`gats`: include the CAS id.
+        with_cas: bool,
+        /// `gat`/`gats`: the new exptime.
+        touch: Option<i32>,
+    },
+    /// A storage command; its data block follows the line.
+    Store {
+        /// Which one.
+        command: StoreCommand,
+        /// The key.
+        key: &'a [u8],
+        /// Client flags.
+        flags: u32,
+        /// Expiry as sent.
+        exptime: i32,
+        /// Length of the data block without its `\r\n`.
+        length: usize,
+        /// `cas`'s unique id (0 otherwise).
+        cas: u64,
+        /// Whether to stay silent.
+        noreply: bool,
+    },
+    /// `delete`
+    Delete {
+        /// The key.
+        key: &'a [u8],
+        /// Whether to stay silent.
+        noreply: bool,
+    },
+    /// `incr`/`decr`
+    Arithmetic {
+        /// The key.
+        key: &'a [u8],
+        /// `incr` (true) or `decr`.
+        increment: bool,
+        /// The amount.
+        delta: u64,
+        /// Whether to stay silent.
+        noreply: bool,
+    },
+    /// `touch`
+    Touch {
+        /// The key.
+        key: &'a [u8],
+        /// New expiry as sent.
+        exptime: i32,
+        /// Whether to stay silent.
+        noreply: bool,
+    },
+    /// `flush_all`
+    FlushAll {
+        /// The delay.
+        delay: FlushDelay,
+        /// Whether to stay silent.
+        noreply: bool,
+    },
+    /// `version`
+    Version,
+    /// `quit`
+    Quit,
+    /// `verbosity`
+    Verbosity {
+        /// The level asked for.
+        level: u32,
+        /// Whether to stay silent.
+        noreply: bool,
+    },
+    /// `shutdown`
+    Shutdown(ShutdownMode),
+    /// `cache_memlimit`
+    CacheMemlimit {
+        /// Megabytes, or `None` if not a number.
+        megabytes: Option<u32>,
+        /// Whether to stay silent.
+        noreply: bool,
+    },
+    /// `stats [args]`
+    Stats(Tokens<'a>),
+    /// A command memcached has that this server does not implement yet.
+    Unsupported(&'a [u8]),
+    /// A reply memcached gives without doing anything (`ERROR`, `CLIENT_ERROR …`).
+    Error {
+        /// The reply line, without `\r\n`.
+        reply: &'static str,
+        /// Whether `noreply` silences it.
+        noreply: bool,
+    },
+    /// memcached drops the connection (an HTTP request line).
+    Close,
+}
+
+fn error(reply: &'static str, noreply: bool) -> Request<'static> {
+    Request::Error { reply, noreply }
+}
+
+const ERROR: Request<'static> = Request::Error {
+    reply: "ERROR",
+    noreply: false,
+};
+
+/// Parses one request line (without its `\n` and the `\r` before it).
+pub fn parse(line: &[u8]) -> Request<'_> {
+    // memcached tokenizes a C string: a NUL ends the line.
+    let line = match line.iter().position(|&b| b == 0) {
+        Some(nul) => &line[..nul],
+        None => line,
+    };
+    let t = Tokens::new(line);
+    let n = t.count();
+    if n < 2 || t.get(0).len() < 2 {
+        return ERROR;
+    }
+    let cmd = t.get(0);
+    // Dispatch on the first byte first, as memcached does: it decides which token-count check
+    // applies and whether an unknown command may be an HTTP request line.
+    match cmd[0] {
+        b'm' if cmd.len() == 2 => match cmd[1] {
+            b'g' | b's' | b'd' | b'n' | b'a' | b'e' => Request::Unsupported(cmd),
+            _ => ERROR,
+        },
+        b'g' if n < 3 => ERROR,
+        b'g' => match cmd {
+            b"get" => get(&t, false, false),
+            b"gets" => get(&t, true, false),
+            b"gat" => get(&t, false, true),
+            b"gats" => get(&t, true, true),
+            _ => ERROR,
+        },
+        b's' => match cmd {
+            b"set" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Set)),
+            b"stats" => Request::Stats(t),
+            b"shutdown" => Request::Shutdown(match (n, t.get(1)) {
+                (2, _) => ShutdownMode::Now,
+                (3, b"graceful") => ShutdownMode::Graceful,
+                _ => ShutdownMode::Invalid,
+            }),
+            b"slabs" => Request::Unsupported(cmd),
+            _ => ERROR,
+        },
+        b'a' => match cmd {
+            b"add" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Add)),
+            b"append" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Append)),
+            _ => ERROR,
+        },
+        b'c' => match cmd {
+            b"cas" => want(n == 7 || n == 8, &t, |t| store(t, StoreCommand::Cas)),
+            b"cache_memlimit" => want(n == 3 || n == 4, &t, cache_memlimit),
+            _ => ERROR,
+        },
+        b'i' => match cmd {
+            b"incr" => want(n == 4 || n == 5, &t, |t| arithmetic(t, true)),
+            _ => ERROR,
+        },
+        b'd' => match cmd {
+            b"delete" => want((3..=5).contains(&n), &t, delete),
+            b"decr" => want(n == 4 || n == 5, &t, |t| arithmetic(t, false)),
+            _ => ERROR,
+        },
+        b't' => match cmd {
+            b"touch" => want(n == 4 || n == 5, &t, touch),
+            _ => ERROR,
+        },
+        _ => match cmd {
+            b"replace" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Replace)),
+            b"prepend" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Prepend)),
+            b"bget" => want(n >= 3, &t, |t| get(t, false, false)),
+            b"flush_all" => want((2..=4).contains(&n), &t, flush_all),
+            b"version" => Request::Version,
+            b"quit" => Request::Quit,
+            b"verbosity" => want(n == 3 || n == 4, &t, verbosity),
+            b"lru_crawler" | b"watch" => Request::Unsupported(cmd),
+            b"lru" => want(n >= 3, &t, |_| Request::Unsupported(cmd)),
+            _ if t.get(n - 2).starts_with(b"HTTP/") => Request::Close,
+            _ => ERROR,
+        },
+    }
+}
+
+/// memcached's `WANT_TOKENS` checks: a wrong token count is a plain `ERROR`.
+fn want<'a>(
+    ok: bool,
+    t: &Tokens<'a>,
+    parse: impl FnOnce(&Tokens<'a>) -> Request<'a>,
+) -> Request<'a> {
+    if ok {
+        parse(t)
+    } else {
+        ERROR
+    }
+}
+
+fn get<'a>(t: &Tokens<'a>, with_cas: bool, touch: bool) -> Request<'a> {
+    if !touch {
+        return Request::Get {
+            keys: Keys(t.from(1)),
+            with_cas,
+            touch: None,
+        };
+    }
+    match safe_strtol(t.get(1)) {
+        Some(exptime) => Request::Get {
+            keys: Keys(t.from(2)),
+            with_cas,
+            touch: Some(exptime),
+        },
+        None => error(BAD_EXPTIME, false),
+    }
+}
+
+fn store<'a>(t: &Tokens<'a>, command: StoreCommand) -> Request<'a> {
+    let noreply = t.noreply();
+    let key = t.get(1);
+    if key.len() > KEY_MAX_LENGTH {
+        return error(BAD_FORMAT, noreply);
+    }
+    let (Some(flags), Some(exptime), Some(length)) = (
+        safe_strtoul(t.get(2)),
+        safe_strtol(t.get(3)),
+        safe_strtol(t.get(4)),
+    ) else {
+        return error(BAD_FORMAT, noreply);
+    };
+    let cas = if command == StoreCommand::Cas {
+        match safe_strtoull(t.get(5)) {
+            Some(cas) => cas,
+            None => return error(BAD_FORMAT, noreply),
+        }
+    } else {
+        0
+    };
+    if length < 0 || length > i32::MAX - 2 {
+        return error(BAD_FORMAT, noreply);
+    }
+    Request::Store {
+        command,
+        key,
+        flags,
+        exptime,
+        length: length as usize,
+        cas,
+        noreply,
+    }
+}
+
+fn arithmetic<'a>(t: &Tokens<'a>, increment: bool) -> Request<'a> {
+    let noreply = t.noreply();
+    let key = t.get(1);
+    if key.len() > KEY_MAX_LENGTH {
+        return error(BAD_FORMAT, noreply);
+    }
+    match safe_strtoull(t.get(2)) {
+        Some(delta) => Request::Arithmetic {
+            key,
+            increment,
+            delta,
+            noreply,
+        },
+        None => error("CLIENT_ERROR invalid numeric delta argument", noreply),
+    }
+}
+
+fn delete<'a>(t: &Tokens<'a>) -> Request<'a> {
+    let n = t.count();
+    let mut noreply = false;
+    if n > 3 {
+        let hold_is_zero = t.get(2) == b"0";
+        noreply = t.noreply();
+        let valid = (n == 4 && (hold_is_zero || noreply)) || (n == 5 && hold_is_zero && noreply);
+        if !valid {
+            return error(
+                "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+                noreply,
+            );
+        }
+    }
+    let key = t.get(1);
+    if key.len() > KEY_MAX_LENGTH {
+        return error(BAD_FORMAT, noreply);
+    }
+    Request::Delete { key, noreply }
+}
+
+fn touch<'a>(t: &Tokens<'a>) -> Request<'a> {
+    let noreply = t.noreply();
+    let key = t.get(1);
+    if key.len() > KEY_MAX_LENGTH {
+        return error(BAD_FORMAT, noreply);
+    }
+    match safe_strtol(t.get(2)) {
+        Some(exptime) => Request::Touch {
+            key,
+            exptime,
+            noreply,
+        },
+        None => error(BAD_EXPTIME, noreply),
+    }
+}
+
+fn flush_all<'a>(t: &Tokens<'a>) -> Request<'a> {
+    let noreply = t.noreply();
+    let delay = if t.count() != if noreply { 3 } else { 2 } {
+        safe_strtol(t.get(1)).map_or(FlushDelay::Invalid, FlushDelay::Seconds)
+    } else {
+        FlushDelay::Now
+    };
+    Request::FlushAll { delay, noreply }
+}
+
+fn verbosity<'a>(t: &Tokens<'a>) -> Request<'a> {
+    let noreply = t.noreply();
+    match safe_strtoul(t.get(1)) {
+        Some(level) => Request::Verbosity { level, noreply },
+        None => error(BAD_FORMAT, noreply),
+    }
+}
+
+fn cache_memlimit<'a>(t: &Tokens<'a>) -> Request<'a> {
+    Request::CacheMemlimit {
+        megabytes: safe_strtoul(t.get(1)),
+        noreply: t.noreply(),
+    }
+}
+
+/// Writes a `VALUE` line and the data block of a hit.
+pub fn write_value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
+    out.reserve(key.len() + data.len() + 48);
+    out.extend_from_slice(b"VALUE ");
+    out.extend_from_slice(key);
+    out.push(b' ');
+    write_u64(out, u64::from(flags));
+    out.push(b' ');
+    write_u64(out, data.len() as u64);
+    if let Some(cas) = cas {
+        out.push(b' ');
+        write_u64(out, cas);
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a decimal number without allocating.
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+//! The state every worker thread shares: settings, the cache, counters and runtime knobs.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::cache::{Cache, CacheConfig, Clock};
+use crate::config::Settings;
+use crate::stats::StatsRegistry;
+use std::sync::Arc;
+
+/// Connection counters for `stats`.
+#[derive(Debug, Default)]
+pub struct ConnCounters {
+    /// Client connections open now.
+    pub current: AtomicU64,
+    /// Connections ever opened (memcached counts its listening sockets too).
+    pub total: AtomicU64,
+    /// Connections refused because of `-c`.
+    pub rejected: AtomicU64,
+    /// Connection objects allocated (the most ever open at once).
+    pub structures: AtomicU64,
+}
+
+/// Shared server state.
+#[derive(Debug)]
+pub struct Server {
+    /// The settings the server started with.
+    pub settings: Settings,
+    /// The items.
+    pub cache: Cache,
+    /// Per-thread counters.
+    pub stats: StatsRegistry,
+    /// Connection counters.
+    pub conns: ConnCounters,
+    /// The current verbosity (`-v`, changed by the `verbosity` command).
+    pub verbosity: AtomicU32,
+    /// Unix time when the process started, for `stats`.
+    pub pid: u32,
+}
+
+impl Server {
+    /// Builds the shared state (maps the cache) from settings.
+    pub fn new(settings: Settings) -> Server {
+        let clock = Arc::new(Clock::new());
+        let cache = Cache::new(
+            &CacheConfig {
+                memory_limit: settings.memory_limit,
+                item_size_max: settings.item_size_max,
+                use_cas: settings.use_cas,
+                evictions: settings.evictions,
+                hashpower_init: settings.hashpower_init,
+            },
+            clock,
+        );
+        Server {
+            verbosity: AtomicU32::new(settings.verbose),
+            settings,
+            cache,
+            stats: StatsRegistry::default(),
+            conns: ConnCounters::default(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Current verbosity level.
+    pub fn verbosity(&self) -> u32 {
+        self.verbosity.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,151 @@
+//! Per-thread counters, summed only when a client asks for `stats`.
+//!
+//! Each worker thread owns one [`ThreadStats`] and is its only writer, so an increment is a
+//! relaxed load and store on a cache line no other thread writes: no lock and no atomic
+//! read-modify-write on the hot path. Readers (the `stats` command, the status line) sum every
+//! thread's counters. `stats reset` does not write the counters (that would race the owner);
+//! it records a baseline that later reports subtract.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+macro_rules! counters {
+    ($(#[$meta:meta])* $name:ident, $snap:ident { $($(#[$fmeta:meta])* $field:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        #[repr(align(128))]
+        pub struct $name {
+            $($(#[$fmeta])* #[doc = concat!("memcached's `", stringify!($field), "` counter.")] pub $field: Counter,)*
+        }
+
+        /// A point-in-time copy of the counters, as plain numbers.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub struct $snap {
+            $($(#[$fmeta])* #[doc = concat!("memcached's `", stringify!($field), "` counter.")] pub $field: u64,)*
+        }
+
+        impl $name {
+            /// Copies every counter.
+            pub fn snapshot(&self) -> $snap {
+                $snap { $($field: self.$field.get(),)* }
+            }
+        }
+
+        impl $snap {
+            /// Adds `other` field by field (used to sum threads).
+            pub fn add(&mut self, other: &$snap) {
+                $(self.$field = self.$field.wrapping_add(other.$field);)*
+            }
+
+            /// Subtracts a baseline field by field (used by `stats reset`).
+            pub fn sub(&mut self, base: &$snap) {
+                $(self.$field = self.$field.wrapping_sub(base.$field);)*
+            }
+        }
+    };
+}
+
+/// A counter with a single writer thread.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one. Only the owning thread calls this, so load + store cannot lose an update.
+    #[inline]
+    pub fn incr(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n`. Only the owning thread calls this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+counters!(
+    /// The counters one worker thread keeps; names follow memcached's `stats` fields.
+    ThreadStats, ThreadStatsSnapshot {
+        get_cmds, get_hits, get_misses, get_expired, get_flushed,
+        touch_cmds, touch_hits, touch_misses,
+        set_cmds,
+        delete_hits, delete_misses,
+        incr_hits, incr_misses, decr_hits, decr_misses,
+        cas_hits, cas_misses, cas_badval,
+        flush_cmds, meta_cmds,
+        store_too_large, store_no_memory,
+        auth_cmds, auth_errors,
+        bytes_read, bytes_written,
+        conn_yields,
+    }
+);
+
+/// Every thread's counters, and the baseline `stats reset` set.
+#[derive(Debug, Default)]
+pub struct StatsRegistry {
+    threads: Mutex<Vec<Arc<ThreadStats>>>,
+    baseline: Mutex<ThreadStatsSnapshot>,
+}
+
+impl StatsRegistry {
+    /// Creates the counters for one more thread.
+    pub fn register(&self) -> Arc<ThreadStats> {
+        let stats = Arc::new(ThreadStats::default());
+        lock(&self.threads).push(Arc::clone(&stats));
+        stats
+    }
+
+    /// The sum over every thread, less the baseline of the last `stats reset`.
+    pub fn totals(&self) -> ThreadStatsSnapshot {
+        let mut sum = ThreadStatsSnapshot::default();
+        for t in lock(&self.threads).iter() {
+            sum.add(&t.snapshot());
+        }
+        sum.sub(&lock(&self.baseline));
+        sum
+    }
+
+    /// `stats reset`: from now on report counts from zero.
+    pub fn reset(&self) {
+        let mut sum = ThreadStatsSnapshot::default();
+        for t in lock(&self.threads).iter() {
+            sum.add(&t.snapshot());
+        }
+        *lock(&self.baseline) = sum;
+    }
+}
+
+/// Locks a mutex, recovering the data if another thread panicked while holding it: every value
+/// guarded this way stays consistent between statements, so a poisoned lock carries no torn state.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_threads_and_reset_starts_from_zero() {
+        let reg = StatsRegistry::default();
+        let a = reg.register();
+        let b = reg.register();
+        a.get_cmds.add(3);
+        b.get_cmds.add(4);
+        b.bytes_read.add(10);
+        assert_eq!(reg.totals().get_cmds, 7);
+        reg.reset();
+        assert_eq!(reg.totals().get_cmds, 0);
+        a.get_cmds.incr();
+        let t = reg.totals();
+        assert_eq!(t.get_cmds, 1);
+        assert_eq!(t.bytes_read, 0);
+    }
+}
