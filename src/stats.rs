@@ -63,6 +63,13 @@ impl Counter {
         self.0.store(v.wrapping_add(n), Ordering::Relaxed);
     }
 
+    /// Adds a possibly negative amount (for gauges such as buffer bytes). Only the owning
+    /// thread calls this.
+    #[inline]
+    pub fn adjust(&self, delta: i64) {
+        self.add(delta as u64);
+    }
+
     /// The current value.
     #[inline]
     pub fn get(&self) -> u64 {
@@ -84,6 +91,7 @@ counters!(
         auth_cmds, auth_errors,
         bytes_read, bytes_written,
         conn_yields,
+        read_buf_count, read_buf_bytes, response_obj_count, response_obj_bytes,
     }
 );
 

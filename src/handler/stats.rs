@@ -81,6 +81,15 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "total_connections", conns.total.load(Ordering::Relaxed));
     stat(out, "rejected_connections", conns.rejected.load(Ordering::Relaxed));
     stat(out, "connection_structures", conns.structures.load(Ordering::Relaxed));
+    stat(out, "response_obj_oom", 0);
+    stat(out, "response_obj_count", t.response_obj_count);
+    stat(out, "response_obj_bytes", t.response_obj_bytes);
+    stat(out, "read_buf_count", t.read_buf_count);
+    stat(out, "read_buf_bytes", t.read_buf_bytes);
+    stat(out, "read_buf_bytes_free", 0);
+    stat(out, "read_buf_oom", 0);
+    // memcached holds descriptors back for its own use; this server keeps none in reserve.
+    stat(out, "reserved_fds", 0);
     stat(out, "cmd_get", t.get_cmds);
     stat(out, "cmd_set", t.set_cmds);
     stat(out, "cmd_flush", t.flush_cmds);
@@ -117,13 +126,52 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "hash_power_level", 63 - capacity.leading_zeros());
     stat(out, "hash_bytes", capacity * std::mem::size_of::<usize>() as u64 * 2);
     stat(out, "hash_is_expanding", 0);
+    // The slab mover, LRU crawler, LRU maintainer and log watchers belong to the slab engine
+    // that replaces this one; none of their events can happen here, so their counts are zero.
+    for name in [
+        "slab_reassign_rescues",
+        "slab_reassign_chunk_rescues",
+        "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim",
+        "slab_reassign_busy_items",
+        "slab_reassign_busy_deletes",
+        "slab_reassign_running",
+        "slabs_moved",
+        "lru_crawler_running",
+        "lru_crawler_starts",
+        "lru_maintainer_juggles",
+        "malloc_fails",
+        "log_worker_dropped",
+        "log_worker_written",
+        "log_watcher_skipped",
+        "log_watcher_sent",
+        "log_watchers",
+        "unexpected_napi_ids",
+        "round_robin_fallback",
+    ] {
+        stat(out, name, 0);
+    }
     stat(out, "bytes", c.bytes);
     stat(out, "curr_items", c.curr_items);
     stat(out, "total_items", c.total_items);
+    stat(out, "slab_global_page_pool", 0);
     stat(out, "expired_unfetched", c.expired_unfetched);
     stat(out, "evicted_unfetched", c.evicted_unfetched);
+    stat(out, "evicted_active", 0);
     stat(out, "evictions", c.evictions);
     stat(out, "reclaimed", c.reclaimed);
+    for name in [
+        "crawler_reclaimed",
+        "crawler_items_checked",
+        "lrutail_reflocked",
+        "moves_to_cold",
+        "moves_to_warm",
+        "moves_within_lru",
+        "direct_reclaims",
+        "lru_bumps_dropped",
+    ] {
+        stat(out, name, 0);
+    }
 }
 
 fn on_off(b: bool) -> &'static str {

@@ -32,6 +32,9 @@ pub struct PendingStore {
 pub enum Next {
     /// Read the next request line.
     ReadLine,
+    /// Read the next request line; the replies so far are complete and memcached would send
+    /// them now (it transmits after every get), so a later `Close` must not drop them.
+    Transmit,
     /// Read `length + 2` bytes of data for the pending store, then call `complete_store`.
     ReadData,
     /// Discard this many bytes (a refused data block), then read lines again.
@@ -99,7 +102,7 @@ impl<'s> TextHandler<'s> {
                     }
                 }
                 out.extend_from_slice(b"END\r\n");
-                Next::ReadLine
+                Next::Transmit
             }
             Request::Store {
                 command,

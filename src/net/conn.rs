@@ -57,10 +57,15 @@ pub struct Conn {
     rpos: usize,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// Output up to here counts as sent (see [`Next::Transmit`]); an abrupt close drops the rest,
+    /// as memcached drops replies it had queued but not yet written.
+    committed: usize,
     input: Input,
     pending: PendingStore,
     close_after_write: bool,
     last_active: Instant,
+    /// Buffer capacities last added to the thread's gauges.
+    counted: (usize, usize),
 }
 
 impl Conn {
@@ -72,10 +77,12 @@ impl Conn {
             rpos: 0,
             wbuf: Vec::new(),
             wpos: 0,
+            committed: 0,
             input: Input::Line,
             pending: PendingStore::default(),
             close_after_write: false,
             last_active: Instant::now(),
+            counted: (0, 0),
         }
     }
 
@@ -92,6 +99,32 @@ impl Conn {
     /// Reads, executes and writes until the socket would block, the request budget is spent,
     /// or the connection should close.
     pub fn drive(&mut self, handler: &TextHandler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
+        let drive = self.drive_inner(handler, stats, budget);
+        self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
+        drive
+    }
+
+    /// Removes this connection's buffers from the thread's gauges (when it closes).
+    pub fn uncount_buffers(&mut self, stats: &ThreadStats) {
+        self.count_buffers(stats, (0, 0));
+    }
+
+    /// Keeps `read_buf_*` and `response_obj_*` (memcached's names for the per-connection read
+    /// and reply buffers) equal to the capacities this connection holds.
+    fn count_buffers(&mut self, stats: &ThreadStats, now: (usize, usize)) {
+        let (r0, w0) = self.counted;
+        let (r1, w1) = now;
+        if (r0, w0) == (r1, w1) {
+            return;
+        }
+        stats.read_buf_count.adjust(i64::from(r1 > 0) - i64::from(r0 > 0));
+        stats.read_buf_bytes.adjust(r1 as i64 - r0 as i64);
+        stats.response_obj_count.adjust(i64::from(w1 > 0) - i64::from(w0 > 0));
+        stats.response_obj_bytes.adjust(w1 as i64 - w0 as i64);
+        self.counted = now;
+    }
+
+    fn drive_inner(&mut self, handler: &TextHandler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
         let mut budget = budget;
         loop {
             let processed = self.process(handler, &mut budget);
@@ -137,6 +170,7 @@ impl Conn {
                         if avail.len() > MAX_PLAIN_LINE && !may_be_long_get(avail)
                             || avail.len() > MAX_GET_LINE
                         {
+                            self.wbuf.truncate(self.committed.max(self.wpos));
                             return Processed::Close;
                         }
                         return Processed::NeedInput;
@@ -156,10 +190,14 @@ impl Conn {
                     self.last_active = Instant::now();
                     match next {
                         Next::ReadLine => {}
+                        Next::Transmit => self.committed = self.wbuf.len(),
                         Next::ReadData => self.input = Input::Data,
                         Next::Swallow(n) => self.input = Input::Swallow(n),
                         Next::CloseAfterWrite => return Processed::CloseAfterWrite,
-                        Next::Close => return Processed::Close,
+                        Next::Close => {
+                            self.wbuf.truncate(self.committed.max(self.wpos));
+                            return Processed::Close;
+                        }
                     }
                 }
                 Input::Data => {
@@ -222,6 +260,7 @@ impl Conn {
         }
         self.wbuf.clear();
         self.wpos = 0;
+        self.committed = 0;
         if self.wbuf.capacity() > KEEP_CAPACITY {
             self.wbuf.shrink_to(READ_CHUNK);
         }

@@ -103,10 +103,12 @@ impl Worker {
         let idle_timeout = self.server.settings.idle_timeout;
         let mut last_sweep = Instant::now();
         while !self.shutdown.load(Ordering::Acquire) {
-            let timeout = if self.ready.is_empty() {
-                Duration::from_secs(1)
-            } else {
+            let timeout = if !self.ready.is_empty() {
                 Duration::ZERO
+            } else if self.accept_paused_until.is_some() {
+                ACCEPT_BACKOFF
+            } else {
+                Duration::from_secs(1)
             };
             let n = match self.epoll.wait(&mut events, Some(timeout)) {
                 Ok(n) => n,
@@ -212,7 +214,8 @@ impl Worker {
     }
 
     fn close(&mut self, idx: usize) {
-        if let Some(conn) = self.conns.get_mut(idx).and_then(Option::take) {
+        if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
+            conn.uncount_buffers(&self.stats);
             let _ = self.epoll.remove(conn.stream().as_raw_fd());
             self.server.conns.current.fetch_sub(1, Ordering::Relaxed);
             self.free.push(idx);
