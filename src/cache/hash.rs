@@ -75,7 +75,10 @@ mod tests {
             let key = format!("key:{i}");
             buckets[(hash_key(key.as_bytes()) & 63) as usize] += 1;
         }
-        assert!(buckets.iter().all(|&n| (700..1300).contains(&n)), "{buckets:?}");
+        assert!(
+            buckets.iter().all(|&n| (700..1300).contains(&n)),
+            "{buckets:?}"
+        );
         assert_ne!(hash_key(b"a"), hash_key(b"a\0"));
         assert_ne!(hash_key(b""), hash_key(b"\0"));
     }

@@ -593,8 +593,7 @@ impl Cache {
             return false;
         };
         let item = shard.items.item(slot);
-        let dead =
-            self.is_flushed(item, now) || (item.exptime != 0 && item.exptime <= now);
+        let dead = self.is_flushed(item, now) || (item.exptime != 0 && item.exptime <= now);
         if !dead && !self.evictions {
             return false;
         }

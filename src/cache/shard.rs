@@ -82,7 +82,11 @@ impl Shard {
 
     /// Mutable access to an item in a live slot.
     pub fn item_mut(&mut self, slot: u32) -> &mut Item {
-        match self.slots.get_mut(slot as usize).and_then(|s| s.item.as_mut()) {
+        match self
+            .slots
+            .get_mut(slot as usize)
+            .and_then(|s| s.item.as_mut())
+        {
             Some(item) => item,
             None => panic!("shard slot {slot} is empty"),
         }

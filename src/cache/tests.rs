@@ -21,21 +21,51 @@ fn read(cache: &Cache, stats: &ThreadStats, key: &[u8]) -> Option<Vec<u8>> {
 fn store_modes_follow_memcached() {
     let c = cache_with(1 << 20, true);
     let s = ThreadStats::default();
-    assert_eq!(c.store(&s, StoreMode::Replace, b"k", 0, 0, b"x"), StoreOutcome::NotStored);
-    assert_eq!(c.store(&s, StoreMode::Append, b"k", 0, 0, b"x"), StoreOutcome::NotStored);
-    assert_eq!(c.store(&s, StoreMode::Cas(1), b"k", 0, 0, b"x"), StoreOutcome::NotFound);
-    assert_eq!(c.store(&s, StoreMode::Add, b"k", 3, 0, b"mid"), StoreOutcome::Stored(1));
-    assert_eq!(c.store(&s, StoreMode::Add, b"k", 0, 0, b"x"), StoreOutcome::NotStored);
-    assert!(matches!(c.store(&s, StoreMode::Append, b"k", 9, 0, b">"), StoreOutcome::Stored(_)));
-    assert!(matches!(c.store(&s, StoreMode::Prepend, b"k", 9, 0, b"<"), StoreOutcome::Stored(_)));
+    assert_eq!(
+        c.store(&s, StoreMode::Replace, b"k", 0, 0, b"x"),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        c.store(&s, StoreMode::Append, b"k", 0, 0, b"x"),
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        c.store(&s, StoreMode::Cas(1), b"k", 0, 0, b"x"),
+        StoreOutcome::NotFound
+    );
+    assert_eq!(
+        c.store(&s, StoreMode::Add, b"k", 3, 0, b"mid"),
+        StoreOutcome::Stored(1)
+    );
+    assert_eq!(
+        c.store(&s, StoreMode::Add, b"k", 0, 0, b"x"),
+        StoreOutcome::NotStored
+    );
+    assert!(matches!(
+        c.store(&s, StoreMode::Append, b"k", 9, 0, b">"),
+        StoreOutcome::Stored(_)
+    ));
+    assert!(matches!(
+        c.store(&s, StoreMode::Prepend, b"k", 9, 0, b"<"),
+        StoreOutcome::Stored(_)
+    ));
     let (data, flags, cas) = c
         .get(&s, b"k", None, |i| (i.data.to_vec(), i.flags, i.cas))
         .expect("hit");
     assert_eq!(data, b"<mid>");
     assert_eq!(flags, 3, "append keeps the old flags");
-    assert_eq!(c.store(&s, StoreMode::Cas(cas + 1), b"k", 0, 0, b"x"), StoreOutcome::Exists);
-    assert_eq!(c.store(&s, StoreMode::Cas(0), b"k", 0, 0, b"x"), StoreOutcome::Exists);
-    assert!(matches!(c.store(&s, StoreMode::Cas(cas), b"k", 0, 0, b"new"), StoreOutcome::Stored(_)));
+    assert_eq!(
+        c.store(&s, StoreMode::Cas(cas + 1), b"k", 0, 0, b"x"),
+        StoreOutcome::Exists
+    );
+    assert_eq!(
+        c.store(&s, StoreMode::Cas(0), b"k", 0, 0, b"x"),
+        StoreOutcome::Exists
+    );
+    assert!(matches!(
+        c.store(&s, StoreMode::Cas(cas), b"k", 0, 0, b"new"),
+        StoreOutcome::Stored(_)
+    ));
     assert_eq!(read(&c, &s, b"k").as_deref(), Some(&b"new"[..]));
     assert!(c.delete(&s, b"k"));
     assert!(!c.delete(&s, b"k"));
@@ -48,7 +78,11 @@ fn arithmetic_wraps_clamps_and_pads_in_place() {
     let s = ThreadStats::default();
     c.store(&s, StoreMode::Set, b"n", 0, 0, b"18446744073709551615");
     assert_eq!(c.arithmetic(&s, b"n", true, 2), ArithOutcome::Value(1));
-    assert_eq!(read(&c, &s, b"n").expect("hit").len(), 20, "shorter result is padded");
+    assert_eq!(
+        read(&c, &s, b"n").expect("hit").len(),
+        20,
+        "shorter result is padded"
+    );
     c.store(&s, StoreMode::Set, b"n", 0, 0, b"100");
     assert_eq!(c.arithmetic(&s, b"n", false, 1), ArithOutcome::Value(99));
     assert_eq!(read(&c, &s, b"n").as_deref(), Some(&b"99 "[..]));
@@ -60,7 +94,10 @@ fn arithmetic_wraps_clamps_and_pads_in_place() {
     assert_eq!(c.arithmetic(&s, b"t", true, 1), ArithOutcome::NonNumeric);
     c.store(&s, StoreMode::Set, b"e", 0, 0, b"");
     assert_eq!(c.arithmetic(&s, b"e", true, 1), ArithOutcome::NonNumeric);
-    assert_eq!(c.arithmetic(&s, b"missing", true, 1), ArithOutcome::NotFound);
+    assert_eq!(
+        c.arithmetic(&s, b"missing", true, 1),
+        ArithOutcome::NotFound
+    );
 }
 
 #[test]
@@ -96,7 +133,10 @@ fn memory_limit_evicts_least_recently_used() {
     assert!(st.bytes as usize <= limit, "{} > {limit}", st.bytes);
     assert!(st.evictions > 0);
     assert_eq!(st.curr_items + st.evictions, 200);
-    assert!(read(&c, &s, b"key199").is_some(), "the newest item survives");
+    assert!(
+        read(&c, &s, b"key199").is_some(),
+        "the newest item survives"
+    );
 }
 
 #[test]
@@ -124,5 +164,8 @@ fn size_limit_matches_memcached_arithmetic() {
     let max = 1024 * 1024 - 48 - 2 - 2 - 8;
     assert!(c.item_size_ok(1, 0, max));
     assert!(!c.item_size_ok(1, 0, max + 1));
-    assert!(!c.item_size_ok(1, 1, max), "non-zero flags take 4 more bytes");
+    assert!(
+        !c.item_size_ok(1, 1, max),
+        "non-zero flags take 4 more bytes"
+    );
 }

@@ -56,7 +56,10 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
         });
     }
     if settings.udp_port != 0 {
-        log::warn!("UDP (-U {}) is not supported yet; not listening on UDP", settings.udp_port);
+        log::warn!(
+            "UDP (-U {}) is not supported yet; not listening on UDP",
+            settings.udp_port
+        );
     }
     // Refuse to run as root without -u before touching anything, as memcached does.
     if is_root() && settings.user.as_deref().map_or(true, str::is_empty) {

@@ -7,6 +7,9 @@ pub fn raise(signal: libc::c_int) {
     // preconditions; the signal is handled by the signal-hook handler installed at start.
     let rc = unsafe { libc::kill(libc::getpid(), signal) };
     if rc != 0 {
-        log::error!("could not signal ourselves: {}", std::io::Error::last_os_error());
+        log::error!(
+            "could not signal ourselves: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }

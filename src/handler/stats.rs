@@ -78,9 +78,21 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "rusage_system", ru_system);
     stat(out, "max_connections", s.max_connections);
     stat(out, "curr_connections", curr_conns);
-    stat(out, "total_connections", conns.total.load(Ordering::Relaxed));
-    stat(out, "rejected_connections", conns.rejected.load(Ordering::Relaxed));
-    stat(out, "connection_structures", conns.structures.load(Ordering::Relaxed));
+    stat(
+        out,
+        "total_connections",
+        conns.total.load(Ordering::Relaxed),
+    );
+    stat(
+        out,
+        "rejected_connections",
+        conns.rejected.load(Ordering::Relaxed),
+    );
+    stat(
+        out,
+        "connection_structures",
+        conns.structures.load(Ordering::Relaxed),
+    );
     stat(out, "response_obj_oom", 0);
     stat(out, "response_obj_count", t.response_obj_count);
     stat(out, "response_obj_bytes", t.response_obj_bytes);
@@ -124,7 +136,11 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "conn_yields", t.conn_yields);
     let capacity = c.hash_capacity.max(1);
     stat(out, "hash_power_level", 63 - capacity.leading_zeros());
-    stat(out, "hash_bytes", capacity * std::mem::size_of::<usize>() as u64 * 2);
+    stat(
+        out,
+        "hash_bytes",
+        capacity * std::mem::size_of::<usize>() as u64 * 2,
+    );
     stat(out, "hash_is_expanding", 0);
     // The slab mover, LRU crawler, LRU maintainer and log watchers belong to the slab engine
     // that replaces this one; none of their events can happen here, so their counts are zero.

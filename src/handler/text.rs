@@ -4,9 +4,7 @@ use std::sync::atomic::Ordering;
 
 use crate::cache::{ArithOutcome, RelTime, StoreMode, StoreOutcome};
 use crate::config::PROTOCOL_VERSION;
-use crate::protocol::text::{
-    self, FlushDelay, Request, ShutdownMode, StoreCommand, Tokens,
-};
+use crate::protocol::text::{self, FlushDelay, Request, ShutdownMode, StoreCommand, Tokens};
 use crate::protocol::KEY_MAX_LENGTH;
 use crate::server::Server;
 use crate::stats::ThreadStats;
@@ -274,7 +272,10 @@ impl<'s> TextHandler<'s> {
                 reply(out, "ERROR", false);
                 Next::ReadLine
             }
-            Request::Error { reply: line, noreply } => {
+            Request::Error {
+                reply: line,
+                noreply,
+            } => {
                 reply(out, line, noreply);
                 Next::ReadLine
             }

@@ -98,7 +98,12 @@ impl Conn {
 
     /// Reads, executes and writes until the socket would block, the request budget is spent,
     /// or the connection should close.
-    pub fn drive(&mut self, handler: &TextHandler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
+    pub fn drive(
+        &mut self,
+        handler: &TextHandler<'_>,
+        stats: &ThreadStats,
+        budget: usize,
+    ) -> Drive {
         let drive = self.drive_inner(handler, stats, budget);
         self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
         drive
@@ -117,14 +122,23 @@ impl Conn {
         if (r0, w0) == (r1, w1) {
             return;
         }
-        stats.read_buf_count.adjust(i64::from(r1 > 0) - i64::from(r0 > 0));
+        stats
+            .read_buf_count
+            .adjust(i64::from(r1 > 0) - i64::from(r0 > 0));
         stats.read_buf_bytes.adjust(r1 as i64 - r0 as i64);
-        stats.response_obj_count.adjust(i64::from(w1 > 0) - i64::from(w0 > 0));
+        stats
+            .response_obj_count
+            .adjust(i64::from(w1 > 0) - i64::from(w0 > 0));
         stats.response_obj_bytes.adjust(w1 as i64 - w0 as i64);
         self.counted = now;
     }
 
-    fn drive_inner(&mut self, handler: &TextHandler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
+    fn drive_inner(
+        &mut self,
+        handler: &TextHandler<'_>,
+        stats: &ThreadStats,
+        budget: usize,
+    ) -> Drive {
         let mut budget = budget;
         loop {
             let processed = self.process(handler, &mut budget);
@@ -185,7 +199,8 @@ impl Conn {
                     } else {
                         nl
                     };
-                    let next = handler.handle_line(&avail[..end], &mut self.wbuf, &mut self.pending);
+                    let next =
+                        handler.handle_line(&avail[..end], &mut self.wbuf, &mut self.pending);
                     self.rpos += nl + 1;
                     self.last_active = Instant::now();
                     match next {

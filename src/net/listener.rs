@@ -51,10 +51,13 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
         match &spec.host {
             None => addrs.extend(wildcard(port)),
             Some(host) => {
-                let resolved = (host.as_str(), port).to_socket_addrs().map_err(|e| ListenError {
-                    what: format!("getaddrinfo(): {host}"),
-                    source: e,
-                })?;
+                let resolved =
+                    (host.as_str(), port)
+                        .to_socket_addrs()
+                        .map_err(|e| ListenError {
+                            what: format!("getaddrinfo(): {host}"),
+                            source: e,
+                        })?;
                 addrs.extend(resolved);
             }
         }

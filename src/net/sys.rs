@@ -162,7 +162,11 @@ mod tests {
         let mut evs = event_buffer(4);
         assert_eq!(ep.wait(&mut evs, Some(Duration::ZERO)).expect("wait"), 0);
         w.wake().expect("wake");
-        assert_eq!(ep.wait(&mut evs, Some(Duration::from_secs(1))).expect("wait"), 1);
+        assert_eq!(
+            ep.wait(&mut evs, Some(Duration::from_secs(1)))
+                .expect("wait"),
+            1
+        );
         let token = evs[0].u64;
         assert_eq!(token, 7);
         w.drain();

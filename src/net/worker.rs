@@ -173,7 +173,10 @@ impl Worker {
             conns.total.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Err(e) = stream.set_nonblocking(true).and_then(|_| stream.set_nodelay(true)) {
+        if let Err(e) = stream
+            .set_nonblocking(true)
+            .and_then(|_| stream.set_nodelay(true))
+        {
             log::warn!("could not set up a new connection: {e}");
             return;
         }

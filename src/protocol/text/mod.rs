@@ -379,7 +379,7 @@ fn store<'a>(t: &Tokens<'a>, command: StoreCommand) -> Request<'a> {
     } else {
         0
     };
-    if length < 0 || length > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&length) {
         return error(BAD_FORMAT, noreply);
     }
     Request::Store {
