@@ -18,7 +18,10 @@ pub struct ListenError {
 
 impl std::fmt::Display for ListenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.what, self.source)
+        // perror's format: the C library's message without Rust's "(os error N)" suffix.
+        let msg = self.source.to_string();
+        let msg = msg.rfind(" (os error ").map_or(&msg[..], |i| &msg[..i]);
+        write!(f, "{}: {}", self.what, msg)
     }
 }
 
@@ -33,8 +36,23 @@ impl std::error::Error for ListenError {
 /// one address could be bound.
 pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
     let mut addrs: Vec<SocketAddr> = Vec::new();
+    // memcached's two messages: one naming the -l list, one naming the port.
     let fail = |source: io::Error| ListenError {
-        what: format!("failed to listen on TCP port {}", settings.port),
+        what: if settings.listen.is_empty() {
+            format!("failed to listen on TCP port {}", settings.port)
+        } else {
+            let inter: Vec<String> = settings
+                .listen
+                .iter()
+                .map(|l| match (&l.host, l.port) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.clone(),
+                    (None, Some(p)) => format!("*:{p}"),
+                    (None, None) => "*".into(),
+                })
+                .collect();
+            format!("failed to listen on one of interface(s) {}", inter.join(","))
+        },
         source,
     };
     let wildcard = |port: u16| {
