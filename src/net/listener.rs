@@ -51,7 +51,10 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
                     (None, None) => "*".into(),
                 })
                 .collect();
-            format!("failed to listen on one of interface(s) {}", inter.join(","))
+            format!(
+                "failed to listen on one of interface(s) {}",
+                inter.join(",")
+            )
         },
         source,
     };

@@ -1,0 +1,116 @@
+//! Connection handling: `-c`, idle timeout, pipelining past `-R`, `shutdown`, root without `-u`.
+
+mod common;
+
+use common::{ReadEnd, Server, ServerKind};
+use std::time::Duration;
+
+#[test]
+fn connections_past_the_limit_are_refused_with_memcached_message() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-c", "3"]);
+    // The start-up probe's connection may still be closing: wait until the server counts none.
+    let mut first = server.client();
+    for _ in 0..50 {
+        if first
+            .request("stats")
+            .contains("STAT curr_connections 1\r\n")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = server.client();
+    let mut third = server.client();
+    assert_eq!(second.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(third.request("version"), "VERSION 1.6.18\r\n");
+    let mut fourth = server.client();
+    let (bytes, end) = fourth.read_to_close(Duration::from_secs(5));
+    assert_eq!(bytes, b"ERROR Too many open connections\r\n");
+    assert_eq!(end, ReadEnd::Closed);
+    // Existing connections are unaffected.
+    assert_eq!(first.request("version"), "VERSION 1.6.18\r\n");
+    let stats = first.request("stats");
+    assert!(stats.contains("STAT rejected_connections 1\r\n"), "{stats}");
+    assert!(stats.contains("STAT max_connections 3\r\n"), "{stats}");
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_timeout() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-o", "idle_timeout=1"]);
+    let mut idle = server.client();
+    assert_eq!(idle.request("version"), "VERSION 1.6.18\r\n");
+    let (bytes, end) = idle.read_to_close(Duration::from_secs(10));
+    assert!(bytes.is_empty());
+    assert_eq!(end, ReadEnd::Closed, "an idle connection must be closed");
+    let mut fresh = server.client();
+    assert_eq!(fresh.request("version"), "VERSION 1.6.18\r\n");
+}
+
+#[test]
+fn a_long_pipeline_is_answered_in_order_across_yields() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-R", "5"]);
+    let mut c = server.client();
+    let mut script = Vec::new();
+    let mut want = String::new();
+    for i in 0..300 {
+        script.extend_from_slice(
+            format!("set k{i} 0 0 {}\r\n{i}\r\n", i.to_string().len()).as_bytes(),
+        );
+        want.push_str("STORED\r\n");
+    }
+    for i in 0..300 {
+        script.extend_from_slice(format!("get k{i}\r\n").as_bytes());
+        want.push_str(&format!(
+            "VALUE k{i} 0 {}\r\n{i}\r\nEND\r\n",
+            i.to_string().len()
+        ));
+    }
+    c.send(&script);
+    let got = c.read_until_contains(b"VALUE k299 0 3\r\n299\r\nEND\r\n");
+    assert_eq!(String::from_utf8_lossy(&got), want);
+    let stats = c.request("stats");
+    let yields: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("STAT conn_yields "))
+        .expect("conn_yields")
+        .parse()
+        .expect("number");
+    assert!(yields > 0, "600 requests with -R 5 must yield");
+}
+
+#[test]
+fn shutdown_needs_the_flag_and_then_stops_the_server() {
+    let server = Server::start(ServerKind::MemcachedRs, &[]);
+    assert_eq!(
+        server.client().request("shutdown"),
+        "ERROR: shutdown not enabled\r\n"
+    );
+
+    let mut server = Server::start(ServerKind::MemcachedRs, &["-A"]);
+    let mut c = server.client();
+    assert_eq!(
+        c.request("shutdown now please"),
+        "CLIENT_ERROR invalid shutdown mode\r\n"
+    );
+    c.send(b"shutdown\r\n");
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("server must exit after shutdown");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn root_without_user_is_refused() {
+    if !common::running_as_root() {
+        return; // Only root can be refused for being root.
+    }
+    let out = std::process::Command::new(common::memcached_rs_bin())
+        .args(["-p", "0", "-l", "127.0.0.1"])
+        .output()
+        .expect("run memcached-rs");
+    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "can't run as root without the -u switch\n"
+    );
+}
