@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cache::{Cache, CacheConfig, Clock};
 use crate::config::Settings;
+use crate::handler::prefix_stats::PrefixStats;
 use crate::stats::StatsRegistry;
 use std::sync::Arc;
 
@@ -33,7 +34,9 @@ pub struct Server {
     pub conns: ConnCounters,
     /// The current verbosity (`-v`, changed by the `verbosity` command).
     pub verbosity: AtomicU32,
-    /// Unix time when the process started, for `stats`.
+    /// `stats detail` counts.
+    pub prefix_stats: PrefixStats,
+    /// The process id, for `stats`.
     pub pid: u32,
 }
 
@@ -57,6 +60,7 @@ impl Server {
             cache,
             stats: StatsRegistry::default(),
             conns: ConnCounters::default(),
+            prefix_stats: PrefixStats::default(),
             pid: std::process::id(),
         }
     }

@@ -19,6 +19,7 @@ pub fn stats_command(server: &Server, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
         b"reset" => {
             server.stats.reset();
             server.cache.reset_stats();
+            server.prefix_stats.clear();
             server.conns.total.store(0, Ordering::Relaxed);
             server.conns.rejected.store(0, Ordering::Relaxed);
             out.extend_from_slice(b"RESET\r\n");
@@ -28,15 +29,19 @@ pub fn stats_command(server: &Server, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(b"END\r\n");
         }
         b"detail" => {
-            // Per-prefix statistics are not kept yet; memcached's usage error for a missing
-            // argument is reproduced, the subcommands themselves are reported as unsupported.
-            if tokens.count() < 4 {
-                out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n");
-            } else {
-                match tokens.get(2) {
-                    b"on" | b"off" | b"dump" => out.extend_from_slice(b"ERROR\r\n"),
-                    _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+            let usage = b"CLIENT_ERROR usage: stats detail on|off|dump\r\n";
+            let prefixes = &server.prefix_stats;
+            match (tokens.count() >= 4).then(|| tokens.get(2)) {
+                Some(b"on") => {
+                    prefixes.set_enabled(true);
+                    out.extend_from_slice(b"OK\r\n");
                 }
+                Some(b"off") => {
+                    prefixes.set_enabled(false);
+                    out.extend_from_slice(b"OK\r\n");
+                }
+                Some(b"dump") => prefixes.dump(out),
+                _ => out.extend_from_slice(usage),
             }
         }
         _ => out.extend_from_slice(b"ERROR\r\n"),
@@ -236,7 +241,7 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "chunk_size", s.chunk_size);
     stat(out, "num_threads", s.threads);
     stat(out, "stat_key_prefix", ":");
-    stat(out, "detail_enabled", "no");
+    stat(out, "detail_enabled", on_off(server.prefix_stats.enabled()));
     stat(out, "reqs_per_event", s.reqs_per_event);
     stat(out, "cas_enabled", on_off(s.use_cas));
     stat(out, "tcp_backlog", s.backlog);

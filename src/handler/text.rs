@@ -80,6 +80,9 @@ impl<'s> TextHandler<'s> {
                         let cas = with_cas.then_some(item.cas);
                         text::write_value(out, item.key, item.flags, item.data, cas);
                     });
+                    if self.server.prefix_stats.enabled() {
+                        self.server.prefix_stats.record_get(key, hit.is_some());
+                    }
                     match (hit.is_some(), touch.is_some()) {
                         (true, false) => {
                             stats.get_cmds.incr();
@@ -111,6 +114,9 @@ impl<'s> TextHandler<'s> {
                 cas,
                 noreply,
             } => {
+                if self.server.prefix_stats.enabled() {
+                    self.server.prefix_stats.record_set(key);
+                }
                 if !cache.item_size_ok(key.len(), flags, length) {
                     stats.store_too_large.incr();
                     reply(out, "SERVER_ERROR object too large for cache", noreply);
@@ -131,6 +137,9 @@ impl<'s> TextHandler<'s> {
                 Next::ReadData
             }
             Request::Delete { key, noreply } => {
+                if self.server.prefix_stats.enabled() {
+                    self.server.prefix_stats.record_delete(key);
+                }
                 if cache.delete(stats, key) {
                     stats.delete_hits.incr();
                     reply(out, "DELETED", noreply);
