@@ -13,6 +13,10 @@ fn main() -> ExitCode {
             print!("{}", config::help_text());
             return ExitCode::SUCCESS;
         }
+        Ok(Invocation::License) => {
+            print!("{}", config::license_text());
+            return ExitCode::SUCCESS;
+        }
         Ok(Invocation::Version) => {
             println!(
                 "memcached-rs {} (memcached {} compatible)",

@@ -55,12 +55,12 @@ impl Server {
             clock,
         );
         Server {
+            prefix_stats: PrefixStats::new(settings.prefix_delimiter),
             verbosity: AtomicU32::new(settings.verbose),
             settings,
             cache,
             stats: StatsRegistry::default(),
             conns: ConnCounters::default(),
-            prefix_stats: PrefixStats::default(),
             pid: std::process::id(),
         }
     }

@@ -5,11 +5,16 @@
 //! `verbosity` live in the daemon's shared state, not here).
 
 mod args;
+mod cli;
+mod extended;
 mod file;
+mod help;
 mod listen;
+mod numeric;
 
-pub use args::{from_args, help_text, Invocation};
-pub use listen::ListenSpec;
+pub use args::{from_args, Invocation};
+pub use help::{help_text, license_text};
+pub use listen::{parse_listen, ListenSpec};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -120,6 +125,13 @@ pub struct Settings {
     /// Options that were accepted but whose feature this build does not implement yet; the daemon
     /// logs each one at start so nothing is silently ignored.
     pub not_implemented: Vec<String>,
+    /// `-D`: delimiter between key prefix and id for per-prefix stats (also turns them on).
+    pub prefix_delimiter: Option<char>,
+    /// `-Z`: TLS on the listeners.
+    pub tls: bool,
+    /// Start-up warnings memcached prints to stderr without refusing to start (for example
+    /// `-t 65`); the daemon should print them once logging is set up. Each may span lines.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -163,6 +175,51 @@ impl Default for Settings {
             track_sizes: false,
             logfile: None,
             not_implemented: Vec::new(),
+            prefix_delimiter: None,
+            tls: false,
+            warnings: Vec::new(),
         }
     }
 }
+
+/// sysexits.h statuses, the ones memcached exits with plus two for config-file trouble.
+pub(crate) const EX_USAGE: u8 = 64;
+pub(crate) const EX_NOINPUT: u8 = 66;
+pub(crate) const EX_OSERR: u8 = 71;
+pub(crate) const EX_CONFIG: u8 = 78;
+
+/// Why the settings could not be built: the exact text memcached prints to stderr (without the
+/// final newline; it may span several lines) and the exit status it exits with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    message: String,
+    code: u8,
+}
+
+impl ConfigError {
+    /// An error with the given stderr text and exit status.
+    pub fn new(message: impl Into<String>, exit_code: u8) -> Self {
+        ConfigError {
+            message: message.into(),
+            code: exit_code,
+        }
+    }
+
+    /// The text to print on stderr (no trailing newline).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The process exit status memcached uses for this error.
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -46,6 +46,9 @@ fn os_error(message: String) -> DaemonError {
 /// Runs the server until a signal (or the `shutdown` command) stops it.
 pub fn run(settings: Settings) -> Result<(), DaemonError> {
     logging::init(settings.verbose);
+    for warning in &settings.warnings {
+        eprintln!("{warning}");
+    }
     for option in &settings.not_implemented {
         log::warn!("{option}: not implemented yet in memcached-rs; ignored");
     }

@@ -1,6 +1,7 @@
 //! `stats detail`: per-key-prefix counts of gets, hits, sets and deletes (memcached's
-//! `stats_prefix.c`). Off by default; `stats detail on` turns it on. A key's prefix is what
-//! comes before its first `:`; keys without one are not counted.
+//! `stats_prefix.c`). Off by default; `stats detail on` or `-D CHAR` turns it on. A key's prefix
+//! is what comes before its first delimiter (`:` unless `-D` names another); keys without one
+//! are not counted.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,7 +12,6 @@ use crate::stats::lock;
 
 /// memcached's cap on distinct prefixes: the table must not grow without bound.
 const MAX_PREFIXES: usize = 1 << 16;
-const DELIMITER: u8 = b':';
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
@@ -22,13 +22,30 @@ struct Counts {
 }
 
 /// The per-prefix table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PrefixStats {
     enabled: AtomicBool,
+    delimiter: u8,
     table: Mutex<BTreeMap<Vec<u8>, Counts>>,
 }
 
+impl Default for PrefixStats {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
 impl PrefixStats {
+    /// memcached's `-D`: a delimiter turns counting on from the start.
+    pub fn new(delimiter: Option<char>) -> Self {
+        PrefixStats {
+            enabled: AtomicBool::new(delimiter.is_some()),
+            // memcached keeps one byte of the delimiter.
+            delimiter: delimiter.map_or(b':', |c| c as u32 as u8),
+            table: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// Whether counting is on.
     #[inline]
     pub fn enabled(&self) -> bool {
@@ -65,7 +82,7 @@ impl PrefixStats {
         // As memcached, a NUL ends the key for this purpose and a key without the delimiter
         // has no prefix.
         let key = key.split(|&b| b == 0).next().unwrap_or_default();
-        let Some(end) = key.iter().position(|&b| b == DELIMITER) else {
+        let Some(end) = key.iter().position(|&b| b == self.delimiter) else {
             return;
         };
         let prefix = &key[..end];

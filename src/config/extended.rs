@@ -1,0 +1,360 @@
+//! `-o`: memcached's comma-separated extended options.
+//!
+//! Options memcached-rs implements set `Settings` fields; every other option memcached 1.6.18
+//! knows is still checked the way memcached checks it (so a config that memcached rejects is
+//! rejected here too) and then recorded in `Settings::not_implemented`.
+
+use super::numeric::{atof, atoi, safe_strtol, safe_strtoul};
+use super::{ConfigError, Settings, EX_USAGE};
+
+/// memcached's slab page size; `-o slab_chunk_max` must divide it.
+pub(crate) const SLAB_PAGE_SIZE: usize = 1024 * 1024;
+/// Slab sizes must grow by more than this (memcached's `CHUNK_ALIGN_BYTES`).
+const CHUNK_ALIGN_BYTES: u32 = 8;
+/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`.
+const MAX_NUMBER_OF_SLAB_CLASSES: usize = 64;
+
+/// Options that take no value and only get recorded. memcached ignores a value given to them.
+const RECORDED_FLAGS: &[&str] = &[
+    "modern",
+    "no_hashexpand",
+    "slab_reassign",
+    "no_slab_reassign",
+    "no_slab_automove",
+    "inline_ascii_resp",
+    "no_inline_ascii_resp",
+    "no_chunked_items",
+    "drop_privileges",
+    "no_drop_privileges",
+    "ext_drop_unread",
+    "ssl_session_cache",
+    "ssl_kernel_tls",
+];
+
+/// Options that need a value memcached-rs does not check further, only records. (memcached's
+/// extstore and TLS builds parse these; we cannot use them either way.)
+const RECORDED_WITH_VALUE: &[&str] = &[
+    "ext_path",
+    "ext_page_size",
+    "ext_wbuf_size",
+    "ext_threads",
+    "ext_io_depth",
+    "ext_item_size",
+    "ext_item_age",
+    "ext_low_ttl",
+    "ext_recache_rate",
+    "ext_compact_under",
+    "ext_drop_under",
+    "ext_max_frag",
+    "ext_max_sleep",
+    "slab_automove_freeratio",
+    "ssl_chain_cert",
+    "ssl_key",
+    "ssl_keyformat",
+    "ssl_verify_mode",
+    "ssl_ciphers",
+    "ssl_ca_cert",
+    "ssl_wbuf_size",
+    "ssl_min_version",
+];
+
+/// What `-o` options leave behind for the checks memcached makes after reading all flags.
+#[derive(Debug, Clone)]
+pub(crate) struct Extended {
+    /// `slab_chunk_max` was given, so `-I` above 1m and `no_modern` leave it alone.
+    pub slab_chunk_changed: bool,
+    lru_maintainer: bool,
+    temp_lru: bool,
+    hot_lru_pct: i32,
+    warm_lru_pct: i32,
+    slab_sizes: Option<String>,
+    /// `-o ...` entries for `Settings::not_implemented`, in the order given.
+    pub not_implemented: Vec<String>,
+}
+
+impl Default for Extended {
+    fn default() -> Self {
+        Extended {
+            slab_chunk_changed: false,
+            lru_maintainer: true,
+            temp_lru: false,
+            hot_lru_pct: 20,
+            warm_lru_pct: 40,
+            slab_sizes: None,
+            not_implemented: Vec::new(),
+        }
+    }
+}
+
+fn fail(message: impl Into<String>) -> ConfigError {
+    ConfigError::new(message, 1)
+}
+
+/// Applies one `-o` argument: `name[=value]` entries separated by commas, parsed like glibc's
+/// `getsubopt` (a trailing comma is fine, an empty entry is not).
+pub(crate) fn apply(
+    optarg: &str,
+    settings: &mut Settings,
+    state: &mut Extended,
+) -> Result<(), ConfigError> {
+    let mut rest = optarg;
+    while !rest.is_empty() {
+        let (token, next) = rest.split_once(',').unwrap_or((rest, ""));
+        rest = next;
+        let (name, value) = match token.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (token, None),
+        };
+        if apply_one(name, value, settings, state)? {
+            state.not_implemented.push(format!("-o {token}"));
+        }
+    }
+    Ok(())
+}
+
+/// The value of an option that needs one, or memcached's complaint.
+fn need<'a>(value: Option<&'a str>, missing: &str) -> Result<&'a str, ConfigError> {
+    value.ok_or_else(|| fail(missing))
+}
+
+fn missing_argument(name: &str) -> String {
+    format!("Missing {name} argument")
+}
+
+/// Applies one suboption; returns whether it is one memcached-rs only records.
+fn apply_one(
+    name: &str,
+    value: Option<&str>,
+    s: &mut Settings,
+    st: &mut Extended,
+) -> Result<bool, ConfigError> {
+    match name {
+        "maxconns_fast" => s.maxconns_fast = true,
+        "no_maxconns_fast" => s.maxconns_fast = false,
+        "lru_crawler" => s.lru_crawler = true,
+        "no_lru_crawler" => s.lru_crawler = false,
+        "track_sizes" => s.track_sizes = true,
+        "hashpower" => {
+            let v = atoi(need(value, "Missing numeric argument for hashpower")?);
+            if v < 12 {
+                return Err(fail(format!(
+                    "Initial hashtable multiplier of {v} is too low"
+                )));
+            }
+            if v > 32 {
+                return Err(fail(format!(
+                    "Initial hashtable multiplier of {v} is too high\n\
+                     Choose a value based on \"STAT hash_power_level\" from a running instance"
+                )));
+            }
+            s.hashpower_init = v.unsigned_abs();
+        }
+        "idle_timeout" => {
+            // A negative timeout never fires in memcached, which is the same as 0.
+            let v = atoi(need(value, "Missing numeric argument for idle_timeout")?);
+            s.idle_timeout = u32::try_from(v).unwrap_or(0);
+        }
+        "slab_chunk_max" => {
+            let v = need(value, &missing_argument(name))?;
+            // memcached goes on with 0 here and dies dividing by it; we stop instead. The value
+            // is in bytes, whatever memcached's -h says.
+            let bytes = safe_strtol(v)
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|&b| b > 0)
+                .ok_or_else(|| fail("could not parse argument to slab_chunk_max"))?;
+            s.slab_chunk_max = bytes;
+            st.slab_chunk_changed = true;
+        }
+        "no_modern" => {
+            // memcached 1.4 defaults; the effects we have fields for are applied.
+            if !st.slab_chunk_changed {
+                s.slab_chunk_max = SLAB_PAGE_SIZE;
+            }
+            s.maxconns_fast = false;
+            s.lru_crawler = false;
+            st.lru_maintainer = false;
+            return Ok(true);
+        }
+        "lru_maintainer" => {
+            st.lru_maintainer = true;
+            return Ok(true);
+        }
+        "no_lru_maintainer" => {
+            st.lru_maintainer = false;
+            return Ok(true);
+        }
+        "temporary_ttl" => {
+            need(value, &missing_argument(name))?;
+            st.temp_lru = true;
+            return Ok(true);
+        }
+        "hot_lru_pct" | "warm_lru_pct" => {
+            let v = atoi(need(value, &missing_argument(name))?);
+            if !(1..80).contains(&v) {
+                return Err(fail(format!("{name} must be > 1 and < 80")));
+            }
+            if name == "hot_lru_pct" {
+                st.hot_lru_pct = v;
+            } else {
+                st.warm_lru_pct = v;
+            }
+            return Ok(true);
+        }
+        "resp_obj_mem_limit" => {
+            s.warnings.push(
+                "DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,".into(),
+            );
+        }
+        "slab_sizes" => {
+            // memcached crashes on a missing value; an empty one it rejects silently.
+            let v = need(value, &missing_argument(name))?;
+            st.slab_sizes = Some(v.to_string());
+            return Ok(true);
+        }
+        _ => return check_recorded(name, value),
+    }
+    Ok(false)
+}
+
+/// Checks an option memcached-rs only records as memcached would; `Ok(true)` to record it.
+fn check_recorded(name: &str, value: Option<&str>) -> Result<bool, ConfigError> {
+    let number = |missing: &str| value.map(atoi).ok_or_else(|| fail(missing.to_string()));
+    let float = |missing: &str| value.map(atof).ok_or_else(|| fail(missing.to_string()));
+    match name {
+        "slab_automove" => {
+            if let Some(v) = value.map(atoi) {
+                if !(0..=2).contains(&v) {
+                    return Err(fail("slab_automove must be between 0 and 2"));
+                }
+            }
+        }
+        "slab_automove_ratio" => {
+            let v = float(&missing_argument(name))?;
+            if v <= 0.0 || v > 1.0 {
+                return Err(fail("slab_automove_ratio must be > 0 and < 1"));
+            }
+        }
+        "slab_automove_window" => {
+            if number(&missing_argument(name))? < 3 {
+                return Err(fail("slab_automove_window must be > 2"));
+            }
+        }
+        "tail_repair_time" => {
+            if number("Missing numeric argument for tail_repair_time")? < 10 {
+                return Err(fail("Cannot set tail_repair_time to less than 10 seconds"));
+            }
+        }
+        "hash_algorithm" => {
+            let v = value.ok_or_else(|| fail(missing_argument(name)))?;
+            if !matches!(v, "jenkins" | "murmur3" | "xxh3") {
+                return Err(fail(
+                    "Unknown hash_algorithm option (jenkins, murmur3, xxh3)",
+                ));
+            }
+        }
+        "lru_crawler_sleep" => {
+            let v = number("Missing lru_crawler_sleep value")?;
+            if !(0..=1_000_000).contains(&v) {
+                return Err(fail("LRU crawler sleep must be between 0 and 1 second"));
+            }
+        }
+        "lru_crawler_tocrawl" => {
+            let v = value.ok_or_else(|| fail("Missing lru_crawler_tocrawl value"))?;
+            if safe_strtoul(v).is_none() {
+                return Err(fail("lru_crawler_tocrawl takes a numeric 32bit value"));
+            }
+        }
+        "hot_max_factor" | "warm_max_factor" => {
+            if float(&missing_argument(name))? <= 0.0 {
+                return Err(fail(format!("{name} must be > 0")));
+            }
+        }
+        "watcher_logbuf_size" | "worker_logbuf_size" | "read_buf_mem_limit" => {
+            let v = value.ok_or_else(|| fail(missing_argument(name)))?;
+            if safe_strtoul(v).is_none() {
+                return Err(fail(format!("could not parse argument to {name}")));
+            }
+        }
+        "sock_cookie_id" => {
+            // memcached crashes without a value.
+            value.ok_or_else(|| fail(missing_argument(name)))?;
+        }
+        "ext_path" if value.is_none() => {
+            return Err(fail(
+                "missing argument to ext_path, ie: ext_path=/d/file:5G",
+            ));
+        }
+        _ if RECORDED_WITH_VALUE.contains(&name) => {
+            value.ok_or_else(|| fail(missing_argument(name)))?;
+        }
+        _ if RECORDED_FLAGS.contains(&name) => {}
+        _ => {
+            let token = match value {
+                Some(v) => format!("{name}={v}"),
+                None => name.to_string(),
+            };
+            return Err(fail(format!("Illegal suboption \"{token}\"")));
+        }
+    }
+    Ok(true)
+}
+
+/// The checks memcached makes on `-o` values once every flag is read, in its order. `settings`
+/// must already have its final `chunk_size` and `slab_chunk_max`.
+pub(crate) fn check(settings: &Settings, st: &Extended) -> Result<(), ConfigError> {
+    if let Some(sizes) = &st.slab_sizes {
+        check_slab_sizes(sizes, settings)?;
+    }
+    if st.hot_lru_pct + st.warm_lru_pct > 80 {
+        return Err(ConfigError::new(
+            "hot_lru_pct + warm_lru_pct cannot be more than 80% combined",
+            EX_USAGE,
+        ));
+    }
+    if st.temp_lru && !st.lru_maintainer {
+        return Err(ConfigError::new(
+            "temporary_ttl requires lru_maintainer to be enabled",
+            EX_USAGE,
+        ));
+    }
+    Ok(())
+}
+
+/// memcached's `_parse_slab_sizes`: `-`-separated sizes, each in range and growing.
+fn check_slab_sizes(sizes: &str, settings: &Settings) -> Result<(), ConfigError> {
+    let usage = |m: String| Err(ConfigError::new(m, EX_USAGE));
+    if sizes.is_empty() {
+        return usage(missing_argument("slab_sizes"));
+    }
+    let mut last: u32 = 0;
+    for (i, part) in sizes.split('-').filter(|p| !p.is_empty()).enumerate() {
+        let size = safe_strtoul(part);
+        let in_range = size.is_some_and(|v| {
+            let v = v as usize;
+            v >= settings.chunk_size && v <= settings.slab_chunk_max
+        });
+        let size = size.unwrap_or(0);
+        if !in_range {
+            return usage(format!("slab size {size} is out of valid range"));
+        }
+        if last >= size {
+            return usage(format!(
+                "slab size {size} cannot be lower than or equal to a previous class size"
+            ));
+        }
+        if u64::from(size) <= u64::from(last) + u64::from(CHUNK_ALIGN_BYTES) {
+            return usage(format!(
+                "slab size {size} must be at least {CHUNK_ALIGN_BYTES} bytes larger than previous class"
+            ));
+        }
+        last = size;
+        if i + 1 >= MAX_NUMBER_OF_SLAB_CLASSES - 1 {
+            return usage("too many slab classes specified".to_string());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "extended_tests.rs"]
+mod tests;
