@@ -486,7 +486,6 @@ fn not_implemented_is_recorded() {
         "-L",
         "-e /e",
         "-Z",
-        "-D :",
         "-W",
         "-X",
         "-o hash_algorithm=xxh3",
