@@ -114,3 +114,47 @@ fn root_without_user_is_refused() {
         "can't run as root without the -u switch\n"
     );
 }
+
+/// Peak resident memory of a process, from /proc (kB).
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_huge_multi_get_streams_instead_of_buffering() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-m", "64"]);
+    let mut c = server.client();
+    let value = vec![b'v'; 100 * 1024];
+    for i in 0..10 {
+        let mut req = format!("set big{i} 0 0 {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(&value);
+        req.extend_from_slice(b"\r\n");
+        c.send(&req);
+        assert_eq!(c.read_line(), "STORED");
+    }
+    // 2000 values of 100 KB: 200 MB of replies to one request line.
+    let keys: Vec<String> = (0..2000).map(|i| format!("big{}", i % 10)).collect();
+    c.send(format!("get {}\r\n", keys.join(" ")).as_bytes());
+    let mut values = 0;
+    loop {
+        let line = c.read_line();
+        if line == "END" {
+            break;
+        }
+        assert_eq!(line, format!("VALUE big{} 0 102400", values % 10));
+        let data = c.read_exact(value.len() + 2);
+        assert!(data[..value.len()] == value[..] && data.ends_with(b"\r\n"));
+        values += 1;
+    }
+    assert_eq!(values, 2000);
+    let peak = peak_rss_kb(server.pid());
+    assert!(
+        peak < 100 * 1024,
+        "server peaked at {peak} kB for a 200 MB reply"
+    );
+}

@@ -12,6 +12,11 @@ use crate::stats::ThreadStats;
 /// memcached's `MAX_VERBOSITY_LEVEL`.
 const MAX_VERBOSITY: u32 = 2;
 
+/// A multi-get stops adding values once this much output is queued, and resumes with the next
+/// key when it has been written: a client's memory footprint stays bounded however many (or
+/// however large) values one request names.
+pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
+
 /// A storage command waiting for its data block.
 #[derive(Debug, Clone, Default)]
 pub struct PendingStore {
@@ -30,6 +35,9 @@ pub struct PendingStore {
 pub enum Next {
     /// Read the next request line.
     ReadLine,
+    /// The request is half done: write the queued output, then call `handle_line` again with
+    /// the same line and this resume offset.
+    Paused(usize),
     /// Read the next request line; the replies so far are complete and memcached would send
     /// them now (it transmits after every get), so a later `Close` must not drop them.
     Transmit,
@@ -57,8 +65,15 @@ impl<'s> TextHandler<'s> {
     }
 
     /// Executes one request line, appending its reply to `out`. A storage command fills
-    /// `pending` and returns [`Next::ReadData`].
-    pub fn handle_line(&self, line: &[u8], out: &mut Vec<u8>, pending: &mut PendingStore) -> Next {
+    /// `pending` and returns [`Next::ReadData`]. `resume` is 0 for a new line, or the offset a
+    /// [`Next::Paused`] returned for the same line.
+    pub fn handle_line(
+        &self,
+        line: &[u8],
+        resume: usize,
+        out: &mut Vec<u8>,
+        pending: &mut PendingStore,
+    ) -> Next {
         let cache = &self.server.cache;
         let stats = self.stats;
         match text::parse(line) {
@@ -66,45 +81,7 @@ impl<'s> TextHandler<'s> {
                 keys,
                 with_cas,
                 touch,
-            } => {
-                let start = out.len();
-                let exptime = touch.map(|t| cache.clock().expiry(i64::from(t)));
-                for key in keys.iter() {
-                    if key.len() > KEY_MAX_LENGTH {
-                        // memcached drops the values already queued and sends only the error.
-                        out.truncate(start);
-                        reply(out, "CLIENT_ERROR bad command line format", false);
-                        return Next::ReadLine;
-                    }
-                    let hit = cache.get(stats, key, exptime, |item| {
-                        let cas = with_cas.then_some(item.cas);
-                        text::write_value(out, item.key, item.flags, item.data, cas);
-                    });
-                    if self.server.prefix_stats.enabled() {
-                        self.server.prefix_stats.record_get(key, hit.is_some());
-                    }
-                    match (hit.is_some(), touch.is_some()) {
-                        (true, false) => {
-                            stats.get_cmds.incr();
-                            stats.get_hits.incr();
-                        }
-                        (false, false) => {
-                            stats.get_cmds.incr();
-                            stats.get_misses.incr();
-                        }
-                        (true, true) => {
-                            stats.touch_cmds.incr();
-                            stats.touch_hits.incr();
-                        }
-                        (false, true) => {
-                            stats.touch_cmds.incr();
-                            stats.touch_misses.incr();
-                        }
-                    }
-                }
-                out.extend_from_slice(b"END\r\n");
-                Next::Transmit
-            }
+            } => self.get(keys, with_cas, touch, resume, out),
             Request::Store {
                 command,
                 key,
@@ -289,6 +266,62 @@ impl<'s> TextHandler<'s> {
                 Next::ReadLine
             }
             Request::Close => Next::Close,
+        }
+    }
+
+    /// `get`/`gets`/`gat`/`gats`: values for the keys that are present, then `END`.
+    fn get(
+        &self,
+        keys: text::Keys<'_>,
+        with_cas: bool,
+        touch: Option<i32>,
+        resume: usize,
+        out: &mut Vec<u8>,
+    ) -> Next {
+        let cache = &self.server.cache;
+        let exptime = touch.map(|t| cache.clock().expiry(i64::from(t)));
+        if resume == 0 {
+            // memcached looks up the keys before a too-long one (counting them) and then sends
+            // only the error, dropping the values it had queued.
+            let too_long = keys.iter().position(|k| k.len() > KEY_MAX_LENGTH);
+            if let Some(bad) = too_long {
+                for key in keys.iter().take(bad) {
+                    let hit = cache.get(self.stats, key, exptime, |_| ());
+                    self.count_get(key, hit.is_some(), touch.is_some());
+                }
+                reply(out, "CLIENT_ERROR bad command line format", false);
+                return Next::ReadLine;
+            }
+        }
+        for (offset, key) in keys.iter_from(resume) {
+            if out.len() >= OUTPUT_HIGH_WATER {
+                return Next::Paused(offset);
+            }
+            let hit = cache.get(self.stats, key, exptime, |item| {
+                let cas = with_cas.then_some(item.cas);
+                text::write_value(out, item.key, item.flags, item.data, cas);
+            });
+            self.count_get(key, hit.is_some(), touch.is_some());
+        }
+        out.extend_from_slice(b"END\r\n");
+        Next::Transmit
+    }
+
+    fn count_get(&self, key: &[u8], hit: bool, touch: bool) {
+        let stats = self.stats;
+        if self.server.prefix_stats.enabled() {
+            self.server.prefix_stats.record_get(key, hit);
+        }
+        let (cmds, hits, misses) = if touch {
+            (&stats.touch_cmds, &stats.touch_hits, &stats.touch_misses)
+        } else {
+            (&stats.get_cmds, &stats.get_hits, &stats.get_misses)
+        };
+        cmds.incr();
+        if hit {
+            hits.incr();
+        } else {
+            misses.incr();
         }
     }
 

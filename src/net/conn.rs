@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
+use crate::handler::text::OUTPUT_HIGH_WATER;
 use crate::handler::{Next, PendingStore, TextHandler};
 use crate::stats::ThreadStats;
 
@@ -44,6 +45,8 @@ pub enum Drive {
 
 enum Processed {
     NeedInput,
+    /// Enough output is queued: write it before executing more.
+    OutputFull,
     OutOfBudget,
     CloseAfterWrite,
     Close,
@@ -61,6 +64,8 @@ pub struct Conn {
     /// as memcached drops replies it had queued but not yet written.
     committed: usize,
     input: Input,
+    /// Where a paused multi-get resumes in the line at `rpos` (0: the line is new).
+    resume: usize,
     pending: PendingStore,
     close_after_write: bool,
     last_active: Instant,
@@ -79,6 +84,7 @@ impl Conn {
             wpos: 0,
             committed: 0,
             input: Input::Line,
+            resume: 0,
             pending: PendingStore::default(),
             close_after_write: false,
             last_active: Instant::now(),
@@ -162,6 +168,7 @@ impl Conn {
                     stats.conn_yields.incr();
                     return Drive::Yield;
                 }
+                Processed::OutputFull => continue,
                 Processed::NeedInput => {}
             }
             match self.fill() {
@@ -189,22 +196,37 @@ impl Conn {
                         }
                         return Processed::NeedInput;
                     };
-                    if *budget == 0 {
-                        return Processed::OutOfBudget;
+                    if self.wbuf.len() - self.wpos >= OUTPUT_HIGH_WATER {
+                        return Processed::OutputFull;
                     }
-                    *budget -= 1;
+                    if self.resume == 0 {
+                        if *budget == 0 {
+                            return Processed::OutOfBudget;
+                        }
+                        *budget -= 1;
+                    }
                     // memcached strips the '\r' only from lines longer than one byte.
                     let end = if nl > 1 && avail[nl - 1] == b'\r' {
                         nl - 1
                     } else {
                         nl
                     };
-                    let next =
-                        handler.handle_line(&avail[..end], &mut self.wbuf, &mut self.pending);
+                    let next = handler.handle_line(
+                        &avail[..end],
+                        self.resume,
+                        &mut self.wbuf,
+                        &mut self.pending,
+                    );
+                    if let Next::Paused(offset) = next {
+                        self.resume = offset;
+                        self.committed = self.wbuf.len();
+                        return Processed::OutputFull;
+                    }
+                    self.resume = 0;
                     self.rpos += nl + 1;
                     self.last_active = Instant::now();
                     match next {
-                        Next::ReadLine => {}
+                        Next::ReadLine | Next::Paused(_) => {}
                         Next::Transmit => self.committed = self.wbuf.len(),
                         Next::ReadData => self.input = Input::Data,
                         Next::Swallow(n) => self.input = Input::Swallow(n),

@@ -101,6 +101,16 @@ impl<'a> Keys<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> {
         self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
     }
+
+    /// Iterates the keys that start at or after byte `offset`, each with its offset (so that a
+    /// long multi-get can stop after any key and resume from the next one).
+    pub fn iter_from(&self, offset: usize) -> impl Iterator<Item = (usize, &'a [u8])> {
+        let base = self.0.as_ptr() as usize;
+        let rest = self.0.get(offset..).unwrap_or_default();
+        rest.split(|&b| b == b' ')
+            .filter(|k| !k.is_empty())
+            .map(move |k| (k.as_ptr() as usize - base, k))
+    }
 }
 
 /// The storage commands.
