@@ -4,7 +4,7 @@
 //! output a client can make us hold is bounded by what one buffer of its requests produces, and
 //! a client that stops reading stops being read.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
@@ -273,12 +273,7 @@ impl Conn {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        let len = self.rbuf.len();
-        let room = (self.rbuf.capacity() - len).max(READ_CHUNK);
-        self.rbuf.resize(len + room, 0);
-        let res = self.stream.read(&mut self.rbuf[len..]);
-        self.rbuf.truncate(len + *res.as_ref().unwrap_or(&0));
-        res
+        super::sys::read_to_spare(&self.stream, &mut self.rbuf, READ_CHUNK)
     }
 
     /// Writes queued output. `Ok(true)` when everything went out.

@@ -100,6 +100,18 @@ impl Epoll {
     }
 }
 
+/// Reads from a socket into the spare capacity of `buf` (at least `min_room` bytes of it),
+/// without zero-filling that space first, and extends `buf` by what arrived.
+pub fn read_to_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>, min_room: usize) -> io::Result<usize> {
+    buf.reserve(min_room);
+    let spare = buf.spare_capacity_mut();
+    let n = syscall!(read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()))? as usize;
+    // SAFETY: read() initialised the first `n` bytes of the spare capacity (n <= spare.len()),
+    // so the vector's new length covers only initialised bytes.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// A zeroed event buffer for [`Epoll::wait`].
 pub fn event_buffer(len: usize) -> Vec<Event> {
     vec![libc::epoll_event { events: 0, u64: 0 }; len]
@@ -153,6 +165,23 @@ impl AsRawFd for Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_to_spare_appends_what_arrived() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        client.write_all(b"hello").expect("write");
+        let mut buf = b"> ".to_vec();
+        let n = read_to_spare(&server, &mut buf, 16).expect("read");
+        assert_eq!(n, 5);
+        assert_eq!(buf, b"> hello");
+        drop(client);
+        assert_eq!(read_to_spare(&server, &mut buf, 16).expect("eof"), 0);
+        assert_eq!(buf, b"> hello");
+    }
 
     #[test]
     fn waker_wakes_epoll() {
