@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::cli::{self, Event, CONFIG_FILE};
 use super::extended::{self, Extended, SLAB_PAGE_SIZE};
 use super::listen::{self, parse_listen};
-use super::numeric::{atof, atoi, strtol_int};
 use super::{file, ConfigError, Protocol, Settings, EX_USAGE};
+use crate::numparse::{atof, atoi, strtol_int};
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -119,17 +119,17 @@ impl Builder {
             "i" => return Ok(Some(Invocation::License)),
             "a" => {
                 // An `int` holding strtol's result, so a huge mask keeps its low bits.
-                s.unix_mask = strtol_int(value, 8) as u32;
+                s.unix_mask = strtol_int(value.as_bytes(), 8) as u32;
                 self.unix_mask_given = true;
             }
             "A" => s.shutdown_command = true,
-            "p" => self.port = Some(atoi(value)),
-            "U" => self.udp_port = Some(atoi(value)),
+            "p" => self.port = Some(atoi(value.as_bytes())),
+            "U" => self.udp_port = Some(atoi(value.as_bytes())),
             "s" => s.unix_socket = path(),
             // memcached computes `(size_t)atoi(x) * 1024 * 1024`: no suffixes, and a negative
             // count wraps to an enormous limit.
             "m" => {
-                let megabytes = i64::from(atoi(value)) as u64;
+                let megabytes = i64::from(atoi(value.as_bytes())) as u64;
                 s.memory_limit = megabytes.wrapping_mul(1024 * 1024) as usize;
             }
             "M" => s.evictions = false,
@@ -147,7 +147,7 @@ impl Builder {
             "e" => s.memory_file = path(),
             "f" => {
                 // memcached accepts inf and nan here; neither is a usable factor.
-                let factor = atof(value);
+                let factor = atof(value.as_bytes());
                 if !(factor > 1.0 && factor.is_finite()) {
                     return Err(fail("Factor must be greater than 1"));
                 }
@@ -156,7 +156,7 @@ impl Builder {
             "n" => s.chunk_size = positive(value, "Chunk size")?,
             "t" => {
                 s.threads = positive(value, "Number of threads")?;
-                if atoi(value) > MANY_THREADS {
+                if atoi(value.as_bytes()) > MANY_THREADS {
                     // sic: memcached's message lacks the space in "workerthreads".
                     s.warnings.push(
                         "WARNING: Setting a high number of workerthreads is not recommended.\n \
@@ -171,7 +171,7 @@ impl Builder {
             }
             "L" => s.large_pages = true,
             "C" => s.use_cas = false,
-            "b" => s.backlog = atoi(value),
+            "b" => s.backlog = atoi(value.as_bytes()),
             "B" => {
                 s.protocol = match value {
                     "auto" => Protocol::Auto,
@@ -194,7 +194,7 @@ impl Builder {
             "Y" => s.auth_file = path(),
             "Z" => s.tls = true,
             "N" => {
-                let n = atoi(value);
+                let n = atoi(value.as_bytes());
                 if n <= 0 {
                     return Err(fail("Maximum number of NAPI IDs must be greater than 0"));
                 }
@@ -362,7 +362,7 @@ impl Builder {
 /// A count memcached insists is positive (`<name> must be greater than 0`, exit 1). memcached
 /// lets negative `-n` and `-R` through and then misbehaves; we refuse them with the same text.
 fn positive(value: &str, name: &str) -> Result<usize, ConfigError> {
-    usize::try_from(atoi(value))
+    usize::try_from(atoi(value.as_bytes()))
         .ok()
         .filter(|&n| n > 0)
         .ok_or_else(|| fail(format!("{name} must be greater than 0")))
@@ -375,7 +375,7 @@ fn item_size(value: &str) -> i32 {
         Some((i, c)) if matches!(c, 'k' | 'K' | 'm' | 'M') => (&value[..i], c),
         _ => (value, ' '),
     };
-    let n = atoi(number);
+    let n = atoi(number.as_bytes());
     match unit {
         'k' | 'K' => n.wrapping_mul(1024),
         'm' | 'M' => n.wrapping_mul(1024 * 1024),

@@ -4,8 +4,8 @@
 //! knows is still checked the way memcached checks it (so a config that memcached rejects is
 //! rejected here too) and then recorded in `Settings::not_implemented`.
 
-use super::numeric::{atof, atoi, safe_strtol, safe_strtoul};
 use super::{ConfigError, Settings, EX_USAGE};
+use crate::numparse::{atof, atoi, safe_strtol_in_range, safe_strtoul};
 
 /// memcached's slab page size; `-o slab_chunk_max` must divide it.
 pub(crate) const SLAB_PAGE_SIZE: usize = 1024 * 1024;
@@ -135,7 +135,7 @@ fn apply_one(
         "no_lru_crawler" => s.lru_crawler = false,
         "track_sizes" => s.track_sizes = true,
         "hashpower" => {
-            let v = atoi(need(value, "Missing numeric argument for hashpower")?);
+            let v = atoi(need(value, "Missing numeric argument for hashpower")?.as_bytes());
             if v < 12 {
                 return Err(fail(format!(
                     "Initial hashtable multiplier of {v} is too low"
@@ -151,14 +151,14 @@ fn apply_one(
         }
         "idle_timeout" => {
             // A negative timeout never fires in memcached, which is the same as 0.
-            let v = atoi(need(value, "Missing numeric argument for idle_timeout")?);
+            let v = atoi(need(value, "Missing numeric argument for idle_timeout")?.as_bytes());
             s.idle_timeout = u32::try_from(v).unwrap_or(0);
         }
         "slab_chunk_max" => {
             let v = need(value, &missing_argument(name))?;
             // memcached goes on with 0 here and dies dividing by it; we stop instead. The value
             // is in bytes, whatever memcached's -h says.
-            let bytes = safe_strtol(v)
+            let bytes = safe_strtol_in_range(v.as_bytes())
                 .and_then(|b| usize::try_from(b).ok())
                 .filter(|&b| b > 0)
                 .ok_or_else(|| fail("could not parse argument to slab_chunk_max"))?;
@@ -189,7 +189,7 @@ fn apply_one(
             return Ok(true);
         }
         "hot_lru_pct" | "warm_lru_pct" => {
-            let v = atoi(need(value, &missing_argument(name))?);
+            let v = atoi(need(value, &missing_argument(name))?.as_bytes());
             if !(1..80).contains(&v) {
                 return Err(fail(format!("{name} must be > 1 and < 80")));
             }
@@ -218,11 +218,13 @@ fn apply_one(
 
 /// Checks an option memcached-rs only records as memcached would; `Ok(true)` to record it.
 fn check_recorded(name: &str, value: Option<&str>) -> Result<bool, ConfigError> {
-    let number = |missing: &str| value.map(atoi).ok_or_else(|| fail(missing.to_string()));
-    let float = |missing: &str| value.map(atof).ok_or_else(|| fail(missing.to_string()));
+    let int = value.map(|v| atoi(v.as_bytes()));
+    let number = |missing: &str| int.ok_or_else(|| fail(missing.to_string()));
+    let real = value.map(|v| atof(v.as_bytes()));
+    let float = |missing: &str| real.ok_or_else(|| fail(missing.to_string()));
     match name {
         "slab_automove" => {
-            if let Some(v) = value.map(atoi) {
+            if let Some(v) = int {
                 if !(0..=2).contains(&v) {
                     return Err(fail("slab_automove must be between 0 and 2"));
                 }
@@ -260,7 +262,7 @@ fn check_recorded(name: &str, value: Option<&str>) -> Result<bool, ConfigError> 
         }
         "lru_crawler_tocrawl" => {
             let v = value.ok_or_else(|| fail("Missing lru_crawler_tocrawl value"))?;
-            if safe_strtoul(v).is_none() {
+            if safe_strtoul(v.as_bytes()).is_none() {
                 return Err(fail("lru_crawler_tocrawl takes a numeric 32bit value"));
             }
         }
@@ -271,7 +273,7 @@ fn check_recorded(name: &str, value: Option<&str>) -> Result<bool, ConfigError> 
         }
         "watcher_logbuf_size" | "worker_logbuf_size" | "read_buf_mem_limit" => {
             let v = value.ok_or_else(|| fail(missing_argument(name)))?;
-            if safe_strtoul(v).is_none() {
+            if safe_strtoul(v.as_bytes()).is_none() {
                 return Err(fail(format!("could not parse argument to {name}")));
             }
         }
@@ -328,7 +330,7 @@ fn check_slab_sizes(sizes: &str, settings: &Settings) -> Result<(), ConfigError>
     }
     let mut last: u32 = 0;
     for (i, part) in sizes.split('-').filter(|p| !p.is_empty()).enumerate() {
-        let size = safe_strtoul(part);
+        let size = safe_strtoul(part.as_bytes());
         let in_range = size.is_some_and(|v| {
             let v = v as usize;
             v >= settings.chunk_size && v <= settings.slab_chunk_max

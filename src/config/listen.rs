@@ -5,8 +5,8 @@
 //! `[v6]:port`, `[v6]`, `host:port`, `host`, or a bare IPv6 address (two or more colons and no
 //! brackets, so there can be no port); `*` means every interface.
 
-use super::numeric::safe_strtol;
 use super::{ConfigError, EX_OSERR};
+use crate::numparse::safe_strtol_in_range;
 
 /// One `-l` entry: a host (None = every interface, memcached's `*`) and an optional port that
 /// overrides `-p`/`-U` for this entry.
@@ -77,7 +77,7 @@ fn parse_entry(entry: &str) -> Result<ListenSpec, ConfigError> {
 /// memcached takes any `int` here and fails later in `getaddrinfo` for ports outside 0-65535;
 /// we refuse those up front with the same message as a non-number.
 fn parse_port(text: &str) -> Result<u16, ConfigError> {
-    safe_strtol(text)
+    safe_strtol_in_range(text.as_bytes())
         .and_then(|p| u16::try_from(p).ok())
         .ok_or_else(|| ConfigError::new(format!("Invalid port number: \"{text}\""), EX_OSERR))
 }

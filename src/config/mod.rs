@@ -10,7 +10,6 @@ mod extended;
 mod file;
 mod help;
 mod listen;
-mod numeric;
 
 pub use args::{from_args, Invocation};
 pub use help::{help_text, license_text};
