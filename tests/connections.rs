@@ -158,3 +158,38 @@ fn a_huge_multi_get_streams_instead_of_buffering() {
         "server peaked at {peak} kB for a 200 MB reply"
     );
 }
+
+#[test]
+fn listens_on_every_l_address_including_ipv6() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-l", "[::1]"]);
+    let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, server.port()));
+    let mut c = common::Client::connect(v6);
+    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    let mut v4 = server.client();
+    assert_eq!(v4.request("version"), "VERSION 1.6.18\r\n");
+    let settings = v4.request("stats settings");
+    assert!(
+        settings.contains("STAT inter 127.0.0.1,[::1]\r\n"),
+        "{settings}"
+    );
+}
+
+/// A deliberate difference from memcached 1.6.18: when a get fails on a too-long key,
+/// memcached also throws away the not-yet-sent replies of the commands pipelined before it
+/// (so a client waiting for their `STORED` hangs). memcached-rs keeps those replies and answers
+/// the failing get exactly as memcached does.
+#[test]
+fn replies_before_a_get_with_a_too_long_key_are_kept() {
+    let server = Server::start(ServerKind::MemcachedRs, &[]);
+    let mut c = server.client();
+    let long_key = "a".repeat(251);
+    c.send(
+        format!("set k0 0 0 2\r\nv0\r\nset k1 1 0 2\r\nv1\r\nget k0 {long_key} k1\r\nget k1\r\n")
+            .as_bytes(),
+    );
+    let got = c.read_until_contains(b"END\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "STORED\r\nSTORED\r\nCLIENT_ERROR bad command line format\r\nVALUE k1 1 2\r\nv1\r\nEND\r\n"
+    );
+}

@@ -268,6 +268,9 @@ impl Builder {
             ));
         }
 
+        if !self.listen.is_empty() {
+            s.inter = Some(listen::join(&self.listen));
+        }
         s.listen = parse_listen(&self.listen).map_err(|e| {
             // memcached prints this line after the parse error, which for a bad bracket
             // has no newline of its own.

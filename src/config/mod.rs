@@ -53,6 +53,9 @@ pub struct Settings {
     pub udp_port: u16,
     /// `-l`: interfaces to listen on, in order; empty means every interface.
     pub listen: Vec<ListenSpec>,
+    /// The `-l` values as given, joined as memcached joins them (for `stats settings` and
+    /// error messages); `None` without `-l`.
+    pub inter: Option<String>,
     /// `-s`: unix socket path (disables network listeners).
     pub unix_socket: Option<PathBuf>,
     /// `-a`: permission mask of the unix socket.
@@ -139,6 +142,7 @@ impl Default for Settings {
             port: 11211,
             udp_port: 0,
             listen: Vec::new(),
+            inter: None,
             unix_socket: None,
             unix_mask: 0o700,
             max_connections: 1024,

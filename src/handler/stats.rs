@@ -205,21 +205,7 @@ fn on_off(b: bool) -> &'static str {
 
 fn settings(server: &Server, out: &mut Vec<u8>) {
     let s = &server.settings;
-    let inter = if s.listen.is_empty() {
-        "NULL".to_string()
-    } else {
-        s.listen
-            .iter()
-            .map(|l| {
-                let host = l.host.as_deref().unwrap_or("*");
-                match l.port {
-                    Some(p) => format!("{host}:{p}"),
-                    None => host.to_string(),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let inter = s.inter.as_deref().unwrap_or("NULL");
     stat(out, "maxbytes", s.memory_limit);
     stat(out, "maxconns", s.max_connections);
     stat(out, "tcpport", s.port);

@@ -41,19 +41,9 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
         what: if settings.listen.is_empty() {
             format!("failed to listen on TCP port {}", settings.port)
         } else {
-            let inter: Vec<String> = settings
-                .listen
-                .iter()
-                .map(|l| match (&l.host, l.port) {
-                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                    (Some(h), None) => h.clone(),
-                    (None, Some(p)) => format!("*:{p}"),
-                    (None, None) => "*".into(),
-                })
-                .collect();
             format!(
                 "failed to listen on one of interface(s) {}",
-                inter.join(",")
+                settings.inter.as_deref().unwrap_or_default()
             )
         },
         source,
