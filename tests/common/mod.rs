@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,29 +104,52 @@ pub fn running_as_root() -> bool {
     })
 }
 
-/// A loopback port that was free a moment ago. The OS picks it (bind to port 0); ports already
-/// handed out by this process are never handed out again, so parallel tests in one binary cannot
-/// collide with each other. Another process may still grab it: [`Server::start`] retries then.
+/// Where [`free_port`] looks: below Linux's default ephemeral range (32768–60999), so no
+/// client socket of any test ever holds one of these ports as its local port.
+pub const SERVER_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port for a test server: random in [`SERVER_PORTS`], never handed out before by
+/// this process (parallel tests cannot collide), and with nothing listening on it right now.
+/// Another process may still take it before the server binds: [`Server::start`] retries then.
+///
+/// Why not bind port 0 and drop the listener: std's listeners set `SO_REUSEADDR`, and Linux
+/// then lets that temporary listener take a port that another test's server has bound but not
+/// yet put into listen state; that server fails, and its readiness probe connects to the
+/// temporary listener instead and believes it is up. Seen in practice with parallel tests.
 pub fn free_port() -> u16 {
     static HANDED_OUT: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
     let handed_out = HANDED_OUT.get_or_init(|| Mutex::new(HashSet::new()));
+    let span = u64::from(SERVER_PORTS.end - SERVER_PORTS.start);
     for _ in 0..1000 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .expect("cannot bind a loopback socket to find a free port");
-        let port = listener
-            .local_addr()
-            .expect("bound socket has no local address")
-            .port();
-        drop(listener);
-        if handed_out
+        let offset = u16::try_from(random_u64() % span).expect("offset fits the port span");
+        let port = SERVER_PORTS.start + offset;
+        if !handed_out
             .lock()
             .expect("port registry poisoned")
             .insert(port)
         {
+            continue;
+        }
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
             return port;
         }
+        // Something else listens there (another daemon, another test run): skip it for good.
     }
-    panic!("the OS kept handing out ports this test process already used");
+    panic!("found no free loopback port in {SERVER_PORTS:?} after 1000 tries");
+}
+
+/// A random number from std alone: `RandomState` is seeded randomly per process, and the
+/// counter makes each call differ.
+fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    static STATE: OnceLock<RandomState> = OnceLock::new();
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let mut hasher = STATE.get_or_init(RandomState::new).build_hasher();
+    hasher.write_usize(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// The arguments every test server gets: its port, no UDP, loopback only, two worker threads,
@@ -243,12 +266,18 @@ impl Server {
                     server.args
                 );
             }
-            // Ready when a connect succeeds *and* the listener is our child's: a connect alone
-            // may reach a socket that another test holds on the port for a moment.
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-                && listens_on(server.child.id(), port) != Some(false)
-            {
-                return Ok(server);
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                // Our child must still be alive for the listener to be its: a stranger that
+                // took the port first would make it exit with "Address already in use".
+                if server
+                    .child
+                    .try_wait()
+                    .expect("cannot poll the server child")
+                    .is_none()
+                {
+                    return Ok(server);
+                }
+                continue;
             }
             if Instant::now() >= deadline {
                 panic!(
@@ -333,51 +362,6 @@ impl Drop for Server {
     }
 }
 
-/// Whether process `pid` has a TCP socket listening on `port` (IPv4 or IPv6), from `/proc`;
-/// `None` where `/proc` cannot tell (not Linux). This, not a mere successful connect, proves
-/// the server is up: a connect can reach whatever else briefly holds the port (another test's
-/// port probe), while our server is about to fail with "Address already in use".
-fn listens_on(pid: u32, port: u16) -> Option<bool> {
-    let mut inodes = Vec::new();
-    let mut readable = false;
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        readable = true;
-        for line in text.lines().skip(1) {
-            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state), Some(inode)) =
-                (fields.get(1), fields.get(3), fields.get(9))
-            else {
-                continue;
-            };
-            let local_port = local
-                .rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok());
-            if *state == "0A" && local_port == Some(port) {
-                inodes.push(format!("socket:[{inode}]"));
-            }
-        }
-    }
-    if !readable {
-        return None;
-    }
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    let owned = fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path())
-            .map(|target| {
-                inodes
-                    .iter()
-                    .any(|inode| target.as_os_str() == inode.as_str())
-            })
-            .unwrap_or(false)
-    });
-    Some(owned)
-}
-
 /// How a bounded read ([`Client::read_until`]) ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadEnd {
@@ -402,17 +386,8 @@ impl Client {
     /// Connects to `addr` with `TCP_NODELAY` (so each [`Client::send`] leaves at once, which
     /// split-write tests rely on) and [`DEFAULT_READ_TIMEOUT`].
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| {
-            panic!(
-                "DEBUG cannot connect to {addr}: {e}; {}",
-                std::fs::read_to_string("/proc/net/tcp")
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| l.contains(&format!(":{:04X} ", addr.port())))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        });
+        let stream =
+            TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
         stream.set_nodelay(true).expect("cannot set TCP_NODELAY");
         Client {
             stream,

@@ -1,0 +1,156 @@
+//! What the comparison ignores, and why.
+//!
+//! Both servers get identical bytes and start empty, so almost everything they say must be
+//! identical. Only these differ for reasons that are not bugs:
+//!
+//! - `VERSION x` (reply to `version`, and the sentinel): each daemon reports its own version.
+//! - `stats` general block. memcached 1.6.18 prints ~90 lines; the contract (issue 2) names the
+//!   ones memcached-rs must have, in memcached's order ([`GENERAL_STATS`]). Lines with other
+//!   names are dropped before comparing (set `DIFF_STATS_STRICT=1` to keep them all, masked,
+//!   which then also demands memcached's exact set of names). Of the kept lines, values are
+//!   compared only where they are a pure function of the commands sent ([`VALUE_CHECKED`]:
+//!   command, hit/miss and item counters, fixed settings); the others are masked as `*`:
+//!   - `pid`, `uptime`, `time`, `version`, `rusage_*`: process identity and clocks.
+//!   - `curr_connections`, `total_connections`: the harness's own readiness probe connection
+//!     may or may not have been closed/counted yet when `stats` runs.
+//!   - `bytes_read`, `bytes_written`: depend on how reads are batched (the sentinel may arrive
+//!     in the same read as `stats`) and on the length of the masked values themselves.
+//!   - `bytes`, `reclaimed`: memory layout (item header sizes) and allocator behaviour.
+//!
+//! Masking works line by line on the whole transcript, data blocks included; both sides are
+//! masked identically, so a value that merely looks like a `STAT` line cannot cause a false
+//! mismatch, only hide part of itself from the comparison.
+
+/// The general `stats` lines compared, in memcached 1.6.18's order: the issue's list
+/// (pid … reclaimed) plus the few fixed settings and counters that a protocol test exercises.
+pub const GENERAL_STATS: &[&str] = &[
+    "pid",
+    "uptime",
+    "time",
+    "version",
+    "pointer_size",
+    "rusage_user",
+    "rusage_system",
+    "max_connections",
+    "curr_connections",
+    "total_connections",
+    "cmd_get",
+    "cmd_set",
+    "cmd_flush",
+    "cmd_touch",
+    "get_hits",
+    "get_misses",
+    "get_expired",
+    "get_flushed",
+    "delete_misses",
+    "delete_hits",
+    "incr_misses",
+    "incr_hits",
+    "decr_misses",
+    "decr_hits",
+    "cas_misses",
+    "cas_hits",
+    "cas_badval",
+    "touch_hits",
+    "touch_misses",
+    "store_too_large",
+    "store_no_memory",
+    "bytes_read",
+    "bytes_written",
+    "limit_maxbytes",
+    "accepting_conns",
+    "threads",
+    "bytes",
+    "curr_items",
+    "total_items",
+    "evictions",
+    "reclaimed",
+];
+
+/// Stats whose values must match exactly: everything else is masked.
+pub const VALUE_CHECKED: &[&str] = &[
+    "pointer_size",
+    "max_connections",
+    "cmd_get",
+    "cmd_set",
+    "cmd_flush",
+    "cmd_touch",
+    "get_hits",
+    "get_misses",
+    "get_expired",
+    "get_flushed",
+    "delete_misses",
+    "delete_hits",
+    "incr_misses",
+    "incr_hits",
+    "decr_misses",
+    "decr_hits",
+    "cas_misses",
+    "cas_hits",
+    "cas_badval",
+    "touch_hits",
+    "touch_misses",
+    "store_too_large",
+    "store_no_memory",
+    "limit_maxbytes",
+    "accepting_conns",
+    "threads",
+    "curr_items",
+    "total_items",
+    "evictions",
+];
+
+/// Whether `DIFF_STATS_STRICT` asks to compare every `STAT` name, not just [`GENERAL_STATS`].
+pub fn strict_stats() -> bool {
+    std::env::var_os("DIFF_STATS_STRICT").is_some_and(|v| v != "0")
+}
+
+/// The transcript with volatile parts masked and uncompared stats dropped (see module docs).
+pub fn normalize(reply: &[u8], strict: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(reply.len());
+    for line in reply.split_inclusive(|&b| b == b'\n') {
+        let (body, terminator) = split_terminator(line);
+        if body.starts_with(b"VERSION ") {
+            out.extend_from_slice(b"VERSION *");
+            out.extend_from_slice(terminator);
+        } else if let Some(rest) = body.strip_prefix(b"STAT ") {
+            let name_len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+            let name = String::from_utf8_lossy(&rest[..name_len]);
+            if !strict && !GENERAL_STATS.contains(&name.as_ref()) {
+                continue;
+            }
+            if VALUE_CHECKED.contains(&name.as_ref()) {
+                out.extend_from_slice(line);
+            } else {
+                out.extend_from_slice(format!("STAT {name} *").as_bytes());
+                out.extend_from_slice(terminator);
+            }
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// The names of all `STAT` lines, in order (for the note on missing general stats).
+pub fn stat_names(reply: &[u8]) -> Vec<String> {
+    reply
+        .split(|&b| b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"STAT "))
+        .map(|rest| {
+            let name_len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+            String::from_utf8_lossy(&rest[..name_len]).into_owned()
+        })
+        .collect()
+}
+
+/// Splits a line into its body and its terminator (`\r\n`, `\n`, or nothing at EOF).
+fn split_terminator(line: &[u8]) -> (&[u8], &[u8]) {
+    if let Some(body) = line.strip_suffix(b"\r\n") {
+        (body, &line[body.len()..])
+    } else if let Some(body) = line.strip_suffix(b"\n") {
+        (body, &line[body.len()..])
+    } else {
+        (line, &[])
+    }
+}
