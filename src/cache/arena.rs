@@ -1,0 +1,318 @@
+//! The slab arena: one anonymous mapping of `-m` bytes, handed out in 1 MB pages, and the only
+//! code in the cache that touches raw memory.
+//!
+//! Safety rests on ownership, expressed in types:
+//! - a [`Page`] is an unused page, a [`Carving`] a page being cut into chunks of one size, a
+//!   [`Chunk`] one chunk. None of them is `Clone`; each is created only here, once per piece of
+//!   memory, and consumed when the memory changes hands (a chunk freed into a [`FreeList`], a
+//!   page carved). So at any time each byte of the arena is owned by at most one value.
+//! - reading a chunk needs `&Chunk` and writing it `&mut Chunk`, so Rust's borrow rules on the
+//!   handle are exactly the aliasing rules the memory needs: code above this module stays safe
+//!   Rust, however it shares handles between threads (behind locks).
+//! - handles carry the id of the arena that made them and are checked against it, so a handle
+//!   cannot reach into another arena's memory.
+//!
+//! The mapping is reserved up front but pages are touched only as they are carved, so resident
+//! memory follows use and never exceeds the mapping: `-m` is a hard bound.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use memmap2::{Advice, MmapOptions, MmapRaw};
+
+/// Size of a slab page (memcached's `slab_page_size`).
+pub const PAGE_SIZE: usize = 1024 * 1024;
+
+static NEXT_ARENA_ID: AtomicU32 = AtomicU32::new(1);
+
+/// How the arena's memory is backed (`-L` asks for large pages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backing {
+    /// Ordinary 4 KB pages.
+    Regular,
+    /// Explicit 2 MB huge pages (`MAP_HUGETLB`).
+    HugeTlb,
+    /// Transparent huge pages requested with `madvise(MADV_HUGEPAGE)`.
+    TransparentHuge,
+}
+
+impl Backing {
+    /// The name `stats settings` and the start-up log use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backing::Regular => "regular",
+            Backing::HugeTlb => "hugetlb",
+            Backing::TransparentHuge => "transparent_hugepage",
+        }
+    }
+}
+
+/// The mapping and its page counter.
+#[derive(Debug)]
+pub struct Arena {
+    map: MmapRaw,
+    id: u32,
+    pages: usize,
+    next_page: AtomicUsize,
+    backing: Backing,
+}
+
+/// An unused page, owned.
+#[derive(Debug)]
+pub struct Page {
+    arena: u32,
+    index: usize,
+}
+
+/// A page being cut into equal chunks, front to back, as they are needed (so that only the
+/// chunks handed out are ever touched).
+#[derive(Debug)]
+pub struct Carving {
+    arena: u32,
+    index: usize,
+    chunk_size: usize,
+    next: usize,
+}
+
+/// One chunk of arena memory, owned.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Chunk {
+    arena: u32,
+    offset: u32,
+    len: u32,
+}
+
+impl Chunk {
+    /// Where the chunk starts in the arena (its name, for tables that refer to it).
+    pub fn offset(&self) -> usize {
+        self.offset as usize
+    }
+
+    /// The chunk's size.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the chunk has no bytes (never true for a carved chunk).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The page the chunk lies in.
+    pub fn page(&self) -> usize {
+        self.offset as usize / PAGE_SIZE
+    }
+}
+
+impl Carving {
+    /// The size of the chunks this page is cut into.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// How many chunks are still to be cut.
+    pub fn remaining(&self) -> usize {
+        (PAGE_SIZE - self.next) / self.chunk_size
+    }
+}
+
+/// A stack of free chunks of one size, linked through the chunks' own first four bytes (as
+/// memcached's slab free lists are), so that keeping free memory costs no memory.
+#[derive(Debug)]
+pub struct FreeList {
+    arena: u32,
+    chunk_size: u32,
+    head: Option<u32>,
+    len: usize,
+}
+
+/// The link stored in a free chunk when it is the last one.
+const END_OF_LIST: u32 = u32::MAX;
+
+impl Arena {
+    /// Reserves `bytes` (rounded down to whole pages, at least one page). With `large_pages`,
+    /// tries explicit huge pages first, then transparent huge pages.
+    pub fn new(bytes: usize, large_pages: bool) -> io::Result<Arena> {
+        let pages = (bytes / PAGE_SIZE).max(1);
+        let len = pages * PAGE_SIZE;
+        if len > u32::MAX as usize {
+            // Chunks are named by 32-bit offsets: 4 GB per arena.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the slab arena is limited to 4095 MB",
+            ));
+        }
+        let (map, backing) = if large_pages {
+            match MmapOptions::new().len(len).huge(Some(21)).map_anon() {
+                Ok(m) => (m, Backing::HugeTlb),
+                Err(_) => {
+                    let m = MmapOptions::new().len(len).map_anon()?;
+                    let backing = match m.advise(Advice::HugePage) {
+                        Ok(()) => Backing::TransparentHuge,
+                        Err(_) => Backing::Regular,
+                    };
+                    (m, backing)
+                }
+            }
+        } else {
+            (MmapOptions::new().len(len).map_anon()?, Backing::Regular)
+        };
+        Ok(Arena {
+            map: MmapRaw::from(map),
+            id: NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed),
+            pages,
+            next_page: AtomicUsize::new(0),
+            backing,
+        })
+    }
+
+    /// How the memory is backed.
+    pub fn backing(&self) -> &Backing {
+        &self.backing
+    }
+
+    /// Pages in the arena.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Pages handed out so far.
+    pub fn pages_used(&self) -> usize {
+        self.next_page.load(Ordering::Relaxed).min(self.pages)
+    }
+
+    /// Takes a never-used page, if any is left.
+    pub fn alloc_page(&self) -> Option<Page> {
+        let index = self.next_page.fetch_add(1, Ordering::Relaxed);
+        if index >= self.pages {
+            self.next_page.store(self.pages, Ordering::Relaxed);
+            return None;
+        }
+        Some(Page {
+            arena: self.id,
+            index,
+        })
+    }
+
+    /// Starts cutting a page into chunks of `chunk_size` bytes (at most one page, at least 8).
+    pub fn carve(&self, page: Page, chunk_size: usize) -> Carving {
+        self.check(page.arena);
+        Carving {
+            arena: page.arena,
+            index: page.index,
+            chunk_size: chunk_size.clamp(8, PAGE_SIZE),
+            next: 0,
+        }
+    }
+
+    /// Cuts the next chunk off a carving, if one is left.
+    pub fn cut(&self, carving: &mut Carving) -> Option<Chunk> {
+        self.check(carving.arena);
+        if carving.next + carving.chunk_size > PAGE_SIZE {
+            return None;
+        }
+        let offset = carving.index * PAGE_SIZE + carving.next;
+        carving.next += carving.chunk_size;
+        Some(Chunk {
+            arena: self.id,
+            offset: offset as u32,
+            len: carving.chunk_size as u32,
+        })
+    }
+
+    /// Reads a chunk.
+    pub fn bytes<'a>(&'a self, chunk: &'a Chunk) -> &'a [u8] {
+        self.check_chunk(chunk);
+        // SAFETY: the range lies inside the mapping (checked above, and the mapping lives as
+        // long as `self`). `chunk` is the only handle to this range (module invariant), and we
+        // hold a shared borrow of it for 'a, so no `&mut` to these bytes can exist for 'a.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(chunk.offset as usize),
+                chunk.len as usize,
+            )
+        }
+    }
+
+    /// Writes a chunk.
+    pub fn bytes_mut<'a>(&'a self, chunk: &'a mut Chunk) -> &'a mut [u8] {
+        self.check_chunk(chunk);
+        // SAFETY: as in `bytes`; the exclusive borrow of the only handle to this range means no
+        // other reference to these bytes exists for 'a.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.map.as_mut_ptr().add(chunk.offset as usize),
+                chunk.len as usize,
+            )
+        }
+    }
+
+    /// An empty free list for chunks of `chunk_size` bytes.
+    pub fn free_list(&self, chunk_size: usize) -> FreeList {
+        FreeList {
+            arena: self.id,
+            chunk_size: chunk_size as u32,
+            head: None,
+            len: 0,
+        }
+    }
+
+    /// Puts a chunk on a free list (the list takes ownership of its memory).
+    pub fn push_free(&self, list: &mut FreeList, mut chunk: Chunk) {
+        self.check(list.arena);
+        assert_eq!(
+            chunk.len, list.chunk_size,
+            "chunk freed into a list of another size"
+        );
+        let next = list.head.unwrap_or(END_OF_LIST);
+        self.bytes_mut(&mut chunk)[..4].copy_from_slice(&next.to_ne_bytes());
+        list.head = Some(chunk.offset);
+        list.len += 1;
+    }
+
+    /// Takes a chunk off a free list.
+    pub fn pop_free(&self, list: &mut FreeList) -> Option<Chunk> {
+        self.check(list.arena);
+        let offset = list.head?;
+        // Re-create the handle the list took over in `push_free`: the list owned it, and now
+        // gives it up, so there is still exactly one handle.
+        let chunk = Chunk {
+            arena: self.id,
+            offset,
+            len: list.chunk_size,
+        };
+        let mut link = [0u8; 4];
+        link.copy_from_slice(&self.bytes(&chunk)[..4]);
+        let next = u32::from_ne_bytes(link);
+        list.head = (next != END_OF_LIST).then_some(next);
+        list.len -= 1;
+        Some(chunk)
+    }
+
+    fn check(&self, arena: u32) {
+        assert_eq!(arena, self.id, "a handle from another arena");
+    }
+
+    fn check_chunk(&self, chunk: &Chunk) {
+        self.check(chunk.arena);
+        assert!(
+            chunk.offset as usize + chunk.len as usize <= self.pages * PAGE_SIZE,
+            "chunk outside the arena"
+        );
+    }
+}
+
+impl FreeList {
+    /// Chunks on the list.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+use super::*;
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn pages_run_out_at_the_limit() {
+    let arena = Arena::new(3 * PAGE_SIZE + 100, false).expect("map");
+    assert_eq!(arena.pages(), 3);
+    let pages: Vec<Page> = std::iter::from_fn(|| arena.alloc_page()).collect();
+    assert_eq!(pages.len(), 3);
+    assert!(arena.alloc_page().is_none());
+    assert_eq!(arena.pages_used(), 3);
+}
+
+#[test]
+fn carving_cuts_whole_chunks_only() {
+    let arena = Arena::new(PAGE_SIZE, false).expect("map");
+    let page = arena.alloc_page().expect("page");
+    let mut carving = arena.carve(page, 96);
+    assert_eq!(carving.remaining(), PAGE_SIZE / 96);
+    let chunks: Vec<Chunk> = std::iter::from_fn(|| arena.cut(&mut carving)).collect();
+    assert_eq!(
+        chunks.len(),
+        10922,
+        "memcached's perslab for 96-byte chunks"
+    );
+    assert!(chunks
+        .windows(2)
+        .all(|w| w[1].offset() == w[0].offset() + 96));
+    assert!(chunks.iter().all(|c| c.len() == 96 && c.page() == 0));
+}
+
+#[test]
+fn chunks_keep_what_is_written() {
+    let arena = Arena::new(PAGE_SIZE, false).expect("map");
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 1000);
+    let mut a = arena.cut(&mut carving).expect("a");
+    let mut b = arena.cut(&mut carving).expect("b");
+    arena.bytes_mut(&mut a).fill(b'a');
+    arena.bytes_mut(&mut b).fill(b'b');
+    assert!(arena.bytes(&a).iter().all(|&x| x == b'a'));
+    assert!(arena.bytes(&b).iter().all(|&x| x == b'b'));
+}
+
+#[test]
+fn free_list_round_trips_chunks_lifo() {
+    let arena = Arena::new(PAGE_SIZE, false).expect("map");
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 64);
+    let mut list = arena.free_list(64);
+    let chunks: Vec<Chunk> = (0..5)
+        .map(|_| arena.cut(&mut carving).expect("chunk"))
+        .collect();
+    let offsets: Vec<usize> = chunks.iter().map(Chunk::offset).collect();
+    for c in chunks {
+        arena.push_free(&mut list, c);
+    }
+    assert_eq!(list.len(), 5);
+    let back: Vec<usize> = std::iter::from_fn(|| arena.pop_free(&mut list))
+        .map(|c| c.offset())
+        .collect();
+    assert_eq!(back, offsets.iter().rev().copied().collect::<Vec<_>>());
+    assert!(list.is_empty());
+}
+
+#[test]
+#[should_panic(expected = "another arena")]
+fn handles_cannot_cross_arenas() {
+    let a = Arena::new(PAGE_SIZE, false).expect("map a");
+    let b = Arena::new(PAGE_SIZE, false).expect("map b");
+    let mut carving = a.carve(a.alloc_page().expect("page"), 64);
+    let chunk = a.cut(&mut carving).expect("chunk");
+    let _ = b.bytes(&chunk);
+}
+
+#[test]
+fn large_pages_fall_back_and_report() {
+    let arena = Arena::new(4 * PAGE_SIZE, true).expect("map");
+    assert!(matches!(
+        arena.backing(),
+        Backing::HugeTlb | Backing::TransparentHuge | Backing::Regular
+    ));
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 4096);
+    let mut c = arena.cut(&mut carving).expect("chunk");
+    arena.bytes_mut(&mut c)[0] = 7;
+    assert_eq!(arena.bytes(&c)[0], 7);
+}
+
+/// Threads allocate, fill with their own pattern, check and free concurrently: any overlap
+/// between two live chunks would show up as a foreign byte.
+#[test]
+fn concurrent_owners_never_overlap() {
+    let arena = Arc::new(Arena::new(8 * PAGE_SIZE, false).expect("map"));
+    let free = Arc::new(Mutex::new(arena.free_list(512)));
+    let carving = Arc::new(Mutex::new(None::<Carving>));
+    let threads: Vec<_> = (0..4u8)
+        .map(|t| {
+            let (arena, free, carving) = (arena.clone(), free.clone(), carving.clone());
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                for round in 0..2000 {
+                    let popped = arena.pop_free(&mut free.lock().expect("free"));
+                    let chunk = popped.or_else(|| {
+                        let mut c = carving.lock().expect("carving");
+                        if let Some(chunk) = c.as_mut().and_then(|c| arena.cut(c)) {
+                            return Some(chunk);
+                        }
+                        let page = arena.alloc_page()?;
+                        let mut new = arena.carve(page, 512);
+                        let chunk = arena.cut(&mut new);
+                        *c = Some(new);
+                        chunk
+                    });
+                    let Some(mut chunk) = chunk else { continue };
+                    arena.bytes_mut(&mut chunk).fill(t);
+                    held.push(chunk);
+                    if round % 3 == 0 {
+                        for c in held.drain(..) {
+                            assert!(arena.bytes(&c).iter().all(|&b| b == t));
+                            arena.push_free(&mut free.lock().expect("free"), c);
+                        }
+                    }
+                }
+                for c in &held {
+                    assert!(arena.bytes(c).iter().all(|&b| b == t));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+}
