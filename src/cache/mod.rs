@@ -12,6 +12,7 @@ pub mod arena;
 pub mod clock;
 pub mod hash;
 mod shard;
+pub mod slabs;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,0 +1,89 @@
+//! The slab class table is memcached's: for the same `-n -f -I -o slab_chunk_max`, the chunk
+//! sizes memcached prints at start-up with `-vv` are ours.
+
+mod common;
+
+use memcached_rs::cache::slabs::ClassTable;
+use memcached_rs::config::{self, Invocation};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// memcached's `slab class N: chunk size S perslab P` lines for these flags.
+fn memcached_classes(flags: &[&str]) -> Vec<(usize, usize, usize)> {
+    let mut args = vec!["-p", "0", "-U", "0", "-vv"];
+    if common::running_as_root() {
+        args.extend(["-u", "root"]);
+    }
+    args.extend(flags);
+    let mut child = Command::new(common::memcached_bin())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start memcached");
+    // It prints the table at once and then serves; give it a moment, then stop it.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().expect("stop memcached");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    child.wait().expect("reap memcached");
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                ["slab", "class", id, "chunk", "size", size, "perslab", per] => Some((
+                    id.trim_end_matches(':').parse().ok()?,
+                    size.parse().ok()?,
+                    per.parse().ok()?,
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn our_classes(flags: &[&str]) -> Vec<(usize, usize, usize)> {
+    let mut args = vec!["memcached-rs".to_string()];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    let Ok(Invocation::Run(s)) = config::from_args(&args) else {
+        panic!("flags {flags:?} refused");
+    };
+    let t = ClassTable::new(
+        s.chunk_size,
+        s.growth_factor,
+        s.slab_chunk_max,
+        s.item_size_max,
+    );
+    (1..=t.largest())
+        .map(|c| (c, t.chunk_size(c), t.per_page(c)))
+        .collect()
+}
+
+#[test]
+fn class_tables_match_memcached() {
+    let cases: &[&[&str]] = &[
+        &[],
+        &["-n", "10", "-f", "2"],
+        &["-f", "1.05"],
+        &["-n", "100", "-f", "1.5", "-I", "2m"],
+        &["-I", "4m", "-m", "64"],
+        &["-I", "256k", "-o", "slab_chunk_max=131072"],
+        &["-n", "1", "-f", "3.7"],
+        &["-o", "slab_chunk_max=131072"],
+    ];
+    for flags in cases {
+        let theirs = memcached_classes(flags);
+        assert!(
+            !theirs.is_empty(),
+            "memcached printed no classes for {flags:?}"
+        );
+        assert_eq!(our_classes(flags), theirs, "slab classes for {flags:?}");
+    }
+}
