@@ -11,6 +11,7 @@
 pub mod arena;
 pub mod clock;
 pub mod hash;
+mod meta;
 mod shard;
 pub mod slabs;
 
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::stats::{lock, ThreadStats};
 pub use clock::{Clock, RelTime};
+pub use meta::{ItemMut, MetaArith, MetaDelete, MetaGetOptions};
 use shard::{Item, Shard};
 
 /// How many shards the table is split into: enough that worker threads rarely meet on a lock.
@@ -62,8 +64,21 @@ pub enum StoreMode {
     Append,
     /// Add the data before the existing value.
     Prepend,
-    /// Store only if the item's CAS id still equals this one.
-    Cas(u64),
+    /// Store only if the item's CAS id still equals [`StoreOptions::cas`].
+    Cas,
+}
+
+/// The parts of a store that only some commands use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The CAS id the client holds (0: none). `Cas` requires it; append/prepend check it if
+    /// given.
+    pub cas: u64,
+    /// Meta `I`: a CAS older than the item's still stores, but the item is marked stale and
+    /// keeps its expiry (memcached's "stale" write for invalidated items).
+    pub invalidate: bool,
+    /// The key arrived base64-encoded.
+    pub key_binary: bool,
 }
 
 /// What a store did.
@@ -224,17 +239,11 @@ impl Cache {
         let mut shard = self.shard(key);
         let slot = self.lookup(&mut shard, key, now, stats)?;
         let items = &mut shard.items;
-        let item = items.item_mut(slot);
-        item.fetched = true;
-        if item.time < now.saturating_sub(ITEM_UPDATE_INTERVAL) {
-            item.time = now;
-        }
         if let Some(exptime) = new_exptime {
-            item.exptime = exptime;
+            items.item_mut(slot).exptime = exptime;
         }
-        items.bump(slot);
-        let item = items.item(slot);
-        Some(read(view(item)))
+        mark_accessed(items, slot, now);
+        Some(read(view(items.item(slot))))
     }
 
     /// Sets a new expiry on an item. Returns whether it was found.
@@ -242,11 +251,35 @@ impl Cache {
         self.get(stats, key, Some(exptime), |_| ()).is_some()
     }
 
-    /// Stores `data` under `key` according to `mode`.
+    /// Stores `data` under `key` according to `mode` (plain text-protocol semantics).
     pub fn store(
         &self,
         stats: &ThreadStats,
         mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: RelTime,
+        data: &[u8],
+    ) -> StoreOutcome {
+        self.store_with(
+            stats,
+            mode,
+            StoreOptions::default(),
+            key,
+            flags,
+            exptime,
+            data,
+        )
+    }
+
+    /// Stores `data` under `key` according to `mode` and `opts` (memcached's
+    /// `do_store_item`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_with(
+        &self,
+        stats: &ThreadStats,
+        mode: StoreMode,
+        opts: StoreOptions,
         key: &[u8],
         flags: u32,
         exptime: RelTime,
@@ -267,14 +300,15 @@ impl Cache {
             let Some(slot) = existing else {
                 return match mode {
                     StoreMode::Set | StoreMode::Add => {
-                        let item = self.new_item(key, Box::from(data), flags, exptime, now);
+                        let mut item = self.new_item(key, Box::from(data), flags, exptime, now);
+                        item.key_binary = opts.key_binary;
                         let cas = item.cas;
                         shard.items.insert(item);
                         shard.counters.total_items += 1;
                         shard.counters.bytes += reserved as u64;
                         StoreOutcome::Stored(cas)
                     }
-                    StoreMode::Cas(_) => {
+                    StoreMode::Cas => {
                         drop(shard);
                         self.release(reserved);
                         StoreOutcome::NotFound
@@ -286,7 +320,13 @@ impl Cache {
                     }
                 };
             };
-            let old_cas = shard.items.item(slot).cas;
+            let old = shard.items.item(slot);
+            let cas_check = match opts.cas {
+                0 => CasCheck::None,
+                c if c == old.cas => CasCheck::Match,
+                c if opts.invalidate && c < old.cas => CasCheck::Stale,
+                _ => CasCheck::Mismatch,
+            };
             match mode {
                 StoreMode::Add => {
                     // memcached promotes the existing item even though it does not store.
@@ -299,13 +339,28 @@ impl Cache {
                     self.release(reserved);
                     return StoreOutcome::NotStored;
                 }
-                StoreMode::Cas(cas) if cas == 0 || cas != old_cas => {
+                StoreMode::Cas if matches!(cas_check, CasCheck::None | CasCheck::Mismatch) => {
                     drop(shard);
                     self.release(reserved);
                     return StoreOutcome::Exists;
                 }
-                StoreMode::Set | StoreMode::Replace | StoreMode::Cas(_) => {
-                    let item = self.new_item(key, Box::from(data), flags, exptime, now);
+                StoreMode::Append | StoreMode::Prepend
+                    if matches!(cas_check, CasCheck::Stale | CasCheck::Mismatch) =>
+                {
+                    drop(shard);
+                    self.release(reserved);
+                    return StoreOutcome::Exists;
+                }
+                StoreMode::Set | StoreMode::Replace | StoreMode::Cas => {
+                    let mut item = self.new_item(key, Box::from(data), flags, exptime, now);
+                    item.key_binary = opts.key_binary;
+                    if mode == StoreMode::Cas && cas_check == CasCheck::Stale {
+                        // A stale write keeps the item's expiry and recache token.
+                        let old = shard.items.item(slot);
+                        item.exptime = old.exptime;
+                        item.token_sent = old.token_sent;
+                        item.stale = true;
+                    }
                     let cas = item.cas;
                     let old = shard.items.replace(slot, item);
                     let counters = &mut shard.counters;
@@ -389,12 +444,27 @@ impl Cache {
         let Some(slot) = self.lookup(&mut shard, key, now, stats) else {
             return ArithOutcome::NotFound;
         };
+        match self.apply_arithmetic(&mut shard, slot, increment, delta, now) {
+            Ok(value) => ArithOutcome::Value(value),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// incr/decr on a locked, live item; the item stays in `slot` (replaced if it grew).
+    fn apply_arithmetic(
+        &self,
+        shard: &mut LockedShard,
+        slot: u32,
+        increment: bool,
+        delta: u64,
+        now: RelTime,
+    ) -> Result<u64, ArithOutcome> {
         let item = shard.items.item(slot);
         if item.data.is_empty() {
-            return ArithOutcome::NonNumeric;
+            return Err(ArithOutcome::NonNumeric);
         }
         let Some(value) = crate::numparse::parse_stored_u64(&item.data) else {
-            return ArithOutcome::NonNumeric;
+            return Err(ArithOutcome::NonNumeric);
         };
         let value = if increment {
             value.wrapping_add(delta)
@@ -409,8 +479,8 @@ impl Cache {
             item.data[digits.len()..].fill(b' ');
             item.cas = cas;
         } else {
-            let (flags, exptime) = (item.flags, item.exptime);
-            let new = self.new_item(key, Box::from(digits.as_bytes()), flags, exptime, now);
+            let (flags, exptime, key) = (item.flags, item.exptime, Arc::clone(&item.key));
+            let new = self.new_item(&key, Box::from(digits.as_bytes()), flags, exptime, now);
             let new_charge = new.charge;
             // A few bytes more than the old value: charged without evicting, so the lock is
             // never held while other shards are visited.
@@ -418,10 +488,9 @@ impl Cache {
             let old = shard.items.replace(slot, new);
             shard.counters.total_items += 1;
             shard.counters.bytes = shard.counters.bytes + new_charge as u64 - old.charge as u64;
-            drop(shard);
             self.release(old.charge);
         }
-        ArithOutcome::Value(value)
+        Ok(value)
     }
 
     /// `flush_all [delay]`: invalidates every item stored before now, or before `delay` from
@@ -515,6 +584,9 @@ impl Cache {
             time: now,
             cas: self.next_cas(),
             fetched: false,
+            stale: false,
+            token_sent: false,
+            key_binary: false,
         }
     }
 
@@ -621,6 +693,26 @@ impl Cache {
     fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
     }
+}
+
+/// Records a read: the item is fetched, its access time refreshed (at most once a minute, as
+/// memcached's `do_item_update`), and it moves to the head of the LRU.
+fn mark_accessed(items: &mut Shard, slot: u32, now: RelTime) {
+    let item = items.item_mut(slot);
+    item.fetched = true;
+    if item.time < now.saturating_sub(ITEM_UPDATE_INTERVAL) {
+        item.time = now;
+    }
+    items.bump(slot);
+}
+
+/// How a client's CAS id compares with the item's (memcached's `cas_result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CasCheck {
+    None,
+    Match,
+    Stale,
+    Mismatch,
 }
 
 fn view(item: &Item) -> ItemView<'_> {

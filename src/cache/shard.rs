@@ -29,6 +29,12 @@ pub struct Item {
     pub cas: u64,
     /// Whether any client has read the item since it was stored.
     pub fetched: bool,
+    /// Marked stale by a meta invalidation (`md … I`, `ms … I`): still served, flagged `X`.
+    pub stale: bool,
+    /// A meta get already handed out the right to recache it (`W` sent; later ones see `Z`).
+    pub token_sent: bool,
+    /// The key arrived base64-encoded (meta `b` flag) and is returned encoded.
+    pub key_binary: bool,
     /// Bytes charged against the memory limit for this item.
     pub charge: usize,
 }
@@ -198,6 +204,9 @@ mod tests {
             time: 0,
             cas: 0,
             fetched: false,
+            stale: false,
+            token_sent: false,
+            key_binary: false,
             charge: 1,
         }
     }

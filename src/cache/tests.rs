@@ -30,7 +30,18 @@ fn store_modes_follow_memcached() {
         StoreOutcome::NotStored
     );
     assert_eq!(
-        c.store(&s, StoreMode::Cas(1), b"k", 0, 0, b"x"),
+        c.store_with(
+            &s,
+            StoreMode::Cas,
+            StoreOptions {
+                cas: 1,
+                ..StoreOptions::default()
+            },
+            b"k",
+            0,
+            0,
+            b"x"
+        ),
         StoreOutcome::NotFound
     );
     assert_eq!(
@@ -55,15 +66,48 @@ fn store_modes_follow_memcached() {
     assert_eq!(data, b"<mid>");
     assert_eq!(flags, 3, "append keeps the old flags");
     assert_eq!(
-        c.store(&s, StoreMode::Cas(cas + 1), b"k", 0, 0, b"x"),
+        c.store_with(
+            &s,
+            StoreMode::Cas,
+            StoreOptions {
+                cas: cas + 1,
+                ..StoreOptions::default()
+            },
+            b"k",
+            0,
+            0,
+            b"x"
+        ),
         StoreOutcome::Exists
     );
     assert_eq!(
-        c.store(&s, StoreMode::Cas(0), b"k", 0, 0, b"x"),
+        c.store_with(
+            &s,
+            StoreMode::Cas,
+            StoreOptions {
+                cas: 0,
+                ..StoreOptions::default()
+            },
+            b"k",
+            0,
+            0,
+            b"x"
+        ),
         StoreOutcome::Exists
     );
     assert!(matches!(
-        c.store(&s, StoreMode::Cas(cas), b"k", 0, 0, b"new"),
+        c.store_with(
+            &s,
+            StoreMode::Cas,
+            StoreOptions {
+                cas,
+                ..StoreOptions::default()
+            },
+            b"k",
+            0,
+            0,
+            b"new"
+        ),
         StoreOutcome::Stored(_)
     ));
     assert_eq!(read(&c, &s, b"k").as_deref(), Some(&b"new"[..]));
@@ -167,5 +211,112 @@ fn size_limit_matches_memcached_arithmetic() {
     assert!(
         !c.item_size_ok(1, 1, max),
         "non-zero flags take 4 more bytes"
+    );
+}
+
+#[test]
+fn stale_cas_writes_need_invalidate_and_mark_the_item() {
+    let c = cache_with(1 << 20, true);
+    let s = ThreadStats::default();
+    let StoreOutcome::Stored(first) = c.store(&s, StoreMode::Set, b"k", 0, 0, b"v1") else {
+        panic!("set");
+    };
+    c.store(&s, StoreMode::Set, b"k", 0, 0, b"v2");
+    let old = StoreOptions {
+        cas: first,
+        ..StoreOptions::default()
+    };
+    assert_eq!(
+        c.store_with(&s, StoreMode::Cas, old, b"k", 0, 0, b"x"),
+        StoreOutcome::Exists
+    );
+    let stale = StoreOptions {
+        invalidate: true,
+        ..old
+    };
+    assert!(matches!(
+        c.store_with(&s, StoreMode::Cas, stale, b"k", 0, 0, b"v3"),
+        StoreOutcome::Stored(_)
+    ));
+    let seen = c.meta_get(&s, b"k", MetaGetOptions::default(), |item| {
+        let item = item.expect("hit");
+        (item.data().to_vec(), item.stale())
+    });
+    assert_eq!(seen, (b"v3".to_vec(), true));
+}
+
+#[test]
+fn meta_get_vivifies_and_tokens_once() {
+    let c = cache_with(1 << 20, true);
+    let s = ThreadStats::default();
+    let opts = MetaGetOptions {
+        vivify: true,
+        ..MetaGetOptions::default()
+    };
+    let first = c.meta_get(&s, b"v", opts, |item| {
+        let item = item.expect("vivified");
+        let won = item.created() && !item.token_sent();
+        item.set_token_sent();
+        won
+    });
+    assert!(first);
+    let second = c.meta_get(&s, b"v", opts, |item| {
+        let item = item.expect("present");
+        (item.created(), item.token_sent(), item.data().len())
+    });
+    assert_eq!(second, (false, true, 0));
+}
+
+#[test]
+fn meta_delete_invalidates_or_removes() {
+    let c = cache_with(1 << 20, true);
+    let s = ThreadStats::default();
+    c.store(&s, StoreMode::Set, b"k", 0, 0, b"v");
+    assert_eq!(
+        c.meta_delete(&s, b"k", Some(999), false, None),
+        MetaDelete::CasMismatch
+    );
+    let later = c.clock().now() + 100;
+    assert_eq!(
+        c.meta_delete(&s, b"k", None, true, Some(later)),
+        MetaDelete::Invalidated
+    );
+    let (stale, exptime) = c.meta_get(&s, b"k", MetaGetOptions::default(), |i| {
+        let i = i.expect("still there");
+        (i.stale(), i.exptime())
+    });
+    assert!(stale);
+    assert_eq!(exptime, later);
+    assert_eq!(
+        c.meta_delete(&s, b"k", None, false, None),
+        MetaDelete::Deleted
+    );
+    assert_eq!(
+        c.meta_delete(&s, b"k", None, false, None),
+        MetaDelete::NotFound
+    );
+}
+
+#[test]
+fn meta_arithmetic_checks_cas_and_vivifies() {
+    let c = cache_with(1 << 20, true);
+    let s = ThreadStats::default();
+    let got = c.meta_arithmetic(&s, b"n", true, 5, 0, Some(10), |i, v| (i.created(), v));
+    assert_eq!(got, MetaArith::Done((true, 10)));
+    let got = c.meta_arithmetic(&s, b"n", true, 5, 0, None, |i, v| (i.created(), v, i.cas()));
+    let MetaArith::Done((false, 15, cas)) = got else {
+        panic!("{got:?}");
+    };
+    assert_eq!(
+        c.meta_arithmetic(&s, b"n", true, 1, cas + 7, None, |_, v| v),
+        MetaArith::CasMismatch
+    );
+    assert_eq!(
+        c.meta_arithmetic(&s, b"n", false, 1, cas, None, |_, v| v),
+        MetaArith::Done(14)
+    );
+    assert_eq!(
+        c.meta_arithmetic(&s, b"missing", true, 1, 0, None, |_, v| v),
+        MetaArith::NotFound
     );
 }

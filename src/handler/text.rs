@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::cache::{ArithOutcome, RelTime, StoreMode, StoreOutcome};
+use crate::cache::{ArithOutcome, RelTime, StoreMode, StoreOptions, StoreOutcome};
 use crate::config::PROTOCOL_VERSION;
 use crate::protocol::text::{self, FlushDelay, Request, ShutdownMode, StoreCommand, Tokens};
 use crate::protocol::KEY_MAX_LENGTH;
@@ -345,12 +345,17 @@ impl<'s> TextHandler<'s> {
             StoreCommand::Replace => StoreMode::Replace,
             StoreCommand::Append => StoreMode::Append,
             StoreCommand::Prepend => StoreMode::Prepend,
-            StoreCommand::Cas => StoreMode::Cas(pending.cas),
+            StoreCommand::Cas => StoreMode::Cas,
         };
         let cache = &self.server.cache;
-        let outcome = cache.store(
+        let opts = StoreOptions {
+            cas: pending.cas,
+            ..StoreOptions::default()
+        };
+        let outcome = cache.store_with(
             stats,
             mode,
+            opts,
             &pending.key,
             pending.flags,
             pending.exptime,
