@@ -20,14 +20,16 @@ pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 /// A storage command waiting for its data block.
 #[derive(Debug, Clone, Default)]
 pub struct PendingStore {
-    command: Option<StoreCommand>,
-    key: Vec<u8>,
-    flags: u32,
-    exptime: RelTime,
-    cas: u64,
+    pub(super) mode: Option<StoreMode>,
+    pub(super) opts: StoreOptions,
+    pub(super) key: Vec<u8>,
+    pub(super) flags: u32,
+    pub(super) exptime: RelTime,
     /// Length of the data block without its `\r\n`.
     pub length: usize,
-    noreply: bool,
+    pub(super) noreply: bool,
+    /// For `ms`: the flag tokens that shape its reply (`O…`, `k`, `c`), space-separated.
+    pub(super) meta_reply: Option<Vec<u8>>,
 }
 
 /// What the connection does after a request line.
@@ -54,8 +56,8 @@ pub enum Next {
 /// Executes text requests for one connection's worker thread.
 #[derive(Debug)]
 pub struct TextHandler<'s> {
-    server: &'s Server,
-    stats: &'s ThreadStats,
+    pub(super) server: &'s Server,
+    pub(super) stats: &'s ThreadStats,
 }
 
 impl<'s> TextHandler<'s> {
@@ -103,14 +105,25 @@ impl<'s> TextHandler<'s> {
                     }
                     return Next::Swallow(length + 2);
                 }
-                pending.command = Some(command);
+                pending.mode = Some(match command {
+                    StoreCommand::Set => StoreMode::Set,
+                    StoreCommand::Add => StoreMode::Add,
+                    StoreCommand::Replace => StoreMode::Replace,
+                    StoreCommand::Append => StoreMode::Append,
+                    StoreCommand::Prepend => StoreMode::Prepend,
+                    StoreCommand::Cas => StoreMode::Cas,
+                });
+                pending.opts = StoreOptions {
+                    cas,
+                    ..StoreOptions::default()
+                };
                 pending.key.clear();
                 pending.key.extend_from_slice(key);
                 pending.flags = flags;
                 pending.exptime = cache.clock().expiry(i64::from(exptime));
-                pending.cas = cas;
                 pending.length = length;
                 pending.noreply = noreply;
+                pending.meta_reply = None;
                 Next::ReadData
             }
             Request::Delete { key, noreply } => {
@@ -250,6 +263,7 @@ impl<'s> TextHandler<'s> {
                 self.stats_command(&tokens, out);
                 Next::ReadLine
             }
+            Request::Meta(kind, tokens) => self.meta(kind, tokens, out, pending),
             Request::Unsupported(command) => {
                 log::debug!(
                     "command not implemented yet: {}",
@@ -330,66 +344,52 @@ impl<'s> TextHandler<'s> {
     pub fn complete_store(&self, pending: &PendingStore, block: &[u8], out: &mut Vec<u8>) {
         let stats = self.stats;
         stats.set_cmds.incr();
-        let noreply = pending.noreply;
         let length = pending.length;
         if block.len() != length + 2 || &block[length..] != b"\r\n" {
+            // A meta set always reports errors, even in quiet mode.
+            let noreply = pending.noreply && pending.meta_reply.is_none();
             reply(out, "CLIENT_ERROR bad data chunk", noreply);
             return;
         }
-        let Some(command) = pending.command else {
+        let Some(mode) = pending.mode else {
             return;
         };
-        let mode = match command {
-            StoreCommand::Set => StoreMode::Set,
-            StoreCommand::Add => StoreMode::Add,
-            StoreCommand::Replace => StoreMode::Replace,
-            StoreCommand::Append => StoreMode::Append,
-            StoreCommand::Prepend => StoreMode::Prepend,
-            StoreCommand::Cas => StoreMode::Cas,
-        };
         let cache = &self.server.cache;
-        let opts = StoreOptions {
-            cas: pending.cas,
-            ..StoreOptions::default()
-        };
         let outcome = cache.store_with(
             stats,
             mode,
-            opts,
+            pending.opts,
             &pending.key,
             pending.flags,
             pending.exptime,
             &block[..length],
         );
-        let line = match outcome {
-            StoreOutcome::Stored(_) => {
-                if command == StoreCommand::Cas {
-                    stats.cas_hits.incr();
-                }
-                "STORED"
-            }
-            StoreOutcome::Exists => {
-                stats.cas_badval.incr();
-                "EXISTS"
-            }
-            StoreOutcome::NotFound => {
-                stats.cas_misses.incr();
-                "NOT_FOUND"
-            }
-            StoreOutcome::NotStored => "NOT_STORED",
-            StoreOutcome::TooLarge => {
-                stats.store_too_large.incr();
-                "SERVER_ERROR object too large for cache"
-            }
-            StoreOutcome::NoMemory => {
+        match (outcome, mode) {
+            (StoreOutcome::Stored(_), StoreMode::Cas) => stats.cas_hits.incr(),
+            (StoreOutcome::Exists, StoreMode::Cas) => stats.cas_badval.incr(),
+            (StoreOutcome::NotFound, StoreMode::Cas) => stats.cas_misses.incr(),
+            (StoreOutcome::TooLarge, _) => stats.store_too_large.incr(),
+            (StoreOutcome::NoMemory, _) => {
                 stats.store_no_memory.incr();
-                if command == StoreCommand::Set {
+                if mode == StoreMode::Set {
                     cache.delete(stats, &pending.key);
                 }
-                "SERVER_ERROR out of memory storing object"
             }
+            _ => {}
+        }
+        if let Some(tokens) = &pending.meta_reply {
+            super::meta::finish_set(pending, tokens, outcome, out);
+            return;
+        }
+        let line = match outcome {
+            StoreOutcome::Stored(_) => "STORED",
+            StoreOutcome::Exists => "EXISTS",
+            StoreOutcome::NotFound => "NOT_FOUND",
+            StoreOutcome::NotStored => "NOT_STORED",
+            StoreOutcome::TooLarge => "SERVER_ERROR object too large for cache",
+            StoreOutcome::NoMemory => "SERVER_ERROR out of memory storing object",
         };
-        reply(out, line, noreply);
+        reply(out, line, pending.noreply);
     }
 
     fn stats_command(&self, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
@@ -398,7 +398,7 @@ impl<'s> TextHandler<'s> {
 }
 
 /// Appends a reply line unless the client asked for silence.
-fn reply(out: &mut Vec<u8>, line: &str, noreply: bool) {
+pub(super) fn reply(out: &mut Vec<u8>, line: &str, noreply: bool) {
     if !noreply {
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");

@@ -4,6 +4,8 @@
 //! format is unit-tested and fuzzed on its own. The text protocol is the one clients speak by
 //! default; the meta and binary protocols are front ends onto the same cache operations.
 
+pub mod base64;
+pub mod meta;
 pub mod text;
 
 /// memcached's longest key.

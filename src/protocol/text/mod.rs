@@ -130,6 +130,23 @@ pub enum StoreCommand {
     Cas,
 }
 
+/// The meta commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaKind {
+    /// `mg`
+    Get,
+    /// `ms`
+    Set,
+    /// `md`
+    Delete,
+    /// `ma`
+    Arithmetic,
+    /// `mn`
+    Noop,
+    /// `me`
+    Debug,
+}
+
 /// `flush_all`'s optional delay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushDelay {
@@ -237,6 +254,8 @@ pub enum Request<'a> {
     },
     /// `stats [args]`
     Stats(Tokens<'a>),
+    /// A meta command (`mg ms md ma mn me`) with its tokens.
+    Meta(MetaKind, Tokens<'a>),
     /// A command memcached has that this server does not implement yet.
     Unsupported(&'a [u8]),
     /// A reply memcached gives without doing anything (`ERROR`, `CLIENT_ERROR …`).
@@ -275,10 +294,18 @@ pub fn parse(line: &[u8]) -> Request<'_> {
     // Dispatch on the first byte first, as memcached does: it decides which token-count check
     // applies and whether an unknown command may be an HTTP request line.
     match cmd[0] {
-        b'm' if cmd.len() == 2 => match cmd[1] {
-            b'g' | b's' | b'd' | b'n' | b'a' | b'e' => Request::Unsupported(cmd),
-            _ => ERROR,
-        },
+        b'm' if cmd.len() == 2 => {
+            let kind = match cmd[1] {
+                b'g' => MetaKind::Get,
+                b's' => MetaKind::Set,
+                b'd' => MetaKind::Delete,
+                b'a' => MetaKind::Arithmetic,
+                b'n' => MetaKind::Noop,
+                b'e' => MetaKind::Debug,
+                _ => return ERROR,
+            };
+            Request::Meta(kind, t)
+        }
         b'g' if n < 3 => ERROR,
         b'g' => match cmd {
             b"get" => get(&t, false, false),

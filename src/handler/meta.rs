@@ -1,0 +1,518 @@
+//! The meta commands (`mg ms md ma mn me`), following memcached 1.6's `proto_text.c` step for
+//! step: the order of its checks decides which error a malformed request gets.
+
+use std::io::Write;
+
+use super::text::{reply, Next, PendingStore, TextHandler};
+use crate::cache::{
+    MetaArith, MetaDelete, MetaGetOptions, RelTime, StoreMode, StoreOptions, StoreOutcome,
+};
+use crate::protocol::meta::{flag_tokens, preparse, write_key, MAX_OPAQUE, MAX_TOKENS};
+use crate::protocol::text::{write_u64, MetaKind, Tokens};
+use crate::protocol::KEY_MAX_LENGTH;
+
+const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
+const OPAQUE_TOO_LONG: &str = "CLIENT_ERROR opaque token too long";
+
+/// Appends ` ` and a number.
+fn num(out: &mut Vec<u8>, tag: u8, n: u64) {
+    out.push(b' ');
+    out.push(tag);
+    write_u64(out, n);
+}
+
+/// Appends the ` O…` and ` k…` flags every meta reply echoes; errors on a too-long opaque.
+fn echo_flags(
+    out: &mut Vec<u8>,
+    tokens: Tokens<'_>,
+    start: usize,
+    key: &[u8],
+    binary: bool,
+) -> Result<(), &'static str> {
+    for t in flag_tokens(tokens, start) {
+        match t[0] {
+            b'O' => {
+                if t.len() > MAX_OPAQUE {
+                    return Err(OPAQUE_TOO_LONG);
+                }
+                out.push(b' ');
+                out.extend_from_slice(t);
+            }
+            b'k' => write_key(out, key, binary),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl TextHandler<'_> {
+    /// Executes a meta command line.
+    pub(super) fn meta(
+        &self,
+        kind: MetaKind,
+        tokens: Tokens<'_>,
+        out: &mut Vec<u8>,
+        pending: &mut PendingStore,
+    ) -> Next {
+        match kind {
+            MetaKind::Noop => {
+                out.extend_from_slice(b"MN\r\n");
+                Next::Transmit
+            }
+            MetaKind::Debug => {
+                self.meta_debug(tokens, out);
+                Next::ReadLine
+            }
+            _ if tokens.count() < 3 => {
+                reply(out, "ERROR", false);
+                Next::ReadLine
+            }
+            _ if tokens.get(1).len() > KEY_MAX_LENGTH => {
+                reply(out, BAD_FORMAT, false);
+                Next::ReadLine
+            }
+            MetaKind::Get => {
+                self.meta_get(tokens, out);
+                Next::ReadLine
+            }
+            MetaKind::Set => self.meta_set(tokens, out, pending),
+            MetaKind::Delete => {
+                self.meta_delete(tokens, out);
+                Next::ReadLine
+            }
+            MetaKind::Arithmetic => {
+                self.meta_arithmetic(tokens, out);
+                Next::ReadLine
+            }
+        }
+    }
+
+    fn expiry(&self, exptime: i32) -> RelTime {
+        self.server.cache.clock().expiry(i64::from(exptime))
+    }
+
+    fn meta_get(&self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
+        if tokens.count() > MAX_TOKENS {
+            reply(out, "CLIENT_ERROR options flags are too long", false);
+            return;
+        }
+        let f = match preparse(&tokens, 2) {
+            Ok(f) => f,
+            Err(e) => return reply(out, e, false),
+        };
+        let key = f.binary_key.as_deref().unwrap_or(tokens.get(1));
+        let opts = MetaGetOptions {
+            no_update: f.no_update,
+            delay_bump: f.delay_bump,
+            vivify: f.vivify.is_some(),
+            key_binary: f.binary_key.is_some(),
+        };
+        let start = out.len();
+        let ttl = f.ttl.map(|t| self.expiry(t));
+        let vivify_ttl = f.vivify.map(|t| self.expiry(t));
+        let recache = f.recache.map(|t| self.expiry(t));
+        let cache = &self.server.cache;
+        let result = cache.meta_get(self.stats, key, opts, |item| {
+            let Some(item) = item else {
+                return Ok(false);
+            };
+            let mut won = false;
+            if f.value {
+                out.extend_from_slice(b"VA ");
+                write_u64(out, item.data().len() as u64);
+            } else {
+                out.extend_from_slice(b"HD");
+            }
+            for t in flag_tokens(tokens, 2) {
+                match t[0] {
+                    b'T' => item.set_exptime(ttl.unwrap_or(0)),
+                    b'N' if item.created() => {
+                        item.set_exptime(vivify_ttl.unwrap_or(0));
+                        won = true;
+                    }
+                    b'R' => {
+                        let threshold = recache.unwrap_or(0);
+                        if !item.token_sent()
+                            && !item.created()
+                            && item.exptime() != 0
+                            && item.exptime() < threshold
+                        {
+                            won = true;
+                        }
+                    }
+                    b's' => num(out, b's', item.data().len() as u64),
+                    b't' => {
+                        // Writing to a Vec cannot fail.
+                        let _ = write!(out, " t{}", item.ttl());
+                    }
+                    b'c' => num(out, b'c', item.cas()),
+                    b'f' => num(out, b'f', u64::from(item.flags())),
+                    b'l' => num(out, b'l', u64::from(item.idle())),
+                    b'h' => num(out, b'h', u64::from(item.fetched())),
+                    b'O' => {
+                        if t.len() > MAX_OPAQUE {
+                            return Err(OPAQUE_TOO_LONG);
+                        }
+                        out.push(b' ');
+                        out.extend_from_slice(t);
+                    }
+                    b'k' => write_key(out, item.key(), item.key_binary()),
+                    _ => {}
+                }
+            }
+            // A client that already holds the recache token sees Z; a stale item gives the
+            // token to the first client that sees it.
+            if item.token_sent() {
+                out.extend_from_slice(b" Z");
+            }
+            if item.stale() {
+                out.extend_from_slice(b" X");
+                if !item.token_sent() {
+                    won = true;
+                }
+            }
+            if won {
+                out.extend_from_slice(b" W");
+                item.set_token_sent();
+            }
+            out.extend_from_slice(b"\r\n");
+            if f.value {
+                out.extend_from_slice(item.data());
+                out.extend_from_slice(b"\r\n");
+            }
+            Ok(true)
+        });
+        let stats = self.stats;
+        let (cmds, hits, misses) = if ttl.is_some() {
+            (&stats.touch_cmds, &stats.touch_hits, &stats.touch_misses)
+        } else {
+            (&stats.get_cmds, &stats.get_hits, &stats.get_misses)
+        };
+        match result {
+            Err(e) => {
+                out.truncate(start);
+                reply(out, e, false);
+            }
+            Ok(true) => {
+                cmds.incr();
+                hits.incr();
+            }
+            Ok(false) => {
+                cmds.incr();
+                misses.incr();
+                out.extend_from_slice(b"EN");
+                if let Err(e) = echo_flags(out, tokens, 2, key, f.binary_key.is_some()) {
+                    out.truncate(start);
+                    return reply(out, e, false);
+                }
+                out.extend_from_slice(b"\r\n");
+                if f.quiet {
+                    out.truncate(start);
+                }
+            }
+        }
+    }
+
+    fn meta_set(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, pending: &mut PendingStore) -> Next {
+        if tokens.count() == 3 {
+            reply(out, BAD_FORMAT, false);
+            return Next::ReadLine;
+        }
+        if tokens.count() > MAX_TOKENS {
+            reply(out, "CLIENT_ERROR options flags too long", false);
+            return Next::ReadLine;
+        }
+        let length = match crate::numparse::safe_strtol(tokens.get(2)) {
+            Some(l) if (0..=i32::MAX - 2).contains(&l) => l as usize,
+            _ => {
+                reply(out, BAD_FORMAT, false);
+                return Next::ReadLine;
+            }
+        };
+        // From here on an error swallows the data block.
+        let refuse = |out: &mut Vec<u8>, e: &str| {
+            reply(out, e, false);
+            Next::Swallow(length + 2)
+        };
+        let f = match preparse(&tokens, 3) {
+            Ok(f) => f,
+            Err(e) => return refuse(out, e),
+        };
+        let mut reply_flags = Vec::new();
+        for t in flag_tokens(tokens, 3) {
+            match t[0] {
+                b'O' if t.len() > MAX_OPAQUE => return refuse(out, OPAQUE_TOO_LONG),
+                b'O' | b'k' | b'c' => {
+                    reply_flags.extend_from_slice(t);
+                    reply_flags.push(b' ');
+                }
+                _ => {}
+            }
+        }
+        let mut mode = match f.mode {
+            None | Some(b'S') => StoreMode::Set,
+            Some(b'E') => StoreMode::Add,
+            Some(b'A') => StoreMode::Append,
+            Some(b'P') => StoreMode::Prepend,
+            Some(b'R') => StoreMode::Replace,
+            Some(_) => return refuse(out, "CLIENT_ERROR invalid mode for ms M token"),
+        };
+        if f.cas.is_some() && matches!(mode, StoreMode::Set | StoreMode::Replace) {
+            mode = StoreMode::Cas;
+        }
+        let key = f.binary_key.as_deref().unwrap_or(tokens.get(1));
+        let cache = &self.server.cache;
+        if !cache.item_size_ok(key.len(), f.client_flags, length) {
+            self.stats.store_too_large.incr();
+            // A failed store must not leave the old value readable.
+            cache.delete(self.stats, key);
+            return refuse(out, "SERVER_ERROR object too large for cache");
+        }
+        pending.mode = Some(mode);
+        pending.opts = StoreOptions {
+            cas: f.cas.unwrap_or(0),
+            invalidate: f.invalidate && mode == StoreMode::Cas,
+            key_binary: f.binary_key.is_some(),
+        };
+        pending.key.clear();
+        pending.key.extend_from_slice(key);
+        pending.flags = f.client_flags;
+        pending.exptime = f.ttl.map_or(0, |t| self.expiry(t));
+        pending.length = length;
+        pending.noreply = f.quiet;
+        pending.meta_reply = Some(reply_flags);
+        Next::ReadData
+    }
+
+    fn meta_delete(&self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
+        if tokens.count() > MAX_TOKENS {
+            return reply(out, "CLIENT_ERROR options flags too long", false);
+        }
+        let Ok(f) = preparse(&tokens, 2) else {
+            return reply(out, "CLIENT_ERROR invalid or duplicate flag", false);
+        };
+        let key = f.binary_key.as_deref().unwrap_or(tokens.get(1));
+        let mut flags = Vec::new();
+        if let Err(e) = echo_flags(&mut flags, tokens, 2, key, f.binary_key.is_some()) {
+            return reply(out, e, false);
+        }
+        let ttl = f.ttl.map(|t| self.expiry(t));
+        let cache = &self.server.cache;
+        let code: &[u8] = match cache.meta_delete(self.stats, key, f.cas, f.invalidate, ttl) {
+            MetaDelete::Deleted => {
+                self.stats.delete_hits.incr();
+                if f.quiet {
+                    return;
+                }
+                b"HD"
+            }
+            MetaDelete::Invalidated => {
+                if f.quiet {
+                    return;
+                }
+                b"HD"
+            }
+            MetaDelete::CasMismatch => {
+                self.stats.delete_misses.incr();
+                b"EX"
+            }
+            MetaDelete::NotFound => {
+                self.stats.delete_misses.incr();
+                b"NF"
+            }
+        };
+        out.extend_from_slice(code);
+        out.extend_from_slice(&flags);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn meta_arithmetic(&self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
+        if tokens.count() > MAX_TOKENS {
+            return reply(out, "CLIENT_ERROR options flags too long", false);
+        }
+        let Ok(f) = preparse(&tokens, 2) else {
+            return reply(out, "CLIENT_ERROR invalid or duplicate flag", false);
+        };
+        let increment = match f.mode {
+            None | Some(b'I') | Some(b'+') => true,
+            Some(b'D') | Some(b'-') => false,
+            Some(_) => return reply(out, "CLIENT_ERROR invalid mode for ma M token", false),
+        };
+        let key = f.binary_key.as_deref().unwrap_or(tokens.get(1));
+        let binary = f.binary_key.is_some();
+        let ttl = f.ttl.map(|t| self.expiry(t));
+        let vivify_ttl = f.vivify.map(|t| self.expiry(t));
+        let start = out.len();
+        let cache = &self.server.cache;
+        let vivify = f.vivify.map(|_| f.initial);
+        let cas = f.cas.unwrap_or(0);
+        let result = cache.meta_arithmetic(
+            self.stats,
+            key,
+            increment,
+            f.delta,
+            cas,
+            vivify,
+            |item, value| {
+                let digits = value.to_string();
+                if f.value {
+                    out.extend_from_slice(b"VA ");
+                    write_u64(out, digits.len() as u64);
+                } else {
+                    out.extend_from_slice(b"HD");
+                }
+                for t in flag_tokens(tokens, 2) {
+                    match t[0] {
+                        b'c' => num(out, b'c', item.cas()),
+                        b't' => {
+                            let _ = write!(out, " t{}", item.ttl());
+                        }
+                        b'T' => item.set_exptime(ttl.unwrap_or(0)),
+                        b'N' if item.created() => item.set_exptime(vivify_ttl.unwrap_or(0)),
+                        b'O' => {
+                            if t.len() > MAX_OPAQUE {
+                                return Err(OPAQUE_TOO_LONG);
+                            }
+                            out.push(b' ');
+                            out.extend_from_slice(t);
+                        }
+                        b'k' => write_key(out, key, binary),
+                        _ => {}
+                    }
+                }
+                if f.value {
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(digits.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+                Ok(item.created())
+            },
+        );
+        let stats = self.stats;
+        let code: &[u8] = match result {
+            MetaArith::Done(Err(e)) => {
+                out.truncate(start);
+                return reply(out, e, false);
+            }
+            MetaArith::Done(Ok(created)) => {
+                if !created {
+                    if increment {
+                        stats.incr_hits.incr();
+                    } else {
+                        stats.decr_hits.incr();
+                    }
+                }
+                if f.quiet {
+                    out.truncate(start);
+                }
+                return;
+            }
+            MetaArith::NonNumeric => {
+                return reply(
+                    out,
+                    "CLIENT_ERROR cannot increment or decrement non-numeric value",
+                    false,
+                )
+            }
+            MetaArith::NotFound => {
+                if increment {
+                    stats.incr_misses.incr();
+                } else {
+                    stats.decr_misses.incr();
+                }
+                b"NF"
+            }
+            MetaArith::CasMismatch => b"EX",
+        };
+        out.extend_from_slice(code);
+        if let Err(e) = echo_flags(out, tokens, 2, key, binary) {
+            out.truncate(start);
+            return reply(out, e, false);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// `me <key> [b]`: an item's metadata in memcached's debug format. `cls` and `size` describe
+    /// this server's memory, not memcached's.
+    fn meta_debug(&self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
+        self.stats.meta_cmds.incr();
+        if tokens.count() < 3 || tokens.get(1).len() > KEY_MAX_LENGTH {
+            return reply(out, BAD_FORMAT, false);
+        }
+        let mut key = tokens.get(1).to_vec();
+        if tokens.count() >= 4 && tokens.get(2) == b"b" {
+            match crate::protocol::base64::decode(&key) {
+                Some(k) => key = k,
+                None => return reply(out, BAD_FORMAT, false),
+            }
+        }
+        let settings = &self.server.settings;
+        let classes = crate::cache::slabs::ClassTable::new(
+            settings.chunk_size,
+            settings.growth_factor,
+            settings.slab_chunk_max,
+            settings.item_size_max,
+        );
+        let cache = &self.server.cache;
+        let found = cache.debug_item(self.stats, &key, |item, size| {
+            out.extend_from_slice(b"ME ");
+            if item.key_binary() {
+                crate::protocol::base64::encode_into(item.key(), out);
+            } else {
+                out.extend_from_slice(item.key());
+            }
+            let exp = if item.exptime() == 0 { -1 } else { -item.ttl() };
+            let _ = write!(
+                out,
+                " exp={} la={} cas={} fetch={} cls={} size={}\r\n",
+                exp,
+                item.idle(),
+                item.cas(),
+                if item.fetched() { "yes" } else { "no" },
+                classes.class_for(size).unwrap_or(0),
+                size
+            );
+        });
+        if found.is_none() {
+            out.extend_from_slice(b"EN\r\n");
+        }
+    }
+}
+
+/// Finishes `ms` once the store is done: memcached's `_finalize_mset`.
+pub(super) fn finish_set(
+    pending: &PendingStore,
+    reply_flags: &[u8],
+    outcome: StoreOutcome,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    let (code, cas): (&[u8], u64) = match outcome {
+        StoreOutcome::Stored(cas) => (b"HD", cas),
+        StoreOutcome::Exists => (b"EX", 0),
+        StoreOutcome::NotFound => (b"NF", 0),
+        StoreOutcome::NotStored => (b"NS", 0),
+        StoreOutcome::TooLarge => {
+            return reply(out, "SERVER_ERROR object too large for cache", false);
+        }
+        StoreOutcome::NoMemory => {
+            return reply(out, "SERVER_ERROR out of memory storing object", false);
+        }
+    };
+    out.extend_from_slice(code);
+    for t in reply_flags.split(|&b| b == b' ').filter(|t| !t.is_empty()) {
+        match t[0] {
+            b'O' => {
+                out.push(b' ');
+                out.extend_from_slice(t);
+            }
+            b'k' => write_key(out, &pending.key, pending.opts.key_binary),
+            b'c' => num(out, b'c', cas),
+            _ => {}
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    if pending.noreply && matches!(outcome, StoreOutcome::Stored(_)) {
+        out.truncate(start);
+    }
+}
