@@ -41,8 +41,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Builds the shared state (maps the cache) from settings.
-    pub fn new(settings: Settings) -> Server {
+    /// Builds the shared state from settings, mapping the cache's memory.
+    pub fn new(settings: Settings) -> std::io::Result<Server> {
         let clock = Arc::new(Clock::new());
         let cache = Cache::new(
             &CacheConfig {
@@ -51,10 +51,14 @@ impl Server {
                 use_cas: settings.use_cas,
                 evictions: settings.evictions,
                 hashpower_init: settings.hashpower_init,
+                chunk_size: settings.chunk_size,
+                growth_factor: settings.growth_factor,
+                slab_chunk_max: settings.slab_chunk_max,
+                large_pages: settings.large_pages,
             },
             clock,
-        );
-        Server {
+        )?;
+        Ok(Server {
             prefix_stats: PrefixStats::new(settings.prefix_delimiter),
             verbosity: AtomicU32::new(settings.verbose),
             settings,
@@ -62,7 +66,7 @@ impl Server {
             stats: StatsRegistry::default(),
             conns: ConnCounters::default(),
             pid: std::process::id(),
-        }
+        })
     }
 
     /// Current verbosity level.

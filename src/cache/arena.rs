@@ -54,6 +54,8 @@ pub struct Arena {
     id: u32,
     pages: usize,
     next_page: AtomicUsize,
+    /// Pages that may be handed out (`cache_memlimit` lowers it).
+    limit: AtomicUsize,
     backing: Backing,
 }
 
@@ -78,14 +80,15 @@ pub struct Carving {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Chunk {
     arena: u32,
-    offset: u32,
+    /// Offset in units of [`UNIT`] bytes, so that 32-bit names reach 32 GB.
+    unit: u32,
     len: u32,
 }
 
 impl Chunk {
     /// Where the chunk starts in the arena (its name, for tables that refer to it).
     pub fn offset(&self) -> usize {
-        self.offset as usize
+        self.unit as usize * UNIT
     }
 
     /// The chunk's size.
@@ -100,7 +103,7 @@ impl Chunk {
 
     /// The page the chunk lies in.
     pub fn page(&self) -> usize {
-        self.offset as usize / PAGE_SIZE
+        self.offset() / PAGE_SIZE
     }
 }
 
@@ -129,24 +132,59 @@ pub struct FreeList {
 /// The link stored in a free chunk when it is the last one.
 const END_OF_LIST: u32 = u32::MAX;
 
+/// Chunks start on multiples of this many bytes (slab chunk sizes are multiples of 8).
+const UNIT: usize = 8;
+
+/// The most an arena can span: chunk names are 32-bit counts of [`UNIT`]s.
+pub const MAX_ARENA_BYTES: usize = u32::MAX as usize * UNIT / PAGE_SIZE * PAGE_SIZE;
+
 impl Arena {
-    /// Reserves `bytes` (rounded down to whole pages, at least one page). With `large_pages`,
-    /// tries explicit huge pages first, then transparent huge pages.
+    /// An arena of `bytes` (rounded down to whole pages, at least one page). With
+    /// `large_pages`, tries explicit huge pages first, then transparent huge pages.
     pub fn new(bytes: usize, large_pages: bool) -> io::Result<Arena> {
-        let pages = (bytes / PAGE_SIZE).max(1);
-        let len = pages * PAGE_SIZE;
-        if len > u32::MAX as usize {
-            // Chunks are named by 32-bit offsets: 4 GB per arena.
+        Self::with_headroom(bytes, bytes, large_pages)
+    }
+
+    /// An arena of `bytes` whose address space reaches `reserve` bytes, so that the limit can
+    /// be raised later (`cache_memlimit`) without moving anything. Address space costs no
+    /// memory: pages become resident only when written. Falls back to reserving just `bytes`
+    /// if the larger reservation is refused.
+    pub fn with_headroom(bytes: usize, reserve: usize, large_pages: bool) -> io::Result<Arena> {
+        if bytes > MAX_ARENA_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the slab arena is limited to 4095 MB",
+                format!(
+                    "item memory is limited to {} MB",
+                    MAX_ARENA_BYTES / PAGE_SIZE
+                ),
             ));
         }
+        let limit = (bytes / PAGE_SIZE).max(1);
+        let wanted = (reserve.min(MAX_ARENA_BYTES) / PAGE_SIZE).max(limit);
+        let (map, backing, pages) = match Self::map(wanted * PAGE_SIZE, large_pages) {
+            Ok((m, b)) => (m, b, wanted),
+            Err(_) if wanted > limit => {
+                let (m, b) = Self::map(limit * PAGE_SIZE, large_pages)?;
+                (m, b, limit)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Arena {
+            map: MmapRaw::from(map),
+            id: NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed),
+            pages,
+            next_page: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit),
+            backing,
+        })
+    }
+
+    fn map(len: usize, large_pages: bool) -> io::Result<(memmap2::MmapMut, Backing)> {
         let (map, backing) = if large_pages {
             match MmapOptions::new().len(len).huge(Some(21)).map_anon() {
                 Ok(m) => (m, Backing::HugeTlb),
                 Err(_) => {
-                    let m = MmapOptions::new().len(len).map_anon()?;
+                    let m = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
                     let backing = match m.advise(Advice::HugePage) {
                         Ok(()) => Backing::TransparentHuge,
                         Err(_) => Backing::Regular,
@@ -155,15 +193,10 @@ impl Arena {
                 }
             }
         } else {
-            (MmapOptions::new().len(len).map_anon()?, Backing::Regular)
+            let m = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
+            (m, Backing::Regular)
         };
-        Ok(Arena {
-            map: MmapRaw::from(map),
-            id: NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed),
-            pages,
-            next_page: AtomicUsize::new(0),
-            backing,
-        })
+        Ok((map, backing))
     }
 
     /// How the memory is backed.
@@ -171,23 +204,41 @@ impl Arena {
         &self.backing
     }
 
-    /// Pages in the arena.
+    /// Pages that may be handed out (the memory limit).
     pub fn pages(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Pages of address space reserved (the most the limit can be raised to).
+    pub fn reserved_pages(&self) -> usize {
         self.pages
     }
 
     /// Pages handed out so far.
     pub fn pages_used(&self) -> usize {
-        self.next_page.load(Ordering::Relaxed).min(self.pages)
+        self.next_page.load(Ordering::Relaxed)
     }
 
-    /// Takes a never-used page, if any is left.
-    pub fn alloc_page(&self) -> Option<Page> {
-        let index = self.next_page.fetch_add(1, Ordering::Relaxed);
-        if index >= self.pages {
-            self.next_page.store(self.pages, Ordering::Relaxed);
-            return None;
+    /// Changes how many bytes of pages may be handed out: refused below what is already out
+    /// or above what was reserved.
+    pub fn set_limit(&self, bytes: usize) -> bool {
+        let pages = bytes / PAGE_SIZE;
+        if pages < self.pages_used() || pages > self.pages {
+            return false;
         }
+        self.limit.store(pages, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes a never-used page, if any is left within the limit.
+    pub fn alloc_page(&self) -> Option<Page> {
+        let limit = self.limit.load(Ordering::Relaxed);
+        let index = self
+            .next_page
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
         Some(Page {
             arena: self.id,
             index,
@@ -200,7 +251,8 @@ impl Arena {
         Carving {
             arena: page.arena,
             index: page.index,
-            chunk_size: chunk_size.clamp(8, PAGE_SIZE),
+            // Whole units, so every chunk starts on a unit boundary.
+            chunk_size: chunk_size.clamp(UNIT, PAGE_SIZE).next_multiple_of(UNIT),
             next: 0,
         }
     }
@@ -215,7 +267,7 @@ impl Arena {
         carving.next += carving.chunk_size;
         Some(Chunk {
             arena: self.id,
-            offset: offset as u32,
+            unit: (offset / UNIT) as u32,
             len: carving.chunk_size as u32,
         })
     }
@@ -227,10 +279,7 @@ impl Arena {
         // long as `self`). `chunk` is the only handle to this range (module invariant), and we
         // hold a shared borrow of it for 'a, so no `&mut` to these bytes can exist for 'a.
         unsafe {
-            std::slice::from_raw_parts(
-                self.map.as_ptr().add(chunk.offset as usize),
-                chunk.len as usize,
-            )
+            std::slice::from_raw_parts(self.map.as_ptr().add(chunk.offset()), chunk.len as usize)
         }
     }
 
@@ -241,7 +290,7 @@ impl Arena {
         // other reference to these bytes exists for 'a.
         unsafe {
             std::slice::from_raw_parts_mut(
-                self.map.as_mut_ptr().add(chunk.offset as usize),
+                self.map.as_mut_ptr().add(chunk.offset()),
                 chunk.len as usize,
             )
         }
@@ -266,19 +315,19 @@ impl Arena {
         );
         let next = list.head.unwrap_or(END_OF_LIST);
         self.bytes_mut(&mut chunk)[..4].copy_from_slice(&next.to_ne_bytes());
-        list.head = Some(chunk.offset);
+        list.head = Some(chunk.unit);
         list.len += 1;
     }
 
     /// Takes a chunk off a free list.
     pub fn pop_free(&self, list: &mut FreeList) -> Option<Chunk> {
         self.check(list.arena);
-        let offset = list.head?;
+        let unit = list.head?;
         // Re-create the handle the list took over in `push_free`: the list owned it, and now
         // gives it up, so there is still exactly one handle.
         let chunk = Chunk {
             arena: self.id,
-            offset,
+            unit,
             len: list.chunk_size,
         };
         let mut link = [0u8; 4];
@@ -296,7 +345,7 @@ impl Arena {
     fn check_chunk(&self, chunk: &Chunk) {
         self.check(chunk.arena);
         assert!(
-            chunk.offset as usize + chunk.len as usize <= self.pages * PAGE_SIZE,
+            chunk.offset() + chunk.len as usize <= self.pages * PAGE_SIZE,
             "chunk outside the arena"
         );
     }

@@ -2,8 +2,10 @@
 //! apply the decision — all under the item's lock, so a meta command sees and changes one
 //! consistent item (memcached's `limited_get_locked` … `item_unlock`).
 
-use super::shard::Item;
-use super::{mark_accessed, Cache, LockedShard, RelTime, ThreadStats};
+use super::item::{self, Header};
+use super::ops::NeedRoom;
+use super::{Cache, Found, RelTime, Shard, Value};
+use crate::stats::ThreadStats;
 
 /// How a meta get treats the item it reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,80 +44,125 @@ pub enum MetaArith<R> {
     NonNumeric,
     /// The CAS id did not match.
     CasMismatch,
+    /// The result needed memory that could not be freed.
+    NoMemory,
 }
 
 /// An item under its lock: read its fields, change its metadata.
 #[derive(Debug)]
 pub struct ItemMut<'a> {
-    item: &'a mut Item,
+    cache: &'a Cache,
+    shard: &'a mut Shard,
+    found: Found,
     now: RelTime,
     created: bool,
 }
 
 impl ItemMut<'_> {
+    fn save(&mut self) {
+        self.cache.write_header(self.shard, &self.found);
+    }
     /// The key.
     pub fn key(&self) -> &[u8] {
-        &self.item.key
+        self.cache
+            .key_of(&self.shard.table.entry(self.found.idx).chunk)
     }
     /// The value.
-    pub fn data(&self) -> &[u8] {
-        &self.item.data
+    pub fn data(&self) -> Value<'_> {
+        self.cache.value(self.shard, &self.found)
     }
     /// Client flags.
     pub fn flags(&self) -> u32 {
-        self.item.flags
+        self.found.header.flags
     }
     /// CAS id.
     pub fn cas(&self) -> u64 {
-        self.item.cas
+        self.found.header.cas
     }
     /// Expiry (relative; 0 = never).
     pub fn exptime(&self) -> RelTime {
-        self.item.exptime
+        self.found.header.exptime
     }
     /// Sets the expiry.
     pub fn set_exptime(&mut self, exptime: RelTime) {
-        self.item.exptime = exptime;
+        self.found.header.exptime = exptime;
+        self.save();
     }
     /// Seconds left to live, -1 for never (meta `t`).
     pub fn ttl(&self) -> i64 {
-        if self.item.exptime == 0 {
-            -1
-        } else {
-            i64::from(self.item.exptime.wrapping_sub(self.now))
+        match self.found.header.exptime {
+            0 => -1,
+            e => i64::from(e.wrapping_sub(self.now)),
         }
     }
     /// Seconds since the last access (meta `l`).
     pub fn idle(&self) -> u32 {
-        self.now.wrapping_sub(self.item.time)
+        self.now.wrapping_sub(self.found.header.time)
     }
     /// Whether it was read before (meta `h`).
     pub fn fetched(&self) -> bool {
-        self.item.fetched
+        self.found.header.has(item::FETCHED)
     }
     /// Marked stale by an invalidation.
     pub fn stale(&self) -> bool {
-        self.item.stale
+        self.found.header.has(item::STALE)
     }
     /// A recache token was already handed out.
     pub fn token_sent(&self) -> bool {
-        self.item.token_sent
+        self.found.header.has(item::TOKEN_SENT)
     }
     /// Records that a recache token was handed out.
     pub fn set_token_sent(&mut self) {
-        self.item.token_sent = true;
+        self.found.header.bits |= item::TOKEN_SENT;
+        self.save();
     }
     /// The key is binary (return it base64-encoded).
     pub fn key_binary(&self) -> bool {
-        self.item.key_binary
+        self.found.header.has(item::KEY_BINARY)
     }
     /// This access created the item (vivify).
     pub fn created(&self) -> bool {
         self.created
     }
+    /// Bytes the item occupies in its chunks.
+    pub fn size(&self) -> usize {
+        self.cache.footprint(&self.found.header)
+    }
 }
 
 impl Cache {
+    /// Creates an item from `value` under a held shard lock, from free chunks only.
+    fn create_locked(
+        &self,
+        shard: &mut Shard,
+        hash: u32,
+        key: &[u8],
+        value: &[u8],
+        key_binary: bool,
+        now: RelTime,
+    ) -> Result<Found, NeedRoom> {
+        let Some((class, 1)) = self.layout(key.len(), value.len()) else {
+            return Err(NeedRoom(self.slabs.table().largest() as u8));
+        };
+        let Some(chunk) = self.slabs.alloc(class as usize) else {
+            return Err(NeedRoom(class));
+        };
+        let header = Header {
+            nkey: key.len() as u8,
+            bits: if key_binary { item::KEY_BINARY } else { 0 },
+            class,
+            nbytes: value.len() as u32,
+            exptime: 0,
+            time: now,
+            flags: 0,
+            cas: self.next_cas(),
+        };
+        let mut chunks = vec![chunk];
+        self.fill(&mut chunks, &header, key, &[value]);
+        let idx = self.link(shard, hash, chunks, &header);
+        Ok(Found { idx, header })
+    }
+
     /// Meta get: `read` sees the item (or `None`) under its lock and may change its metadata.
     pub fn meta_get<R>(
         &self,
@@ -124,32 +171,49 @@ impl Cache {
         opts: MetaGetOptions,
         read: impl FnOnce(Option<&mut ItemMut<'_>>) -> R,
     ) -> R {
-        let now = self.clock.now();
-        let mut shard = self.shard(key);
-        let mut slot = self.lookup(&mut shard, key, now, stats);
-        let bump = !opts.no_update;
-        if let (Some(s), true, false) = (slot, bump, opts.delay_bump) {
-            mark_accessed(&mut shard.items, s, now);
-        }
-        let mut created = false;
-        if slot.is_none() && opts.vivify {
-            let mut item = self.new_item(key, Box::default(), 0, 0, now);
-            item.key_binary = opts.key_binary;
-            slot = Some(self.link_small(&mut shard, item));
-            created = true;
-        }
-        let result = match slot {
-            Some(s) => read(Some(&mut ItemMut {
-                item: shard.items.item_mut(s),
+        let (s, hash) = Self::shard_of(key);
+        loop {
+            let now = self.clock.now();
+            let mut shard = self.shard(s);
+            let mut found = self.lookup(&mut shard, key, hash, now, stats);
+            let bump = !opts.no_update;
+            if let (Some(f), true, false) = (found.as_mut(), bump, opts.delay_bump) {
+                self.mark_accessed(&mut shard, f, now);
+            }
+            let mut created = false;
+            if found.is_none() && opts.vivify {
+                match self.create_locked(&mut shard, hash, key, b"", opts.key_binary, now) {
+                    Ok(f) => {
+                        found = Some(f);
+                        created = true;
+                    }
+                    Err(NeedRoom(class)) => {
+                        drop(shard);
+                        if self.make_room(class) {
+                            continue;
+                        }
+                        // No memory for the placeholder: answer as a plain miss.
+                        return read(None);
+                    }
+                }
+            }
+            let Some(found) = found else {
+                return read(None);
+            };
+            let mut item = ItemMut {
+                cache: self,
+                shard: &mut shard,
+                found,
                 now,
                 created,
-            })),
-            None => read(None),
-        };
-        if let (Some(s), true, true) = (slot, bump, opts.delay_bump) {
-            mark_accessed(&mut shard.items, s, now);
+            };
+            let result = read(Some(&mut item));
+            let mut found = item.found;
+            if bump && opts.delay_bump {
+                self.mark_accessed(&mut shard, &mut found, now);
+            }
+            return result;
         }
-        result
     }
 
     /// Meta delete: removes the item, or with `invalidate` marks it stale (new CAS id, the
@@ -163,87 +227,86 @@ impl Cache {
         new_exptime: Option<RelTime>,
     ) -> MetaDelete {
         let now = self.clock.now();
-        let mut shard = self.shard(key);
-        let Some(slot) = self.lookup(&mut shard, key, now, stats) else {
+        let (s, hash) = Self::shard_of(key);
+        let mut shard = self.shard(s);
+        let Some(mut found) = self.lookup(&mut shard, key, hash, now, stats) else {
             return MetaDelete::NotFound;
         };
-        if cas.is_some_and(|c| c != shard.items.item(slot).cas) {
+        if cas.is_some_and(|c| c != found.header.cas) {
             return MetaDelete::CasMismatch;
         }
         if invalidate {
-            let cas = self.next_cas();
-            let item = shard.items.item_mut(slot);
+            let h = &mut found.header;
             if let Some(e) = new_exptime {
-                item.exptime = e;
+                h.exptime = e;
             }
-            item.stale = true;
-            item.token_sent = false;
-            item.cas = cas;
+            h.bits = (h.bits | item::STALE) & !item::TOKEN_SENT;
+            h.cas = self.next_cas();
+            self.write_header(&mut shard, &found);
             return MetaDelete::Invalidated;
         }
-        let item = shard.items.remove(slot);
-        shard.counters.bytes -= item.charge as u64;
-        drop(shard);
-        self.release(item.charge);
+        self.unlink(&mut shard, found.idx, &found.header);
         MetaDelete::Deleted
     }
 
-    /// Meta arithmetic: incr/decr as the text command, with an optional CAS check and, on a
-    /// miss, an optional new item holding `vivify`. `then` sees the resulting item and value.
-    #[allow(clippy::too_many_arguments)]
+    /// Meta arithmetic: incr/decr as the text command (`step`: increment, delta, in place
+    /// allowed), with an optional CAS check and, on a miss, an optional new item holding
+    /// `vivify`. `then` sees the resulting item and value.
     pub fn meta_arithmetic<R>(
         &self,
         stats: &ThreadStats,
         key: &[u8],
-        increment: bool,
-        delta: u64,
+        step: (bool, u64, bool),
         cas: u64,
         vivify: Option<u64>,
         then: impl FnOnce(&mut ItemMut<'_>, u64) -> R,
     ) -> MetaArith<R> {
-        let now = self.clock.now();
-        let mut shard = self.shard(key);
-        let (slot, value, created) = match self.lookup(&mut shard, key, now, stats) {
-            Some(slot) => {
-                let item = shard.items.item(slot);
-                if item.data.is_empty() {
-                    return MetaArith::NonNumeric;
+        let (s, hash) = Self::shard_of(key);
+        loop {
+            let now = self.clock.now();
+            let mut shard = self.shard(s);
+            let attempt = match self.lookup(&mut shard, key, hash, now, stats) {
+                Some(mut found) => {
+                    if found.header.nbytes == 0 {
+                        return MetaArith::NonNumeric;
+                    }
+                    if cas != 0 && found.header.cas != cas {
+                        return MetaArith::CasMismatch;
+                    }
+                    match self.apply_arithmetic(&mut shard, hash, &mut found, step, now) {
+                        Ok(Ok(value)) => Ok((found, value, false)),
+                        Ok(Err(_)) => return MetaArith::NonNumeric,
+                        Err(room) => Err(room),
+                    }
                 }
-                if cas != 0 && item.cas != cas {
-                    return MetaArith::CasMismatch;
+                None => {
+                    let Some(initial) = vivify else {
+                        return MetaArith::NotFound;
+                    };
+                    let digits = initial.to_string();
+                    self.create_locked(&mut shard, hash, key, digits.as_bytes(), false, now)
+                        .map(|found| (found, initial, true))
                 }
-                match self.apply_arithmetic(&mut shard, slot, increment, delta, now) {
-                    Ok(value) => (slot, value, false),
-                    Err(_) => return MetaArith::NonNumeric,
+            };
+            match attempt {
+                Ok((found, value, created)) => {
+                    let mut item = ItemMut {
+                        cache: self,
+                        shard: &mut shard,
+                        found,
+                        now,
+                        created,
+                    };
+                    return MetaArith::Done(then(&mut item, value));
+                }
+                Err(NeedRoom(class)) => {
+                    drop(shard);
+                    if !self.make_room(class) {
+                        return MetaArith::NoMemory;
+                    }
                 }
             }
-            None => {
-                let Some(initial) = vivify else {
-                    return MetaArith::NotFound;
-                };
-                let digits = initial.to_string();
-                let item = self.new_item(key, Box::from(digits.as_bytes()), 0, 0, now);
-                (self.link_small(&mut shard, item), initial, true)
-            }
-        };
-        let mut item = ItemMut {
-            item: shard.items.item_mut(slot),
-            now,
-            created,
-        };
-        MetaArith::Done(then(&mut item, value))
-    }
-
-    /// Links an item of a few bytes while its shard is locked. It is charged without evicting,
-    /// so the lock is never held while other shards are visited; the overshoot is bounded by
-    /// one small item per thread.
-    fn link_small(&self, shard: &mut LockedShard, item: Item) -> u32 {
-        let charge = item.charge;
-        self.used
-            .fetch_add(charge, std::sync::atomic::Ordering::Relaxed);
-        shard.counters.total_items += 1;
-        shard.counters.bytes += charge as u64;
-        shard.items.insert(item)
+        }
     }
 
     /// `me`: an item's metadata, without touching it.
@@ -251,20 +314,19 @@ impl Cache {
         &self,
         stats: &ThreadStats,
         key: &[u8],
-        read: impl FnOnce(&ItemMut<'_>, usize) -> R,
+        read: impl FnOnce(&ItemMut<'_>) -> R,
     ) -> Option<R> {
         let now = self.clock.now();
-        let mut shard = self.shard(key);
-        let slot = self.lookup(&mut shard, key, now, stats)?;
-        let item = shard.items.item_mut(slot);
-        let size = item.charge;
-        Some(read(
-            &ItemMut {
-                item,
-                now,
-                created: false,
-            },
-            size,
-        ))
+        let (s, hash) = Self::shard_of(key);
+        let mut shard = self.shard(s);
+        let found = self.lookup(&mut shard, key, hash, now, stats)?;
+        let item = ItemMut {
+            cache: self,
+            shard: &mut shard,
+            found,
+            now,
+            created: false,
+        };
+        Some(read(&item))
     }
 }

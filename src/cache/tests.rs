@@ -1,16 +1,12 @@
 use super::*;
+use crate::cache::arena;
 
 fn cache_with(memory_limit: usize, evictions: bool) -> Cache {
-    Cache::new(
-        &CacheConfig {
-            memory_limit,
-            item_size_max: 1024 * 1024,
-            use_cas: true,
-            evictions,
-            hashpower_init: 0,
-        },
-        Arc::new(Clock::new()),
-    )
+    let config = CacheConfig {
+        evictions,
+        ..CacheConfig::with_memory(memory_limit)
+    };
+    Cache::new(&config, Arc::new(Clock::new())).expect("map the arena")
 }
 
 fn read(cache: &Cache, stats: &ThreadStats, key: &[u8]) -> Option<Vec<u8>> {
@@ -121,25 +117,43 @@ fn arithmetic_wraps_clamps_and_pads_in_place() {
     let c = cache_with(1 << 20, true);
     let s = ThreadStats::default();
     c.store(&s, StoreMode::Set, b"n", 0, 0, b"18446744073709551615");
-    assert_eq!(c.arithmetic(&s, b"n", true, 2), ArithOutcome::Value(1));
+    assert_eq!(
+        c.arithmetic(&s, b"n", true, 2, true),
+        ArithOutcome::Value(1)
+    );
     assert_eq!(
         read(&c, &s, b"n").expect("hit").len(),
         20,
         "shorter result is padded"
     );
     c.store(&s, StoreMode::Set, b"n", 0, 0, b"100");
-    assert_eq!(c.arithmetic(&s, b"n", false, 1), ArithOutcome::Value(99));
+    assert_eq!(
+        c.arithmetic(&s, b"n", false, 1, true),
+        ArithOutcome::Value(99)
+    );
     assert_eq!(read(&c, &s, b"n").as_deref(), Some(&b"99 "[..]));
-    assert_eq!(c.arithmetic(&s, b"n", false, 1000), ArithOutcome::Value(0));
+    assert_eq!(
+        c.arithmetic(&s, b"n", false, 1000, true),
+        ArithOutcome::Value(0)
+    );
     c.store(&s, StoreMode::Set, b"n", 0, 0, b"99");
-    assert_eq!(c.arithmetic(&s, b"n", true, 1), ArithOutcome::Value(100));
+    assert_eq!(
+        c.arithmetic(&s, b"n", true, 1, true),
+        ArithOutcome::Value(100)
+    );
     assert_eq!(read(&c, &s, b"n").as_deref(), Some(&b"100"[..]));
     c.store(&s, StoreMode::Set, b"t", 0, 0, b"abc");
-    assert_eq!(c.arithmetic(&s, b"t", true, 1), ArithOutcome::NonNumeric);
-    c.store(&s, StoreMode::Set, b"e", 0, 0, b"");
-    assert_eq!(c.arithmetic(&s, b"e", true, 1), ArithOutcome::NonNumeric);
     assert_eq!(
-        c.arithmetic(&s, b"missing", true, 1),
+        c.arithmetic(&s, b"t", true, 1, true),
+        ArithOutcome::NonNumeric
+    );
+    c.store(&s, StoreMode::Set, b"e", 0, 0, b"");
+    assert_eq!(
+        c.arithmetic(&s, b"e", true, 1, true),
+        ArithOutcome::NonNumeric
+    );
+    assert_eq!(
+        c.arithmetic(&s, b"missing", true, 1, true),
         ArithOutcome::NotFound
     );
 }
@@ -162,34 +176,43 @@ fn expired_and_flushed_items_are_gone_and_counted() {
 
 #[test]
 fn memory_limit_evicts_least_recently_used() {
-    let limit = 64 * 1024;
+    let limit = 2 * arena::PAGE_SIZE;
     let c = cache_with(limit, true);
     let s = ThreadStats::default();
     let value = vec![b'x'; 1000];
-    for i in 0..200 {
+    for i in 0..4000 {
         let key = format!("key{i}");
         assert!(matches!(
             c.store(&s, StoreMode::Set, key.as_bytes(), 0, 0, &value),
             StoreOutcome::Stored(_)
         ));
+        if i == 10 {
+            // Read the early item now and then: it stays among the most recently used.
+            assert!(read(&c, &s, b"key5").is_some());
+        }
     }
     let st = c.stats();
-    assert!(st.bytes as usize <= limit, "{} > {limit}", st.bytes);
+    assert!(st.pages_used <= 2, "{} pages", st.pages_used);
+    assert!(st.bytes as usize <= limit);
     assert!(st.evictions > 0);
-    assert_eq!(st.curr_items + st.evictions, 200);
+    assert_eq!(st.curr_items + st.evictions, 4000);
     assert!(
-        read(&c, &s, b"key199").is_some(),
+        read(&c, &s, b"key3999").is_some(),
         "the newest item survives"
+    );
+    assert!(
+        read(&c, &s, b"key0").is_none(),
+        "the oldest item went first"
     );
 }
 
 #[test]
 fn without_evictions_a_full_cache_refuses() {
-    let c = cache_with(16 * 1024, false);
+    let c = cache_with(arena::PAGE_SIZE, false);
     let s = ThreadStats::default();
     let value = vec![b'x'; 1000];
     let mut refused = false;
-    for i in 0..100 {
+    for i in 0..2000 {
         let key = format!("key{i}");
         if c.store(&s, StoreMode::Set, key.as_bytes(), 0, 0, &value) == StoreOutcome::NoMemory {
             refused = true;
@@ -199,6 +222,35 @@ fn without_evictions_a_full_cache_refuses() {
     assert!(refused);
     assert_eq!(c.stats().evictions, 0);
     assert!(read(&c, &s, b"key0").is_some(), "nothing was evicted");
+}
+
+#[test]
+fn large_values_are_chained_and_read_back_whole() {
+    let c = cache_with(8 * arena::PAGE_SIZE, true);
+    let s = ThreadStats::default();
+    for len in [0, 1, 1000, 524_288, 700_000, 1_048_000] {
+        let value: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let key = format!("big{len}");
+        assert!(
+            matches!(
+                c.store(&s, StoreMode::Set, key.as_bytes(), 3, 0, &value),
+                StoreOutcome::Stored(_)
+            ),
+            "{len}"
+        );
+        assert_eq!(
+            read(&c, &s, key.as_bytes()).as_deref(),
+            Some(&value[..]),
+            "{len}"
+        );
+    }
+    assert!(matches!(
+        c.store(&s, StoreMode::Append, b"big700000", 0, 0, b"tail"),
+        StoreOutcome::Stored(_)
+    ));
+    let got = read(&c, &s, b"big700000").expect("appended");
+    assert_eq!(got.len(), 700_004);
+    assert!(got.ends_with(b"tail"));
 }
 
 #[test]
@@ -301,22 +353,26 @@ fn meta_delete_invalidates_or_removes() {
 fn meta_arithmetic_checks_cas_and_vivifies() {
     let c = cache_with(1 << 20, true);
     let s = ThreadStats::default();
-    let got = c.meta_arithmetic(&s, b"n", true, 5, 0, Some(10), |i, v| (i.created(), v));
+    let got = c.meta_arithmetic(&s, b"n", (true, 5, true), 0, Some(10), |i, v| {
+        (i.created(), v)
+    });
     assert_eq!(got, MetaArith::Done((true, 10)));
-    let got = c.meta_arithmetic(&s, b"n", true, 5, 0, None, |i, v| (i.created(), v, i.cas()));
+    let got = c.meta_arithmetic(&s, b"n", (true, 5, true), 0, None, |i, v| {
+        (i.created(), v, i.cas())
+    });
     let MetaArith::Done((false, 15, cas)) = got else {
         panic!("{got:?}");
     };
     assert_eq!(
-        c.meta_arithmetic(&s, b"n", true, 1, cas + 7, None, |_, v| v),
+        c.meta_arithmetic(&s, b"n", (true, 1, true), cas + 7, None, |_, v| v),
         MetaArith::CasMismatch
     );
     assert_eq!(
-        c.meta_arithmetic(&s, b"n", false, 1, cas, None, |_, v| v),
+        c.meta_arithmetic(&s, b"n", (false, 1, true), cas, None, |_, v| v),
         MetaArith::Done(14)
     );
     assert_eq!(
-        c.meta_arithmetic(&s, b"missing", true, 1, 0, None, |_, v| v),
+        c.meta_arithmetic(&s, b"missing", (true, 1, true), 0, None, |_, v| v),
         MetaArith::NotFound
     );
 }

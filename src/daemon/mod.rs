@@ -82,7 +82,10 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
         .map_err(|e| os_error(format!("failed to install signal handlers: {e}")))?;
     let listen_count = listeners.len() as u64;
     let listeners = Arc::new(listeners);
-    let server = Arc::new(Server::new(settings));
+    let server = Arc::new(
+        Server::new(settings)
+            .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?,
+    );
     // memcached counts its listening sockets as connections in `total_connections`.
     server.conns.total.store(listen_count, Ordering::Relaxed);
     let shutdown = Arc::new(AtomicBool::new(false));

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::text::{reply, Next, PendingStore, TextHandler};
+use super::text::{reply, Next, Session, TextHandler};
 use crate::cache::{
     MetaArith, MetaDelete, MetaGetOptions, RelTime, StoreMode, StoreOptions, StoreOutcome,
 };
@@ -52,7 +52,7 @@ impl TextHandler<'_> {
         kind: MetaKind,
         tokens: Tokens<'_>,
         out: &mut Vec<u8>,
-        pending: &mut PendingStore,
+        pending: &mut Session,
     ) -> Next {
         match kind {
             MetaKind::Noop => {
@@ -72,7 +72,7 @@ impl TextHandler<'_> {
                 Next::ReadLine
             }
             MetaKind::Get => {
-                self.meta_get(tokens, out);
+                self.meta_get(tokens, out, pending);
                 Next::ReadLine
             }
             MetaKind::Set => self.meta_set(tokens, out, pending),
@@ -81,7 +81,7 @@ impl TextHandler<'_> {
                 Next::ReadLine
             }
             MetaKind::Arithmetic => {
-                self.meta_arithmetic(tokens, out);
+                self.meta_arithmetic(tokens, out, pending);
                 Next::ReadLine
             }
         }
@@ -91,7 +91,7 @@ impl TextHandler<'_> {
         self.server.cache.clock().expiry(i64::from(exptime))
     }
 
-    fn meta_get(&self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
+    fn meta_get(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, session: &mut Session) {
         if tokens.count() > MAX_TOKENS {
             reply(out, "CLIENT_ERROR options flags are too long", false);
             return;
@@ -177,29 +177,32 @@ impl TextHandler<'_> {
             }
             out.extend_from_slice(b"\r\n");
             if f.value {
-                out.extend_from_slice(item.data());
+                item.data().write_to(out);
                 out.extend_from_slice(b"\r\n");
             }
             Ok(true)
         });
         let stats = self.stats;
-        let (cmds, hits, misses) = if ttl.is_some() {
-            (&stats.touch_cmds, &stats.touch_hits, &stats.touch_misses)
-        } else {
-            (&stats.get_cmds, &stats.get_hits, &stats.get_misses)
-        };
         match result {
             Err(e) => {
                 out.truncate(start);
                 reply(out, e, false);
             }
             Ok(true) => {
-                cmds.incr();
-                hits.incr();
+                // The reply refers to the item until it is written.
+                session.referenced.push(crate::cache::hash::hash_key(key));
+                // memcached counts a hit that set a TTL as a touch, any miss as a get.
+                if ttl.is_some() {
+                    stats.touch_cmds.incr();
+                    stats.touch_hits.incr();
+                } else {
+                    stats.get_cmds.incr();
+                    stats.get_hits.incr();
+                }
             }
             Ok(false) => {
-                cmds.incr();
-                misses.incr();
+                stats.get_cmds.incr();
+                stats.get_misses.incr();
                 out.extend_from_slice(b"EN");
                 if let Err(e) = echo_flags(out, tokens, 2, key, f.binary_key.is_some()) {
                     out.truncate(start);
@@ -213,7 +216,7 @@ impl TextHandler<'_> {
         }
     }
 
-    fn meta_set(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, pending: &mut PendingStore) -> Next {
+    fn meta_set(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, pending: &mut Session) -> Next {
         if tokens.count() == 3 {
             reply(out, BAD_FORMAT, false);
             return Next::ReadLine;
@@ -326,7 +329,7 @@ impl TextHandler<'_> {
         out.extend_from_slice(b"\r\n");
     }
 
-    fn meta_arithmetic(&self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
+    fn meta_arithmetic(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, session: &Session) {
         if tokens.count() > MAX_TOKENS {
             return reply(out, "CLIENT_ERROR options flags too long", false);
         }
@@ -346,48 +349,41 @@ impl TextHandler<'_> {
         let cache = &self.server.cache;
         let vivify = f.vivify.map(|_| f.initial);
         let cas = f.cas.unwrap_or(0);
-        let result = cache.meta_arithmetic(
-            self.stats,
-            key,
-            increment,
-            f.delta,
-            cas,
-            vivify,
-            |item, value| {
-                let digits = value.to_string();
-                if f.value {
-                    out.extend_from_slice(b"VA ");
-                    write_u64(out, digits.len() as u64);
-                } else {
-                    out.extend_from_slice(b"HD");
-                }
-                for t in flag_tokens(tokens, 2) {
-                    match t[0] {
-                        b'c' => num(out, b'c', item.cas()),
-                        b't' => {
-                            let _ = write!(out, " t{}", item.ttl());
-                        }
-                        b'T' => item.set_exptime(ttl.unwrap_or(0)),
-                        b'N' if item.created() => item.set_exptime(vivify_ttl.unwrap_or(0)),
-                        b'O' => {
-                            if t.len() > MAX_OPAQUE {
-                                return Err(OPAQUE_TOO_LONG);
-                            }
-                            out.push(b' ');
-                            out.extend_from_slice(t);
-                        }
-                        b'k' => write_key(out, key, binary),
-                        _ => {}
+        let step = (increment, f.delta, session.in_place_ok(key));
+        let result = cache.meta_arithmetic(self.stats, key, step, cas, vivify, |item, value| {
+            let digits = value.to_string();
+            if f.value {
+                out.extend_from_slice(b"VA ");
+                write_u64(out, digits.len() as u64);
+            } else {
+                out.extend_from_slice(b"HD");
+            }
+            for t in flag_tokens(tokens, 2) {
+                match t[0] {
+                    b'c' => num(out, b'c', item.cas()),
+                    b't' => {
+                        let _ = write!(out, " t{}", item.ttl());
                     }
+                    b'T' => item.set_exptime(ttl.unwrap_or(0)),
+                    b'N' if item.created() => item.set_exptime(vivify_ttl.unwrap_or(0)),
+                    b'O' => {
+                        if t.len() > MAX_OPAQUE {
+                            return Err(OPAQUE_TOO_LONG);
+                        }
+                        out.push(b' ');
+                        out.extend_from_slice(t);
+                    }
+                    b'k' => write_key(out, key, binary),
+                    _ => {}
                 }
-                if f.value {
-                    out.extend_from_slice(b"\r\n");
-                    out.extend_from_slice(digits.as_bytes());
-                }
+            }
+            if f.value {
                 out.extend_from_slice(b"\r\n");
-                Ok(item.created())
-            },
-        );
+                out.extend_from_slice(digits.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+            Ok(item.created())
+        });
         let stats = self.stats;
         let code: &[u8] = match result {
             MetaArith::Done(Err(e)) => {
@@ -402,7 +398,8 @@ impl TextHandler<'_> {
                         stats.decr_hits.incr();
                     }
                 }
-                if f.quiet {
+                // Quiet mode hides a plain success; a vivified item is still reported.
+                if f.quiet && !created {
                     out.truncate(start);
                 }
                 return;
@@ -423,6 +420,7 @@ impl TextHandler<'_> {
                 b"NF"
             }
             MetaArith::CasMismatch => b"EX",
+            MetaArith::NoMemory => return reply(out, "SERVER_ERROR out of memory", false),
         };
         out.extend_from_slice(code);
         if let Err(e) = echo_flags(out, tokens, 2, key, binary) {
@@ -435,7 +433,6 @@ impl TextHandler<'_> {
     /// `me <key> [b]`: an item's metadata in memcached's debug format. `cls` and `size` describe
     /// this server's memory, not memcached's.
     fn meta_debug(&self, tokens: Tokens<'_>, out: &mut Vec<u8>) {
-        self.stats.meta_cmds.incr();
         if tokens.count() < 3 || tokens.get(1).len() > KEY_MAX_LENGTH {
             return reply(out, BAD_FORMAT, false);
         }
@@ -454,7 +451,8 @@ impl TextHandler<'_> {
             settings.item_size_max,
         );
         let cache = &self.server.cache;
-        let found = cache.debug_item(self.stats, &key, |item, size| {
+        let found = cache.debug_item(self.stats, &key, |item| {
+            let size = item.size();
             out.extend_from_slice(b"ME ");
             if item.key_binary() {
                 crate::protocol::base64::encode_into(item.key(), out);
@@ -476,12 +474,13 @@ impl TextHandler<'_> {
         if found.is_none() {
             out.extend_from_slice(b"EN\r\n");
         }
+        self.stats.meta_cmds.incr();
     }
 }
 
 /// Finishes `ms` once the store is done: memcached's `_finalize_mset`.
 pub(super) fn finish_set(
-    pending: &PendingStore,
+    pending: &Session,
     reply_flags: &[u8],
     outcome: StoreOutcome,
     out: &mut Vec<u8>,

@@ -9,4 +9,4 @@ pub mod prefix_stats;
 mod stats;
 pub mod text;
 
-pub use text::{Next, PendingStore, TextHandler};
+pub use text::{Next, Session, TextHandler};

@@ -139,13 +139,12 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "time_in_listen_disabled_us", 0);
     stat(out, "threads", s.threads);
     stat(out, "conn_yields", t.conn_yields);
-    let capacity = c.hash_capacity.max(1);
-    stat(out, "hash_power_level", 63 - capacity.leading_zeros());
     stat(
         out,
-        "hash_bytes",
-        capacity * std::mem::size_of::<usize>() as u64 * 2,
+        "hash_power_level",
+        63 - c.hash_buckets.max(1).leading_zeros(),
     );
+    stat(out, "hash_bytes", c.hash_bytes);
     stat(out, "hash_is_expanding", 0);
     // The slab mover, LRU crawler, LRU maintainer and log watchers belong to the slab engine
     // that replaces this one; none of their events can happen here, so their counts are zero.

@@ -17,9 +17,10 @@ const MAX_VERBOSITY: u32 = 2;
 /// however large) values one request names.
 pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 
-/// A storage command waiting for its data block.
+/// A connection's protocol state between request lines: a storage command waiting for its
+/// data block, and the items that replies not yet written refer to.
 #[derive(Debug, Clone, Default)]
-pub struct PendingStore {
+pub struct Session {
     pub(super) mode: Option<StoreMode>,
     pub(super) opts: StoreOptions,
     pub(super) key: Vec<u8>,
@@ -30,6 +31,21 @@ pub struct PendingStore {
     pub(super) noreply: bool,
     /// For `ms`: the flag tokens that shape its reply (`O…`, `k`, `c`), space-separated.
     pub(super) meta_reply: Option<Vec<u8>>,
+    /// Hashes of the keys of items that unsent `mg` replies refer to. memcached keeps such an
+    /// item referenced until the reply is written, and an incr/decr then copies the item instead
+    /// of rewriting it in place — which shows in the value (no space padding).
+    pub(super) referenced: Vec<u64>,
+}
+
+impl Session {
+    /// The replies were written: no item is referenced any more.
+    pub fn replies_written(&mut self) {
+        self.referenced.clear();
+    }
+
+    pub(super) fn in_place_ok(&self, key: &[u8]) -> bool {
+        self.referenced.is_empty() || !self.referenced.contains(&crate::cache::hash::hash_key(key))
+    }
 }
 
 /// What the connection does after a request line.
@@ -74,7 +90,7 @@ impl<'s> TextHandler<'s> {
         line: &[u8],
         resume: usize,
         out: &mut Vec<u8>,
-        pending: &mut PendingStore,
+        pending: &mut Session,
     ) -> Next {
         let cache = &self.server.cache;
         let stats = self.stats;
@@ -145,7 +161,8 @@ impl<'s> TextHandler<'s> {
                 delta,
                 noreply,
             } => {
-                match cache.arithmetic(stats, key, increment, delta) {
+                let in_place = pending.in_place_ok(key);
+                match cache.arithmetic(stats, key, increment, delta, in_place) {
                     ArithOutcome::Value(v) => {
                         if increment {
                             stats.incr_hits.incr();
@@ -165,6 +182,7 @@ impl<'s> TextHandler<'s> {
                         }
                         reply(out, "NOT_FOUND", noreply);
                     }
+                    ArithOutcome::NoMemory => reply(out, "SERVER_ERROR out of memory", noreply),
                     ArithOutcome::NonNumeric => reply(
                         out,
                         "CLIENT_ERROR cannot increment or decrement non-numeric value",
@@ -313,7 +331,9 @@ impl<'s> TextHandler<'s> {
             }
             let hit = cache.get(self.stats, key, exptime, |item| {
                 let cas = with_cas.then_some(item.cas);
-                text::write_value(out, item.key, item.flags, item.data, cas);
+                text::write_value_header(out, item.key, item.flags, item.data.len(), cas);
+                item.data.write_to(out);
+                out.extend_from_slice(b"\r\n");
             });
             self.count_get(key, hit.is_some(), touch.is_some());
         }
@@ -341,7 +361,7 @@ impl<'s> TextHandler<'s> {
 
     /// Finishes a storage command once its data block (`length + 2` bytes, which should end in
     /// `\r\n`) has arrived.
-    pub fn complete_store(&self, pending: &PendingStore, block: &[u8], out: &mut Vec<u8>) {
+    pub fn complete_store(&self, pending: &Session, block: &[u8], out: &mut Vec<u8>) {
         let stats = self.stats;
         stats.set_cmds.incr();
         let length = pending.length;

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::Instant;
 
 use crate::handler::text::OUTPUT_HIGH_WATER;
-use crate::handler::{Next, PendingStore, TextHandler};
+use crate::handler::{Next, Session, TextHandler};
 use crate::stats::ThreadStats;
 
 /// Bytes read per `read` call.
@@ -66,7 +66,7 @@ pub struct Conn {
     input: Input,
     /// Where a paused multi-get resumes in the line at `rpos` (0: the line is new).
     resume: usize,
-    pending: PendingStore,
+    pending: Session,
     close_after_write: bool,
     last_active: Instant,
     /// Buffer capacities last added to the thread's gauges.
@@ -85,7 +85,7 @@ impl Conn {
             committed: 0,
             input: Input::Line,
             resume: 0,
-            pending: PendingStore::default(),
+            pending: Session::default(),
             close_after_write: false,
             last_active: Instant::now(),
             counted: (0, 0),
@@ -293,6 +293,7 @@ impl Conn {
         self.wbuf.clear();
         self.wpos = 0;
         self.committed = 0;
+        self.pending.replies_written();
         if self.wbuf.capacity() > KEEP_CAPACITY {
             self.wbuf.shrink_to(READ_CHUNK);
         }

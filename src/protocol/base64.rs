@@ -26,43 +26,54 @@ pub fn encode_into(input: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn value(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
+/// memcached's decode table: `=` decodes to 0 (and counts as padding), other bytes outside the
+/// alphabet are skipped.
+fn value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        b'=' => Some(0),
+        _ => None,
+    }
 }
 
-/// Decodes `input`; `None` if it is not valid padded base64 or decodes to nothing (memcached
-/// treats an empty result as a failure too).
+/// Decodes `input` exactly as memcached's `base64_decode`: bytes outside the alphabet are
+/// skipped, the rest must come in whole groups of four, decoding stops after the first group
+/// with padding, and an empty result is a failure (`None`).
 pub fn decode(input: &[u8]) -> Option<Vec<u8>> {
-    if input.is_empty() || input.len() % 4 != 0 {
+    let count = input.iter().filter(|&&c| value(c).is_some()).count();
+    if count == 0 || count % 4 != 0 {
         return None;
     }
-    let mut out = Vec::with_capacity(input.len() / 4 * 3);
-    let groups = input.len() / 4;
-    for (i, g) in input.chunks(4).enumerate() {
-        let last = i + 1 == groups;
-        let pad = g.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
+    let mut out = Vec::with_capacity(count / 4 * 3);
+    let mut block = [0u8; 4];
+    let mut n = 0;
+    let mut pad = 0;
+    for &c in input {
+        let Some(v) = value(c) else {
+            continue;
+        };
+        if c == b'=' {
+            pad += 1;
         }
-        let mut n = 0u32;
-        for &c in &g[..4 - pad] {
-            n = (n << 6) | value(c)?;
-        }
-        n <<= 6 * pad as u32;
-        out.push((n >> 16) as u8);
-        if pad < 2 {
-            out.push((n >> 8) as u8);
-        }
-        if pad < 1 {
-            out.push(n as u8);
+        block[n] = v;
+        n += 1;
+        if n == 4 {
+            out.push((block[0] << 2) | (block[1] >> 4));
+            out.push((block[1] << 4) | (block[2] >> 2));
+            out.push((block[2] << 6) | block[3]);
+            n = 0;
+            if pad > 0 {
+                match pad {
+                    1 => out.truncate(out.len() - 1),
+                    2 => out.truncate(out.len() - 2),
+                    _ => return None,
+                }
+                break;
+            }
         }
     }
     (!out.is_empty()).then_some(out)
@@ -82,8 +93,23 @@ mod tests {
         let mut enc = Vec::new();
         encode_into(b"foobar", &mut enc);
         assert_eq!(enc, b"Zm9vYmFy");
-        assert_eq!(decode(b"Zm9v!mFy"), None);
+    }
+
+    #[test]
+    fn decodes_like_memcached() {
+        assert_eq!(
+            decode(b"Zm9v!").as_deref(),
+            Some(&b"foo"[..]),
+            "stray bytes are skipped"
+        );
         assert_eq!(decode(b"Zm9"), None);
+        assert_eq!(decode(b"="), None);
+        assert_eq!(decode(b"===="), None);
         assert_eq!(decode(b""), None);
+        assert_eq!(
+            decode(b"Zg==Zm9v").as_deref(),
+            Some(&b"f"[..]),
+            "stops after padding"
+        );
     }
 }

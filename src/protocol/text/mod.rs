@@ -509,21 +509,19 @@ fn cache_memlimit<'a>(t: &Tokens<'a>) -> Request<'a> {
     }
 }
 
-/// Writes a `VALUE` line and the data block of a hit.
-pub fn write_value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
-    out.reserve(key.len() + data.len() + 48);
+/// Writes a hit's `VALUE` line; its data block and `\r\n` follow.
+pub fn write_value_header(out: &mut Vec<u8>, key: &[u8], flags: u32, len: usize, cas: Option<u64>) {
+    out.reserve(key.len() + len + 48);
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(key);
     out.push(b' ');
     write_u64(out, u64::from(flags));
     out.push(b' ');
-    write_u64(out, data.len() as u64);
+    write_u64(out, len as u64);
     if let Some(cas) = cas {
         out.push(b' ');
         write_u64(out, cas);
     }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
 

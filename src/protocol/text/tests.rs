@@ -152,8 +152,8 @@ fn flush_all_arguments() {
 #[test]
 fn writes_values() {
     let mut out = Vec::new();
-    write_value(&mut out, b"k", 7, b"a\r\nb", Some(12));
-    assert_eq!(out, b"VALUE k 7 4 12\r\na\r\nb\r\n");
+    write_value_header(&mut out, b"k", 7, 4, Some(12));
+    assert_eq!(out, b"VALUE k 7 4 12\r\n");
     out.clear();
     write_u64(&mut out, u64::MAX);
     assert_eq!(out, b"18446744073709551615");

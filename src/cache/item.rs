@@ -1,0 +1,159 @@
+//! The item header, as laid out at the start of an item's first chunk.
+//!
+//! memcached spends 48 bytes of header (plus a NUL after the key and `\r\n` after the value)
+//! per item; this layout spends 20, or 28 with a CAS id:
+//!
+//! ```text
+//! 0  nkey      u8    key length (≤ 250)
+//! 1  bits      u8    FETCHED | STALE | TOKEN_SENT | KEY_BINARY
+//! 2  class     u8    slab class of the chunks
+//! 3  -         u8
+//! 4  nbytes    u32   value length
+//! 8  exptime   u32   relative expiry (0 = never)
+//! 12 time      u32   relative last access
+//! 16 flags     u32   client flags
+//! 20 cas       u64   only when CAS is on
+//! .. key, then value (continued in further chunks when the item is chained)
+//! ```
+//!
+//! Everything here is safe byte slicing over a chunk the caller owns.
+
+/// Read since stored.
+pub const FETCHED: u8 = 1;
+/// Marked stale by a meta invalidation.
+pub const STALE: u8 = 2;
+/// A recache token was handed out.
+pub const TOKEN_SENT: u8 = 4;
+/// The key arrived base64-encoded.
+pub const KEY_BINARY: u8 = 8;
+
+/// Header bytes without a CAS id.
+pub const BASE_HEADER: usize = 20;
+
+/// Header size for a cache with or without CAS ids.
+pub const fn header_len(use_cas: bool) -> usize {
+    if use_cas {
+        BASE_HEADER + 8
+    } else {
+        BASE_HEADER
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The decoded header fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Key length.
+    pub nkey: u8,
+    /// State bits.
+    pub bits: u8,
+    /// Slab class.
+    pub class: u8,
+    /// Value length.
+    pub nbytes: u32,
+    /// Expiry.
+    pub exptime: u32,
+    /// Last access.
+    pub time: u32,
+    /// Client flags.
+    pub flags: u32,
+    /// CAS id (0 without CAS).
+    pub cas: u64,
+}
+
+impl Header {
+    /// Reads a header from the start of a first chunk.
+    pub fn read(b: &[u8], use_cas: bool) -> Header {
+        let mut cas = 0;
+        if use_cas {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[20..28]);
+            cas = u64::from_le_bytes(w);
+        }
+        Header {
+            nkey: b[0],
+            bits: b[1],
+            class: b[2],
+            nbytes: u32_at(b, 4),
+            exptime: u32_at(b, 8),
+            time: u32_at(b, 12),
+            flags: u32_at(b, 16),
+            cas,
+        }
+    }
+
+    /// Writes the header to the start of a first chunk.
+    pub fn write(&self, b: &mut [u8], use_cas: bool) {
+        b[0] = self.nkey;
+        b[1] = self.bits;
+        b[2] = self.class;
+        b[3] = 0;
+        put_u32(b, 4, self.nbytes);
+        put_u32(b, 8, self.exptime);
+        put_u32(b, 12, self.time);
+        put_u32(b, 16, self.flags);
+        if use_cas {
+            b[20..28].copy_from_slice(&self.cas.to_le_bytes());
+        }
+    }
+
+    /// Whether a bit is set.
+    pub fn has(&self, bit: u8) -> bool {
+        self.bits & bit != 0
+    }
+}
+
+/// Writes only the bits byte.
+pub fn set_bits(b: &mut [u8], bits: u8) {
+    b[1] = bits;
+}
+
+/// Writes only the access time.
+pub fn set_time(b: &mut [u8], time: u32) {
+    put_u32(b, 12, time);
+}
+
+/// Writes only the CAS id (no-op without CAS).
+pub fn set_cas(b: &mut [u8], cas: u64, use_cas: bool) {
+    if use_cas {
+        b[20..28].copy_from_slice(&cas.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_with_and_without_cas() {
+        let h = Header {
+            nkey: 250,
+            bits: FETCHED | KEY_BINARY,
+            class: 39,
+            nbytes: 1 << 20,
+            exptime: 12345,
+            time: 62,
+            flags: u32::MAX,
+            cas: u64::MAX - 1,
+        };
+        let mut b = [0u8; 28];
+        h.write(&mut b, true);
+        assert_eq!(Header::read(&b, true), h);
+        let mut b = [0u8; 20];
+        h.write(&mut b, false);
+        assert_eq!(Header::read(&b, false), Header { cas: 0, ..h });
+        set_time(&mut b, 8);
+        set_bits(&mut b, STALE);
+        let r = Header::read(&b, false);
+        assert_eq!((r.time, r.bits), (8, STALE));
+    }
+}

@@ -1,0 +1,300 @@
+//! Reads, deletes, arithmetic, flush, making room, and the figures for `stats`.
+
+use std::sync::atomic::Ordering;
+
+use super::arena::Chunk;
+use super::item::{self, Header};
+use super::slabs::MAX_CLASSES;
+use super::{
+    ArithOutcome, Cache, CacheStats, ClassCounters, Found, ItemView, RelTime, Shard, SHARDS,
+};
+use crate::stats::ThreadStats;
+
+/// Why an operation under a shard lock could not finish: it needs a chunk of this class, and
+/// room must be made without the lock held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NeedRoom(pub u8);
+
+impl Cache {
+    /// Reads an item, optionally setting a new expiry (gat/touch), and hands it to `read` while
+    /// its shard is locked. Returns `None` on a miss.
+    pub fn get<R>(
+        &self,
+        stats: &ThreadStats,
+        key: &[u8],
+        new_exptime: Option<RelTime>,
+        read: impl FnOnce(ItemView<'_>) -> R,
+    ) -> Option<R> {
+        let now = self.clock.now();
+        let (s, hash) = Self::shard_of(key);
+        let mut shard = self.shard(s);
+        let mut found = self.lookup(&mut shard, key, hash, now, stats)?;
+        if let Some(exptime) = new_exptime {
+            found.header.exptime = exptime;
+            self.write_header(&mut shard, &found);
+        }
+        self.mark_accessed(&mut shard, &mut found, now);
+        let entry = shard.table.entry(found.idx);
+        Some(read(ItemView {
+            key: self.key_of(&entry.chunk),
+            data: self.value(&shard, &found),
+            flags: found.header.flags,
+            cas: found.header.cas,
+            exptime: found.header.exptime,
+        }))
+    }
+
+    /// Sets a new expiry on an item. Returns whether it was found.
+    pub fn touch(&self, stats: &ThreadStats, key: &[u8], exptime: RelTime) -> bool {
+        self.get(stats, key, Some(exptime), |_| ()).is_some()
+    }
+
+    /// Removes an item. Returns whether it was there.
+    pub fn delete(&self, stats: &ThreadStats, key: &[u8]) -> bool {
+        let now = self.clock.now();
+        let (s, hash) = Self::shard_of(key);
+        let mut shard = self.shard(s);
+        match self.lookup(&mut shard, key, hash, now, stats) {
+            Some(found) => {
+                self.unlink(&mut shard, found.idx, &found.header);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// incr (`increment` true) or decr by `delta`, as memcached: incr wraps at 2^64, decr stops
+    /// at 0, and a result no longer than the old value is written in place, padded with spaces
+    /// — unless `in_place` is false (memcached copies an item that something still references).
+    pub fn arithmetic(
+        &self,
+        stats: &ThreadStats,
+        key: &[u8],
+        increment: bool,
+        delta: u64,
+        in_place: bool,
+    ) -> ArithOutcome {
+        loop {
+            let now = self.clock.now();
+            let (s, hash) = Self::shard_of(key);
+            let mut shard = self.shard(s);
+            let Some(mut found) = self.lookup(&mut shard, key, hash, now, stats) else {
+                return ArithOutcome::NotFound;
+            };
+            let step = (increment, delta, in_place);
+            match self.apply_arithmetic(&mut shard, hash, &mut found, step, now) {
+                Ok(Ok(value)) => return ArithOutcome::Value(value),
+                Ok(Err(outcome)) => return outcome,
+                Err(NeedRoom(class)) => {
+                    drop(shard);
+                    if !self.make_room(class) {
+                        return ArithOutcome::NoMemory;
+                    }
+                }
+            }
+        }
+    }
+
+    /// incr/decr (`step`: increment, delta, in place allowed) on a locked, live item; `found`
+    /// then names the resulting item.
+    pub(super) fn apply_arithmetic(
+        &self,
+        shard: &mut Shard,
+        hash: u32,
+        found: &mut Found,
+        (increment, delta, in_place): (bool, u64, bool),
+        now: RelTime,
+    ) -> Result<Result<u64, ArithOutcome>, NeedRoom> {
+        let value = self.value(shard, found);
+        // memcached: empty and chained values are not numbers.
+        let Some(digits_now) = value.contiguous().filter(|d| !d.is_empty()) else {
+            return Ok(Err(ArithOutcome::NonNumeric));
+        };
+        let Some(old) = crate::numparse::parse_stored_u64(digits_now) else {
+            return Ok(Err(ArithOutcome::NonNumeric));
+        };
+        let new = if increment {
+            old.wrapping_add(delta)
+        } else {
+            old.saturating_sub(delta)
+        };
+        let digits = new.to_string();
+        let old_len = found.header.nbytes as usize;
+        if in_place && digits.len() <= old_len {
+            found.header.cas = self.next_cas();
+            let start = self.header + found.header.nkey as usize;
+            let entry = shard.table.entry_mut(found.idx);
+            let b = self.arena().bytes_mut(&mut entry.chunk);
+            b[start..start + digits.len()].copy_from_slice(digits.as_bytes());
+            b[start + digits.len()..start + old_len].fill(b' ');
+            item::set_cas(b, found.header.cas, self.use_cas);
+            return Ok(Ok(new));
+        }
+        let key = self.key_of(&shard.table.entry(found.idx).chunk).to_vec();
+        let Some((class, 1)) = self.layout(key.len(), digits.len()) else {
+            return Ok(Err(ArithOutcome::NonNumeric));
+        };
+        // Under the lock only free chunks may be taken; eviction happens without it.
+        let Some(chunk) = self.slabs.alloc(class as usize) else {
+            return Err(NeedRoom(class));
+        };
+        let header = Header {
+            nkey: found.header.nkey,
+            bits: found.header.bits & item::KEY_BINARY,
+            class,
+            nbytes: digits.len() as u32,
+            exptime: found.header.exptime,
+            time: now,
+            flags: found.header.flags,
+            cas: self.next_cas(),
+        };
+        let mut chunks = vec![chunk];
+        self.fill(&mut chunks, &header, &key, &[digits.as_bytes()]);
+        self.unlink(shard, found.idx, &found.header);
+        let idx = self.link(shard, hash, chunks, &header);
+        *found = Found { idx, header };
+        Ok(Ok(new))
+    }
+
+    /// `flush_all [delay]`: invalidates every item stored before now, or before `delay` from
+    /// now (memcached's `oldest_live` / `oldest_cas` scheme; items go lazily as they are seen).
+    pub fn flush_all(&self, delay: i64) {
+        let now = self.clock.now();
+        let new_oldest = if delay > 0 {
+            self.clock.expiry(delay)
+        } else {
+            now
+        };
+        if self.use_cas {
+            let oldest_live = new_oldest.saturating_sub(1);
+            self.oldest_live.store(oldest_live, Ordering::Release);
+            if oldest_live <= now {
+                self.oldest_cas.store(self.next_cas(), Ordering::Release);
+            }
+        } else {
+            self.oldest_live.store(new_oldest, Ordering::Release);
+        }
+    }
+
+    /// `cache_memlimit`: changes how much of the arena may be used; refuses a limit below the
+    /// pages already handed out or above the arena `-m` reserved.
+    pub fn set_memory_limit(&self, bytes: usize) -> bool {
+        if !self.arena().set_limit(bytes) {
+            return false;
+        }
+        self.memory_limit.store(bytes, Ordering::Relaxed);
+        true
+    }
+
+    /// `n` chunks of `class`, making room by reclaiming expired items and (unless `-M`)
+    /// evicting the least recently used items of that class. Never called with a shard lock
+    /// held.
+    pub(super) fn alloc_chunks(&self, class: u8, n: usize) -> Option<Vec<Chunk>> {
+        let mut got = Vec::with_capacity(n);
+        while got.len() < n {
+            if let Some(c) = self.slabs.alloc(class as usize) {
+                got.push(c);
+            } else if !self.make_room(class) {
+                for c in got {
+                    self.slabs.free(class as usize, c);
+                }
+                let mut shard = self.shard(0);
+                shard.classes[class as usize].outofmemory += 1;
+                return None;
+            }
+        }
+        Some(got)
+    }
+
+    /// Frees the least recently used item of `class` in some shard (shards take turns): an
+    /// expired or flushed one always, a live one only when evictions are on.
+    pub(super) fn make_room(&self, class: u8) -> bool {
+        let now = self.clock.now();
+        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
+        for i in 0..SHARDS {
+            let mut shard = self.shard((start + i) % SHARDS);
+            let Some(idx) = shard.table.lru_tail(class) else {
+                continue;
+            };
+            let header = self.header_of(&shard.table.entry(idx).chunk);
+            let dead =
+                self.is_flushed(&header, now) || (header.exptime != 0 && header.exptime <= now);
+            if !dead && !self.evictions {
+                continue;
+            }
+            let fetched = header.has(item::FETCHED);
+            let c = &mut shard.classes[class as usize];
+            if dead {
+                c.reclaimed += 1;
+                c.expired_unfetched += u64::from(!fetched);
+            } else {
+                c.evicted += 1;
+                c.evicted_nonzero += u64::from(header.exptime != 0);
+                c.evicted_time = now.wrapping_sub(header.time);
+                c.evicted_unfetched += u64::from(!fetched);
+            }
+            self.unlink(&mut shard, idx, &header);
+            return true;
+        }
+        false
+    }
+
+    /// Cache-wide figures.
+    pub fn stats(&self) -> CacheStats {
+        let mut s = CacheStats {
+            limit_maxbytes: self.memory_limit.load(Ordering::Relaxed) as u64,
+            pages_used: self.arena().pages_used() as u64,
+            ..CacheStats::default()
+        };
+        for i in 0..SHARDS {
+            let shard = self.shard(i);
+            s.curr_items += shard.table.len() as u64;
+            s.total_items += shard.total_items;
+            s.bytes += shard.bytes;
+            s.hash_buckets += shard.table.buckets() as u64;
+            s.hash_bytes += shard.table.overhead_bytes() as u64;
+            for c in &shard.classes {
+                s.evictions += c.evicted;
+                s.reclaimed += c.reclaimed;
+                s.expired_unfetched += c.expired_unfetched;
+                s.evicted_unfetched += c.evicted_unfetched;
+            }
+        }
+        s
+    }
+
+    /// One class's counters, summed over shards, with its item count and the age of its
+    /// oldest item (for `stats items`).
+    pub fn class_counters(&self, class: usize) -> (ClassCounters, u64, u32) {
+        let now = self.clock.now();
+        let mut sum = ClassCounters::default();
+        let mut items = 0;
+        let mut age = 0;
+        for i in 0..SHARDS {
+            let shard = self.shard(i);
+            let c = &shard.classes[class];
+            sum.evicted += c.evicted;
+            sum.evicted_nonzero += c.evicted_nonzero;
+            sum.evicted_time = sum.evicted_time.max(c.evicted_time);
+            sum.outofmemory += c.outofmemory;
+            sum.reclaimed += c.reclaimed;
+            sum.expired_unfetched += c.expired_unfetched;
+            sum.evicted_unfetched += c.evicted_unfetched;
+            items += shard.table.class_len(class as u8) as u64;
+            if let Some(idx) = shard.table.lru_tail(class as u8) {
+                let h = self.header_of(&shard.table.entry(idx).chunk);
+                age = age.max(now.wrapping_sub(h.time));
+            }
+        }
+        (sum, items, age)
+    }
+
+    /// `stats reset`: zeroes the cumulative counters (not the current item count or bytes).
+    pub fn reset_stats(&self) {
+        for i in 0..SHARDS {
+            let mut shard = self.shard(i);
+            shard.total_items = 0;
+            shard.classes = [ClassCounters::default(); MAX_CLASSES];
+        }
+    }
+}

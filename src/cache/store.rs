@@ -1,0 +1,202 @@
+//! Storing: set, add, replace, append, prepend and cas (memcached's `do_store_item`).
+
+use super::item::{self, Header};
+use super::{Cache, Found, RelTime, Shard, StoreMode, StoreOptions, StoreOutcome};
+use crate::stats::ThreadStats;
+
+/// How a client's CAS id compares with the item's (memcached's `cas_result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CasCheck {
+    None,
+    Match,
+    Stale,
+    Mismatch,
+}
+
+fn cas_check(opts: &StoreOptions, found: &Found) -> CasCheck {
+    match opts.cas {
+        0 => CasCheck::None,
+        c if c == found.header.cas => CasCheck::Match,
+        c if opts.invalidate && c < found.header.cas => CasCheck::Stale,
+        _ => CasCheck::Mismatch,
+    }
+}
+
+impl Cache {
+    /// Stores `data` under `key` according to `mode` (plain text-protocol semantics).
+    pub fn store(
+        &self,
+        stats: &ThreadStats,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: RelTime,
+        data: &[u8],
+    ) -> StoreOutcome {
+        self.store_with(
+            stats,
+            mode,
+            StoreOptions::default(),
+            key,
+            flags,
+            exptime,
+            data,
+        )
+    }
+
+    /// Stores `data` under `key` according to `mode` and `opts`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_with(
+        &self,
+        stats: &ThreadStats,
+        mode: StoreMode,
+        opts: StoreOptions,
+        key: &[u8],
+        flags: u32,
+        exptime: RelTime,
+        data: &[u8],
+    ) -> StoreOutcome {
+        if !self.item_size_ok(key.len(), flags, data.len()) {
+            return StoreOutcome::TooLarge;
+        }
+        if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
+            return self.concatenate(stats, mode, opts, key, data);
+        }
+        let Some((class, n)) = self.layout(key.len(), data.len()) else {
+            return StoreOutcome::TooLarge;
+        };
+        // Memory first, without any shard lock: making room may visit every shard.
+        let Some(mut chunks) = self.alloc_chunks(class, n) else {
+            return StoreOutcome::NoMemory;
+        };
+        let now = self.clock.now();
+        let mut header = Header {
+            nkey: key.len() as u8,
+            bits: if opts.key_binary { item::KEY_BINARY } else { 0 },
+            class,
+            nbytes: data.len() as u32,
+            exptime,
+            time: now,
+            flags,
+            cas: 0,
+        };
+        let (s, hash) = Self::shard_of(key);
+        let mut shard = self.shard(s);
+        let existing = self.lookup(&mut shard, key, hash, now, stats);
+        let refused = match (existing, mode) {
+            (None, StoreMode::Set | StoreMode::Add) => None,
+            (None, StoreMode::Cas) => Some(StoreOutcome::NotFound),
+            (None, _) => Some(StoreOutcome::NotStored),
+            (Some(mut old), StoreMode::Add) => {
+                // memcached refreshes the existing item even though it does not store.
+                self.touch_time(&mut shard, &mut old, now);
+                Some(StoreOutcome::NotStored)
+            }
+            (Some(old), StoreMode::Cas) => match cas_check(&opts, &old) {
+                CasCheck::Match => None,
+                CasCheck::Stale => {
+                    // A stale write keeps the item's expiry and recache token.
+                    header.exptime = old.header.exptime;
+                    header.bits |= item::STALE | (old.header.bits & item::TOKEN_SENT);
+                    None
+                }
+                CasCheck::None | CasCheck::Mismatch => Some(StoreOutcome::Exists),
+            },
+            (Some(_), _) => None,
+        };
+        if let Some(outcome) = refused {
+            for c in chunks {
+                self.slabs.free(class as usize, c);
+            }
+            return outcome;
+        }
+        header.cas = self.next_cas();
+        self.fill(&mut chunks, &header, key, &[data]);
+        if let Some(old) = existing {
+            self.unlink(&mut shard, old.idx, &old.header);
+        }
+        self.link(&mut shard, hash, chunks, &header);
+        StoreOutcome::Stored(header.cas)
+    }
+
+    /// append/prepend: a new item holding both values, with the old item's flags and expiry.
+    fn concatenate(
+        &self,
+        stats: &ThreadStats,
+        mode: StoreMode,
+        opts: StoreOptions,
+        key: &[u8],
+        data: &[u8],
+    ) -> StoreOutcome {
+        loop {
+            let now = self.clock.now();
+            let (s, hash) = Self::shard_of(key);
+            let mut shard = self.shard(s);
+            let Some(old) = self.lookup(&mut shard, key, hash, now, stats) else {
+                return StoreOutcome::NotStored;
+            };
+            if matches!(cas_check(&opts, &old), CasCheck::Stale | CasCheck::Mismatch) {
+                return StoreOutcome::Exists;
+            }
+            let len = old.header.nbytes as usize + data.len();
+            let layout = self.layout(key.len(), len);
+            let Some((class, n)) =
+                layout.filter(|_| self.item_size_ok(key.len(), old.header.flags, len))
+            else {
+                return StoreOutcome::NotStored;
+            };
+            // Under the lock only free chunks may be taken; eviction happens without it.
+            let mut chunks = Vec::with_capacity(n);
+            while chunks.len() < n {
+                match self.slabs.alloc(class as usize) {
+                    Some(c) => chunks.push(c),
+                    None => break,
+                }
+            }
+            if chunks.len() < n {
+                for c in chunks {
+                    self.slabs.free(class as usize, c);
+                }
+                drop(shard);
+                if !self.make_room(class) {
+                    return StoreOutcome::NotStored;
+                }
+                continue;
+            }
+            let header = Header {
+                nkey: key.len() as u8,
+                bits: old.header.bits & item::KEY_BINARY,
+                class,
+                nbytes: len as u32,
+                exptime: old.header.exptime,
+                time: now,
+                flags: old.header.flags,
+                cas: self.next_cas(),
+            };
+            {
+                let value = self.value(&shard, &old);
+                let mut parts: Vec<&[u8]> = value.parts().collect();
+                if mode == StoreMode::Append {
+                    parts.push(data);
+                } else {
+                    parts.insert(0, data);
+                }
+                self.fill(&mut chunks, &header, key, &parts);
+            }
+            self.unlink(&mut shard, old.idx, &old.header);
+            self.link(&mut shard, hash, chunks, &header);
+            return StoreOutcome::Stored(header.cas);
+        }
+    }
+
+    /// Refreshes an item's access time and LRU position without marking it fetched
+    /// (memcached's `do_item_update`).
+    fn touch_time(&self, shard: &mut Shard, found: &mut Found, now: RelTime) {
+        if found.header.time < now.saturating_sub(super::ITEM_UPDATE_INTERVAL) {
+            found.header.time = now;
+            let entry = shard.table.entry_mut(found.idx);
+            item::set_time(self.arena().bytes_mut(&mut entry.chunk), now);
+        }
+        shard.table.bump(found.idx, found.header.class);
+    }
+}

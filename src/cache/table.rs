@@ -1,0 +1,329 @@
+//! One shard's item table: entries (owning their chunks), a hash index over them, and an LRU
+//! list per slab class.
+//!
+//! Entries live in a vector with stable indices; the index is an open-addressing table of entry
+//! numbers (linear probing, backward-shift deletion, so no tombstones) that doubles when three
+//! quarters full — one shard at a time, so the cache never stops as a whole to grow. LRU lists
+//! link entries by index, one list per slab class, so eviction frees a chunk of the class that
+//! needs one.
+
+use std::collections::HashMap;
+
+use super::arena::Chunk;
+use super::slabs::MAX_CLASSES;
+
+const NIL: u32 = u32::MAX;
+const EMPTY: u32 = 0;
+
+/// A stored item's handle: its first chunk and its place in the LRU.
+#[derive(Debug)]
+pub struct Entry {
+    /// The item's first chunk (header, key, value).
+    pub chunk: Chunk,
+    /// The key's hash (kept to re-place entries when the index grows).
+    pub hash: u32,
+    prev: u32,
+    next: u32,
+}
+
+/// The table of one shard.
+#[derive(Debug)]
+pub struct Table {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    /// Entry number + 1 per bucket (0 = empty).
+    index: Vec<u32>,
+    len: usize,
+    /// Head (most recent) and tail per class.
+    lru: [(u32, u32); MAX_CLASSES],
+    /// The further chunks of chained (large) items, by entry number.
+    chains: HashMap<u32, Box<[Chunk]>>,
+    /// Items per class.
+    class_len: [u32; MAX_CLASSES],
+}
+
+impl Table {
+    /// A table with room for about `capacity` items before it first grows.
+    pub fn with_capacity(capacity: usize) -> Table {
+        let buckets = (capacity * 4 / 3).next_power_of_two().max(16);
+        Table {
+            entries: Vec::new(),
+            free: Vec::new(),
+            index: vec![EMPTY; buckets],
+            len: 0,
+            lru: [(NIL, NIL); MAX_CLASSES],
+            chains: HashMap::new(),
+            class_len: [0; MAX_CLASSES],
+        }
+    }
+
+    /// Items held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Items of one class.
+    pub fn class_len(&self, class: u8) -> usize {
+        self.class_len[class as usize] as usize
+    }
+
+    /// Bytes the index and entries take (for `hash_bytes`).
+    pub fn overhead_bytes(&self) -> usize {
+        self.index.len() * 4 + self.entries.capacity() * std::mem::size_of::<Option<Entry>>()
+    }
+
+    /// Index buckets (for `hash_power_level`).
+    pub fn buckets(&self) -> usize {
+        self.index.len()
+    }
+
+    fn mask(&self) -> usize {
+        self.index.len() - 1
+    }
+
+    /// Finds the entry with this hash for which `is_key` holds.
+    pub fn find(&self, hash: u32, mut is_key: impl FnMut(&Entry) -> bool) -> Option<u32> {
+        let mask = self.mask();
+        let mut pos = hash as usize & mask;
+        loop {
+            let slot = self.index[pos];
+            if slot == EMPTY {
+                return None;
+            }
+            let idx = slot - 1;
+            let e = self.entry(idx);
+            if e.hash == hash && is_key(e) {
+                return Some(idx);
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    /// An entry by number.
+    pub fn entry(&self, idx: u32) -> &Entry {
+        match self.entries.get(idx as usize).and_then(Option::as_ref) {
+            Some(e) => e,
+            None => panic!("table entry {idx} is empty"),
+        }
+    }
+
+    /// An entry by number, mutably.
+    pub fn entry_mut(&mut self, idx: u32) -> &mut Entry {
+        match self.entries.get_mut(idx as usize).and_then(Option::as_mut) {
+            Some(e) => e,
+            None => panic!("table entry {idx} is empty"),
+        }
+    }
+
+    /// The further chunks of a chained item.
+    pub fn chain(&self, idx: u32) -> &[Chunk] {
+        self.chains.get(&idx).map_or(&[], |c| c)
+    }
+
+    /// Adds an item (its key must not be in the table) at the head of its class's LRU.
+    pub fn insert(
+        &mut self,
+        chunk: Chunk,
+        hash: u32,
+        class: u8,
+        chain: Option<Box<[Chunk]>>,
+    ) -> u32 {
+        if (self.len + 1) * 4 > self.index.len() * 3 {
+            self.grow();
+        }
+        let entry = Entry {
+            chunk,
+            hash,
+            prev: NIL,
+            next: NIL,
+        };
+        let idx = match self.free.pop() {
+            Some(idx) => {
+                self.entries[idx as usize] = Some(entry);
+                idx
+            }
+            None => {
+                self.entries.push(Some(entry));
+                (self.entries.len() - 1) as u32
+            }
+        };
+        if let Some(chain) = chain {
+            self.chains.insert(idx, chain);
+        }
+        self.place(idx, hash);
+        self.len += 1;
+        self.class_len[class as usize] += 1;
+        self.link_head(idx, class);
+        idx
+    }
+
+    /// Removes an item, returning its first chunk and any further ones.
+    pub fn remove(&mut self, idx: u32, class: u8) -> (Chunk, Option<Box<[Chunk]>>) {
+        self.unlink(idx, class);
+        let hash = self.entry(idx).hash;
+        self.unplace(idx, hash);
+        let entry = match self.entries[idx as usize].take() {
+            Some(e) => e,
+            None => panic!("table entry {idx} is empty"),
+        };
+        self.free.push(idx);
+        self.len -= 1;
+        self.class_len[class as usize] -= 1;
+        (entry.chunk, self.chains.remove(&idx))
+    }
+
+    /// Moves an entry to the head of its class's LRU.
+    pub fn bump(&mut self, idx: u32, class: u8) {
+        if self.lru[class as usize].0 != idx {
+            self.unlink(idx, class);
+            self.link_head(idx, class);
+        }
+    }
+
+    /// The least recently used entry of a class.
+    pub fn lru_tail(&self, class: u8) -> Option<u32> {
+        let tail = self.lru[class as usize].1;
+        (tail != NIL).then_some(tail)
+    }
+
+    fn place(&mut self, idx: u32, hash: u32) {
+        let mask = self.mask();
+        let mut pos = hash as usize & mask;
+        while self.index[pos] != EMPTY {
+            pos = (pos + 1) & mask;
+        }
+        self.index[pos] = idx + 1;
+    }
+
+    fn unplace(&mut self, idx: u32, hash: u32) {
+        let mask = self.mask();
+        let mut pos = hash as usize & mask;
+        while self.index[pos] != idx + 1 {
+            pos = (pos + 1) & mask;
+        }
+        // Backward-shift deletion: pull later members of the probe run into the gap.
+        let mut gap = pos;
+        let mut next = (gap + 1) & mask;
+        while self.index[next] != EMPTY {
+            let home = self.entry(self.index[next] - 1).hash as usize & mask;
+            // Move it if its home is not in (gap, next] cyclically.
+            let dist_next = next.wrapping_sub(home) & mask;
+            let dist_gap = next.wrapping_sub(gap) & mask;
+            if dist_next >= dist_gap {
+                self.index[gap] = self.index[next];
+                gap = next;
+            }
+            next = (next + 1) & mask;
+        }
+        self.index[gap] = EMPTY;
+    }
+
+    fn grow(&mut self) {
+        let doubled = vec![EMPTY; self.index.len() * 2];
+        let old = std::mem::replace(&mut self.index, doubled);
+        for slot in old.into_iter().filter(|&s| s != EMPTY) {
+            let hash = self.entry(slot - 1).hash;
+            self.place(slot - 1, hash);
+        }
+    }
+
+    fn link_head(&mut self, idx: u32, class: u8) {
+        let (head, tail) = self.lru[class as usize];
+        {
+            let e = self.entry_mut(idx);
+            e.prev = NIL;
+            e.next = head;
+        }
+        if head != NIL {
+            self.entry_mut(head).prev = idx;
+        }
+        self.lru[class as usize] = (idx, if tail == NIL { idx } else { tail });
+    }
+
+    fn unlink(&mut self, idx: u32, class: u8) {
+        let (prev, next) = {
+            let e = self.entry(idx);
+            (e.prev, e.next)
+        };
+        let lru = &mut self.lru[class as usize];
+        if prev == NIL {
+            lru.0 = next;
+        }
+        if next == NIL {
+            lru.1 = prev;
+        }
+        if prev != NIL {
+            self.entry_mut(prev).next = next;
+        }
+        if next != NIL {
+            self.entry_mut(next).prev = prev;
+        }
+        let e = self.entry_mut(idx);
+        e.prev = NIL;
+        e.next = NIL;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::arena::{Arena, PAGE_SIZE};
+
+    fn chunks(arena: &Arena, n: usize) -> Vec<Chunk> {
+        let mut carving = arena.carve(arena.alloc_page().expect("page"), 64);
+        (0..n)
+            .map(|_| arena.cut(&mut carving).expect("chunk"))
+            .collect()
+    }
+
+    #[test]
+    fn finds_removes_and_grows() {
+        let arena = Arena::new(PAGE_SIZE, false).expect("map");
+        let mut t = Table::with_capacity(4);
+        let mut ids = Vec::new();
+        // Colliding hashes (same low bits) exercise probing and backward shifts.
+        for (i, c) in chunks(&arena, 200).into_iter().enumerate() {
+            let hash = (i as u32 % 7) * 1024 + (i as u32 / 7) % 3;
+            ids.push((t.insert(c, hash, 1, None), hash, i));
+        }
+        assert_eq!(t.len(), 200);
+        assert!(t.buckets() >= 256);
+        for &(idx, hash, _) in &ids {
+            assert_eq!(t.find(hash, |e| std::ptr::eq(e, t.entry(idx))), Some(idx));
+        }
+        for &(idx, _, i) in &ids {
+            if i % 2 == 0 {
+                t.remove(idx, 1);
+            }
+        }
+        for &(idx, hash, i) in &ids {
+            let found = t.find(hash, |e| e.chunk.offset() == 64 * i);
+            assert_eq!(found, (i % 2 == 1).then_some(idx), "item {i}");
+        }
+        assert_eq!(t.len(), 100);
+    }
+
+    #[test]
+    fn lru_is_per_class() {
+        let arena = Arena::new(PAGE_SIZE, false).expect("map");
+        let mut t = Table::with_capacity(16);
+        let mut c = chunks(&arena, 5).into_iter();
+        let a = t.insert(c.next().expect("a"), 1, 1, None);
+        let b = t.insert(c.next().expect("b"), 2, 1, None);
+        let x = t.insert(c.next().expect("x"), 3, 2, None);
+        assert_eq!(t.lru_tail(1), Some(a));
+        assert_eq!(t.lru_tail(2), Some(x));
+        t.bump(a, 1);
+        assert_eq!(t.lru_tail(1), Some(b));
+        t.remove(b, 1);
+        assert_eq!(t.lru_tail(1), Some(a));
+        t.remove(a, 1);
+        assert_eq!(t.lru_tail(1), None);
+        assert_eq!(t.lru_tail(2), Some(x));
+        let chain: Box<[Chunk]> = vec![c.next().expect("extra")].into_boxed_slice();
+        let big = t.insert(c.next().expect("big"), 9, 3, Some(chain));
+        assert_eq!(t.chain(big).len(), 1);
+        let (_, extra) = t.remove(big, 3);
+        assert_eq!(extra.map(|e| e.len()), Some(1));
+    }
+}
