@@ -22,6 +22,8 @@ mod common;
 
 mod case;
 mod cases_arith;
+mod cases_meta;
+mod cases_meta_write;
 mod cases_misc;
 mod cases_retrieval;
 mod cases_stats;
@@ -54,6 +56,8 @@ fn all_cases() -> Vec<Case> {
     cases.extend(cases_arith::cases());
     cases.extend(cases_misc::cases());
     cases.extend(cases_stats::cases());
+    cases.extend(cases_meta::cases());
+    cases.extend(cases_meta_write::cases());
     cases
 }
 

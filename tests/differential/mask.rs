@@ -17,6 +17,15 @@
 //!     in the same read as `stats`) and on the length of the masked values themselves.
 //!   - `bytes`, `reclaimed`: memory layout (item header sizes) and allocator behaviour.
 //!
+//!   `cmd_meta` (after the list was written: the meta protocol) is kept and compared:
+//!   memcached 1.6.18 counts exactly the `me` commands in it, a pure function of the script.
+//! - `me` (meta debug) replies, `ME <key> exp=… la=… cas=… fetch=… cls=… size=…`: the values
+//!   of `cls=` (slab class) and `size=` (total item size, header included) describe the
+//!   engine's memory layout, not the protocol, so they are masked as `cls=*` and `size=*`
+//!   ([`mask_me_line`]). Everything else on the line is compared: the key (base64 for binary
+//!   keys), `exp=` and `la=` (whole seconds of memcached's clock, equal within a case),
+//!   `cas=` and `fetch=`.
+//!
 //! Masking works line by line on the whole transcript, data blocks included; both sides are
 //! masked identically, so a value that merely looks like a `STAT` line cannot cause a false
 //! mismatch, only hide part of itself from the comparison.
@@ -38,6 +47,7 @@ pub const GENERAL_STATS: &[&str] = &[
     "cmd_set",
     "cmd_flush",
     "cmd_touch",
+    "cmd_meta",
     "get_hits",
     "get_misses",
     "get_expired",
@@ -67,7 +77,8 @@ pub const GENERAL_STATS: &[&str] = &[
     "reclaimed",
 ];
 
-/// Stats whose values must match exactly: everything else is masked.
+/// Stats whose values must match exactly: everything else is masked. (`cmd_meta`: the number
+/// of `me` commands; memcached 1.6.18's other meta commands count as gets, sets… instead.)
 pub const VALUE_CHECKED: &[&str] = &[
     "pointer_size",
     "max_connections",
@@ -75,6 +86,7 @@ pub const VALUE_CHECKED: &[&str] = &[
     "cmd_set",
     "cmd_flush",
     "cmd_touch",
+    "cmd_meta",
     "get_hits",
     "get_misses",
     "get_expired",
@@ -113,6 +125,9 @@ pub fn normalize(reply: &[u8], strict: bool) -> Vec<u8> {
         if body.starts_with(b"VERSION ") {
             out.extend_from_slice(b"VERSION *");
             out.extend_from_slice(terminator);
+        } else if body.starts_with(b"ME ") {
+            out.extend_from_slice(&mask_me_line(body));
+            out.extend_from_slice(terminator);
         } else if let Some(rest) = body.strip_prefix(b"STAT ") {
             let name_len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
             let name = String::from_utf8_lossy(&rest[..name_len]);
@@ -130,6 +145,23 @@ pub fn normalize(reply: &[u8], strict: bool) -> Vec<u8> {
         }
     }
     out
+}
+
+/// An `me` reply line with the values of its `cls=` and `size=` fields replaced by `*`;
+/// every other token, spacing included, is kept as it is.
+fn mask_me_line(body: &[u8]) -> Vec<u8> {
+    let tokens: Vec<Vec<u8>> = body
+        .split(|&b| b == b' ')
+        .map(|token| {
+            for field in [&b"cls="[..], b"size="] {
+                if token.starts_with(field) {
+                    return [field, b"*"].concat();
+                }
+            }
+            token.to_vec()
+        })
+        .collect();
+    tokens.join(&b' ')
 }
 
 /// The names of all `STAT` lines, in order (for the note on missing general stats).
