@@ -11,7 +11,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # memcached refuses to run as root without -u; so do we. `make run` as root runs as nobody.
 RUN_AS  := $(shell [ "$$(id -u)" = 0 ] && echo "-u nobody")
 
-.PHONY: build run test test-deps test-rust test-python lint clean
+.PHONY: build run test test-deps test-rust test-python lint clean bench-memory
 
 build:
 	$(CARGO) build --release --locked
@@ -40,6 +40,10 @@ test-python: build test-deps
 	$(PYTHON) -m pytest -q tests/python
 
 test: test-deps test-rust test-python
+
+# Memory efficiency next to Debian's memcached (a report, not a test): see benches/README.md.
+bench-memory: build
+	$(CARGO) bench --locked --bench memory
 
 lint:
 	$(CARGO) fmt --check
