@@ -55,6 +55,7 @@ impl Server {
                 growth_factor: settings.growth_factor,
                 slab_chunk_max: settings.slab_chunk_max,
                 large_pages: settings.large_pages,
+                track_sizes: settings.track_sizes,
             },
             clock,
         )?;

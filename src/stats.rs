@@ -10,12 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 macro_rules! counters {
-    ($(#[$meta:meta])* $name:ident, $snap:ident { $($(#[$fmeta:meta])* $field:ident),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident, $snap:ident { $($(#[$fmeta:meta])* $field:ident),* $(,)? }
+     $(extra { $($(#[$xmeta:meta])* $xfield:ident : $xty:ty),* $(,)? })?) => {
         $(#[$meta])*
         #[derive(Debug, Default)]
         #[repr(align(128))]
         pub struct $name {
             $($(#[$fmeta])* #[doc = concat!("memcached's `", stringify!($field), "` counter.")] pub $field: Counter,)*
+            $($($(#[$xmeta])* pub $xfield: $xty,)*)?
         }
 
         /// A point-in-time copy of the counters, as plain numbers.
@@ -93,13 +95,47 @@ counters!(
         conn_yields,
         read_buf_count, read_buf_bytes, response_obj_count, response_obj_bytes,
     }
+    extra {
+        /// Per slab class operation counters (memcached's `slab_stats`), for `stats slabs`.
+        classes: ClassOpsTable,
+    }
 );
+
+counters!(
+    /// Operation counters of one slab class on one thread.
+    ClassOps, ClassOpsSnapshot {
+        get_hits, set_cmds, delete_hits, incr_hits, decr_hits, cas_hits, cas_badval, touch_hits,
+    }
+);
+
+/// One [`ClassOps`] per slab class id.
+#[derive(Debug)]
+pub struct ClassOpsTable(Box<[ClassOps]>);
+
+impl Default for ClassOpsTable {
+    fn default() -> Self {
+        ClassOpsTable(
+            (0..crate::cache::slabs::MAX_CLASSES)
+                .map(|_| ClassOps::default())
+                .collect(),
+        )
+    }
+}
+
+impl ClassOpsTable {
+    /// The counters of a class (ids out of range share the last slot, which no class uses).
+    #[inline]
+    pub fn class(&self, class: usize) -> &ClassOps {
+        &self.0[class.min(self.0.len() - 1)]
+    }
+}
 
 /// Every thread's counters, and the baseline `stats reset` set.
 #[derive(Debug, Default)]
 pub struct StatsRegistry {
     threads: Mutex<Vec<Arc<ThreadStats>>>,
     baseline: Mutex<ThreadStatsSnapshot>,
+    class_baseline: Mutex<Vec<ClassOpsSnapshot>>,
 }
 
 impl StatsRegistry {
@@ -120,6 +156,23 @@ impl StatsRegistry {
         sum
     }
 
+    /// One slab class's counters summed over threads, less the last reset's baseline.
+    pub fn class_totals(&self, class: usize) -> ClassOpsSnapshot {
+        let mut sum = self.class_raw(class);
+        if let Some(base) = lock(&self.class_baseline).get(class) {
+            sum.sub(base);
+        }
+        sum
+    }
+
+    fn class_raw(&self, class: usize) -> ClassOpsSnapshot {
+        let mut sum = ClassOpsSnapshot::default();
+        for t in lock(&self.threads).iter() {
+            sum.add(&t.classes.class(class).snapshot());
+        }
+        sum
+    }
+
     /// `stats reset`: from now on report counts from zero.
     pub fn reset(&self) {
         let mut sum = ThreadStatsSnapshot::default();
@@ -127,6 +180,10 @@ impl StatsRegistry {
             sum.add(&t.snapshot());
         }
         *lock(&self.baseline) = sum;
+        let classes = (0..crate::cache::slabs::MAX_CLASSES)
+            .map(|c| self.class_raw(c))
+            .collect();
+        *lock(&self.class_baseline) = classes;
     }
 }
 

@@ -176,6 +176,9 @@ impl Cache {
             let now = self.clock.now();
             let mut shard = self.shard(s);
             let mut found = self.lookup(&mut shard, key, hash, now, stats);
+            if let Some(f) = &found {
+                stats.classes.class(f.header.class as usize).get_hits.incr();
+            }
             let bump = !opts.no_update;
             if let (Some(f), true, false) = (found.as_mut(), bump, opts.delay_bump) {
                 self.mark_accessed(&mut shard, f, now);
@@ -245,6 +248,11 @@ impl Cache {
             self.write_header(&mut shard, &found);
             return MetaDelete::Invalidated;
         }
+        stats
+            .classes
+            .class(found.header.class as usize)
+            .delete_hits
+            .incr();
         self.unlink(&mut shard, found.idx, &found.header);
         MetaDelete::Deleted
     }
@@ -274,7 +282,10 @@ impl Cache {
                         return MetaArith::CasMismatch;
                     }
                     match self.apply_arithmetic(&mut shard, hash, &mut found, step, now) {
-                        Ok(Ok(value)) => Ok((found, value, false)),
+                        Ok(Ok(value)) => {
+                            super::ops::count_arith(stats, found.header.class, step.0);
+                            Ok((found, value, false))
+                        }
                         Ok(Err(_)) => return MetaArith::NonNumeric,
                         Err(room) => Err(room),
                     }

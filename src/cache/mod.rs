@@ -39,6 +39,9 @@ const SHARDS: usize = 64;
 /// memcached's `sizeof(item)` on 64-bit: the per-item header its size limit is computed with.
 const MEMCACHED_ITEM_HEADER: usize = 48;
 
+/// `stats sizes` buckets, as memcached: item sizes rounded up to a multiple of 32.
+const SIZE_BUCKET: usize = 32;
+
 /// memcached refreshes an item's access time at most this often (`ITEM_UPDATE_INTERVAL`).
 const ITEM_UPDATE_INTERVAL: RelTime = 60;
 
@@ -63,6 +66,8 @@ pub struct CacheConfig {
     pub slab_chunk_max: usize,
     /// `-L`: try large pages.
     pub large_pages: bool,
+    /// `-o track_sizes`: keep a histogram of item sizes for `stats sizes`.
+    pub track_sizes: bool,
 }
 
 impl CacheConfig {
@@ -78,6 +83,7 @@ impl CacheConfig {
             growth_factor: 1.25,
             slab_chunk_max: 512 * 1024,
             large_pages: false,
+            track_sizes: false,
         }
     }
 }
@@ -255,6 +261,8 @@ pub struct ClassCounters {
     pub expired_unfetched: u64,
     /// Evicted items never read.
     pub evicted_unfetched: u64,
+    /// Bytes the class's items occupy (header, key, value): memcached's `mem_requested`.
+    pub mem_requested: u64,
 }
 
 #[derive(Debug)]
@@ -284,6 +292,8 @@ pub struct Cache {
     oldest_cas: AtomicU64,
     /// Where the next eviction starts looking, so that shards take turns.
     evict_cursor: AtomicUsize,
+    /// Items per 32-byte size bucket, with `-o track_sizes`.
+    sizes: Option<Box<[AtomicU64]>>,
 }
 
 /// A live item found under its shard's lock.
@@ -337,6 +347,11 @@ impl Cache {
             oldest_live: AtomicU32::new(0),
             oldest_cas: AtomicU64::new(0),
             evict_cursor: AtomicUsize::new(0),
+            sizes: config.track_sizes.then(|| {
+                (0..=config.item_size_max / SIZE_BUCKET + 1)
+                    .map(|_| AtomicU64::new(0))
+                    .collect()
+            }),
         })
     }
 
@@ -468,7 +483,10 @@ impl Cache {
     /// Removes an item from its shard and gives its chunks back to the allocator.
     fn unlink(&self, shard: &mut Shard, idx: u32, header: &Header) {
         let (first, chain) = shard.table.remove(idx, header.class);
-        shard.bytes -= self.footprint(header) as u64;
+        let size = self.footprint(header);
+        shard.bytes -= size as u64;
+        shard.classes[header.class as usize].mem_requested -= size as u64;
+        self.count_size(size, false);
         let class = header.class as usize;
         self.slabs.free(class, first);
         for chunk in chain.into_iter().flat_map(|c| c.into_vec()) {
@@ -479,10 +497,37 @@ impl Cache {
     /// Links a filled item into its shard; returns its entry number.
     fn link(&self, shard: &mut Shard, hash: u32, mut chunks: Vec<Chunk>, header: &Header) -> u32 {
         shard.total_items += 1;
-        shard.bytes += self.footprint(header) as u64;
+        let size = self.footprint(header);
+        shard.bytes += size as u64;
+        shard.classes[header.class as usize].mem_requested += size as u64;
+        self.count_size(size, true);
         let first = chunks.remove(0);
         let chain = (!chunks.is_empty()).then(|| chunks.into_boxed_slice());
         shard.table.insert(first, hash, header.class, chain)
+    }
+
+    fn count_size(&self, size: usize, added: bool) {
+        if let Some(sizes) = &self.sizes {
+            let bucket = &sizes[size.div_ceil(SIZE_BUCKET).min(sizes.len() - 1)];
+            if added {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            } else {
+                bucket.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `stats sizes`: (size, items) per non-empty bucket, or `None` without `-o track_sizes`.
+    pub fn size_histogram(&self) -> Option<Vec<(usize, u64)>> {
+        let sizes = self.sizes.as_ref()?;
+        Some(
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i * SIZE_BUCKET, n.load(Ordering::Relaxed)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        )
     }
 
     /// Bytes an item occupies in its chunks (memcached's `ITEM_ntotal` for this layout).

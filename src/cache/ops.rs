@@ -4,7 +4,6 @@ use std::sync::atomic::Ordering;
 
 use super::arena::Chunk;
 use super::item::{self, Header};
-use super::slabs::MAX_CLASSES;
 use super::{
     ArithOutcome, Cache, CacheStats, ClassCounters, Found, ItemView, RelTime, Shard, SHARDS,
 };
@@ -29,6 +28,12 @@ impl Cache {
         let (s, hash) = Self::shard_of(key);
         let mut shard = self.shard(s);
         let mut found = self.lookup(&mut shard, key, hash, now, stats)?;
+        let class = stats.classes.class(found.header.class as usize);
+        if new_exptime.is_some() {
+            class.touch_hits.incr();
+        } else {
+            class.get_hits.incr();
+        }
         if let Some(exptime) = new_exptime {
             found.header.exptime = exptime;
             self.write_header(&mut shard, &found);
@@ -56,6 +61,8 @@ impl Cache {
         let mut shard = self.shard(s);
         match self.lookup(&mut shard, key, hash, now, stats) {
             Some(found) => {
+                let class = stats.classes.class(found.header.class as usize);
+                class.delete_hits.incr();
                 self.unlink(&mut shard, found.idx, &found.header);
                 true
             }
@@ -83,7 +90,10 @@ impl Cache {
             };
             let step = (increment, delta, in_place);
             match self.apply_arithmetic(&mut shard, hash, &mut found, step, now) {
-                Ok(Ok(value)) => return ArithOutcome::Value(value),
+                Ok(Ok(value)) => {
+                    count_arith(stats, found.header.class, increment);
+                    return ArithOutcome::Value(value);
+                }
                 Ok(Err(outcome)) => return outcome,
                 Err(NeedRoom(class)) => {
                     drop(shard);
@@ -280,6 +290,7 @@ impl Cache {
             sum.reclaimed += c.reclaimed;
             sum.expired_unfetched += c.expired_unfetched;
             sum.evicted_unfetched += c.evicted_unfetched;
+            sum.mem_requested += c.mem_requested;
             items += shard.table.class_len(class as u8) as u64;
             if let Some(idx) = shard.table.lru_tail(class as u8) {
                 let h = self.header_of(&shard.table.entry(idx).chunk);
@@ -294,7 +305,22 @@ impl Cache {
         for i in 0..SHARDS {
             let mut shard = self.shard(i);
             shard.total_items = 0;
-            shard.classes = [ClassCounters::default(); MAX_CLASSES];
+            for c in shard.classes.iter_mut() {
+                *c = ClassCounters {
+                    mem_requested: c.mem_requested,
+                    ..ClassCounters::default()
+                };
+            }
         }
+    }
+}
+
+/// Counts a successful incr/decr for its slab class.
+pub(super) fn count_arith(stats: &ThreadStats, class: u8, increment: bool) {
+    let class = stats.classes.class(class as usize);
+    if increment {
+        class.incr_hits.incr();
+    } else {
+        class.decr_hits.incr();
     }
 }

@@ -65,6 +65,7 @@ impl Cache {
         let Some((class, n)) = self.layout(key.len(), data.len()) else {
             return StoreOutcome::TooLarge;
         };
+        stats.classes.class(class as usize).set_cmds.incr();
         // Memory first, without any shard lock: making room may visit every shard.
         let Some(mut chunks) = self.alloc_chunks(class, n) else {
             return StoreOutcome::NoMemory;
@@ -93,14 +94,33 @@ impl Cache {
                 Some(StoreOutcome::NotStored)
             }
             (Some(old), StoreMode::Cas) => match cas_check(&opts, &old) {
-                CasCheck::Match => None,
+                CasCheck::Match => {
+                    stats
+                        .classes
+                        .class(old.header.class as usize)
+                        .cas_hits
+                        .incr();
+                    None
+                }
                 CasCheck::Stale => {
+                    stats
+                        .classes
+                        .class(old.header.class as usize)
+                        .cas_hits
+                        .incr();
                     // A stale write keeps the item's expiry and recache token.
                     header.exptime = old.header.exptime;
                     header.bits |= item::STALE | (old.header.bits & item::TOKEN_SENT);
                     None
                 }
-                CasCheck::None | CasCheck::Mismatch => Some(StoreOutcome::Exists),
+                CasCheck::None | CasCheck::Mismatch => {
+                    stats
+                        .classes
+                        .class(old.header.class as usize)
+                        .cas_badval
+                        .incr();
+                    Some(StoreOutcome::Exists)
+                }
             },
             (Some(_), _) => None,
         };
@@ -145,6 +165,7 @@ impl Cache {
             else {
                 return StoreOutcome::NotStored;
             };
+            stats.classes.class(class as usize).set_cmds.incr();
             // Under the lock only free chunks may be taken; eviction happens without it.
             let mut chunks = Vec::with_capacity(n);
             while chunks.len() < n {

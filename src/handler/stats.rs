@@ -44,6 +44,25 @@ pub fn stats_command(server: &Server, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
                 _ => out.extend_from_slice(usage),
             }
         }
+        b"slabs" => {
+            slabs(server, out);
+            out.extend_from_slice(b"END\r\n");
+        }
+        b"items" => {
+            items(server, out);
+            out.extend_from_slice(b"END\r\n");
+        }
+        b"sizes" => {
+            match server.cache.size_histogram() {
+                Some(buckets) => {
+                    for (size, n) in buckets {
+                        stat(out, &size.to_string(), n);
+                    }
+                }
+                None => stat(out, "sizes_status", "disabled"),
+            }
+            out.extend_from_slice(b"END\r\n");
+        }
         _ => out.extend_from_slice(b"ERROR\r\n"),
     }
 }
@@ -191,6 +210,85 @@ fn general(server: &Server, out: &mut Vec<u8>) {
         "lru_bumps_dropped",
     ] {
         stat(out, name, 0);
+    }
+}
+
+/// `stats slabs`: every class that has pages, as memcached lists them.
+fn slabs(server: &Server, out: &mut Vec<u8>) {
+    let slabs = server.cache.slabs();
+    let mut active = 0;
+    for class in 1..=slabs.table().largest() {
+        let c = slabs.class_stats(class);
+        if c.total_pages == 0 {
+            continue;
+        }
+        active += 1;
+        let ops = server.stats.class_totals(class);
+        let mut line = |name: &str, value: u64| stat(out, &format!("{class}:{name}"), value);
+        line("chunk_size", c.chunk_size as u64);
+        line("chunks_per_page", c.chunks_per_page as u64);
+        line("total_pages", c.total_pages as u64);
+        line("total_chunks", (c.total_pages * c.chunks_per_page) as u64);
+        line("used_chunks", c.used_chunks as u64);
+        line("free_chunks", c.free_chunks as u64);
+        line("free_chunks_end", c.free_chunks_end as u64);
+        line("get_hits", ops.get_hits);
+        line("cmd_set", ops.set_cmds);
+        line("delete_hits", ops.delete_hits);
+        line("incr_hits", ops.incr_hits);
+        line("decr_hits", ops.decr_hits);
+        line("cas_hits", ops.cas_hits);
+        line("cas_badval", ops.cas_badval);
+        line("touch_hits", ops.touch_hits);
+    }
+    stat(out, "active_slabs", active);
+    let pages = server.cache.stats().pages_used;
+    stat(
+        out,
+        "total_malloced",
+        pages * crate::cache::arena::PAGE_SIZE as u64,
+    );
+}
+
+/// `stats items`: every class that holds items. This engine keeps one LRU per class (no
+/// hot/warm segments yet), reported as memcached's cold segment.
+fn items(server: &Server, out: &mut Vec<u8>) {
+    let slabs = server.cache.slabs();
+    for class in 1..=slabs.table().largest() {
+        let (c, number, age) = server.cache.class_counters(class);
+        if number == 0 {
+            continue;
+        }
+        let ops = server.stats.class_totals(class);
+        let mut line = |name: &str, value: u64| stat(out, &format!("items:{class}:{name}"), value);
+        line("number", number);
+        line("number_hot", 0);
+        line("number_warm", 0);
+        line("number_cold", number);
+        line("age_hot", 0);
+        line("age_warm", 0);
+        line("age", u64::from(age));
+        line("mem_requested", c.mem_requested);
+        line("evicted", c.evicted);
+        line("evicted_nonzero", c.evicted_nonzero);
+        line("evicted_time", u64::from(c.evicted_time));
+        line("outofmemory", c.outofmemory);
+        line("tailrepairs", 0);
+        line("reclaimed", c.reclaimed);
+        line("expired_unfetched", c.expired_unfetched);
+        line("evicted_unfetched", c.evicted_unfetched);
+        line("evicted_active", 0);
+        line("crawler_reclaimed", 0);
+        line("crawler_items_checked", 0);
+        line("lrutail_reflocked", 0);
+        line("moves_to_cold", 0);
+        line("moves_to_warm", 0);
+        line("moves_within_lru", 0);
+        line("direct_reclaims", 0);
+        line("hits_to_hot", 0);
+        line("hits_to_warm", 0);
+        line("hits_to_cold", ops.get_hits + ops.touch_hits);
+        line("hits_to_temp", 0);
     }
 }
 
