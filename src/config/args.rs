@@ -347,7 +347,6 @@ impl Builder {
             show(&s.pid_file).map(|p| format!("-P {p}")),
             s.lock_memory.then(|| "-k".to_string()),
             s.core_dumps.then(|| "-r".to_string()),
-            s.large_pages.then(|| "-L".to_string()),
             show(&s.memory_file).map(|p| format!("-e {p}")),
             s.sasl.then(|| "-S".to_string()),
             show(&s.auth_file).map(|p| format!("-Y {p}")),

@@ -483,7 +483,6 @@ fn not_implemented_is_recorded() {
         "-P /p",
         "-k",
         "-r",
-        "-L",
         "-e /e",
         "-Z",
         "-W",

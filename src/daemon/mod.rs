@@ -96,6 +96,7 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
             log::info!("listening on {addr}");
         }
     }
+    log_memory(&server);
 
     wait_for_stop(signals);
 
@@ -127,6 +128,31 @@ fn wait_for_stop(mut signals: Signals) {
                 return;
             }
         }
+    }
+}
+
+/// Start-up report of the item memory: the page backing (`-L`), and with `-vv` the slab
+/// classes in memcached's own format.
+fn log_memory(server: &Server) {
+    let slabs = server.cache.slabs();
+    let arena = slabs.arena();
+    log::info!(
+        "item memory: {} MB in {} pages, backed by {} pages",
+        server.settings.memory_limit / (1024 * 1024),
+        arena.pages(),
+        arena.backing().name()
+    );
+    if server.settings.large_pages && *arena.backing() == crate::cache::arena::Backing::Regular {
+        log::warn!("-L: large pages are not available; using regular pages");
+    }
+    let table = slabs.table();
+    for class in 1..=table.largest() {
+        log::debug!(
+            "slab class {:3}: chunk size {:9} perslab {:7}",
+            class,
+            table.chunk_size(class),
+            table.per_page(class)
+        );
     }
 }
 

@@ -340,4 +340,10 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "dump_enabled", on_off(s.dump_enabled));
     stat(out, "idle_timeout", s.idle_timeout);
     stat(out, "track_sizes", on_off(s.track_sizes));
+    // Not in memcached: which pages back the item memory (-L asks for large ones).
+    stat(
+        out,
+        "large_pages",
+        server.cache.slabs().arena().backing().name(),
+    );
 }
