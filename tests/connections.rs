@@ -193,3 +193,52 @@ fn replies_before_a_get_with_a_too_long_key_are_kept() {
         "STORED\r\nSTORED\r\nCLIENT_ERROR bad command line format\r\nVALUE k1 1 2\r\nv1\r\nEND\r\n"
     );
 }
+
+/// Pipelined writers must not make read buffers grow. A data block straddling the end of a full
+/// buffer once made it double without shrinking back (4 MB per connection under
+/// `make bench-memory`); this guards the bound, though its workload does not hit that timing
+/// reliably.
+#[test]
+fn read_buffers_stay_small_under_pipelined_writes() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-m", "16"]);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let addr = server.addr();
+            std::thread::spawn(move || {
+                let mut c = common::Client::connect(addr);
+                for batch in 0..40 {
+                    let mut script = Vec::new();
+                    for i in 0..5000 {
+                        let value = "v".repeat(10 + (i * 7 + batch) % 90);
+                        script.extend_from_slice(
+                            format!(
+                                "set k{w}:{batch}:{i} 0 0 {} noreply\r\n{value}\r\n",
+                                value.len()
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                    c.send(&script);
+                }
+                assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+                c
+            })
+        })
+        .collect();
+    let open: Vec<_> = writers
+        .into_iter()
+        .map(|w| w.join().expect("writer"))
+        .collect();
+    let stats = server.client().request("stats");
+    let read_buf_bytes: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("STAT read_buf_bytes "))
+        .expect("read_buf_bytes")
+        .parse()
+        .expect("number");
+    assert!(
+        read_buf_bytes <= 5 * 64 * 1024,
+        "{read_buf_bytes} bytes of read buffers for 5 connections"
+    );
+    drop(open);
+}

@@ -312,10 +312,18 @@ impl Cache {
             config.hashpower_init
         };
         let per_shard = (1usize << hashpower.min(40)) / SHARDS;
+        let table = ClassTable::new(
+            config.chunk_size,
+            config.growth_factor,
+            config.slab_chunk_max,
+            config.item_size_max,
+        );
+        // The most items the memory can hold: all in the smallest class.
+        let expected = config.memory_limit / table.chunk_size(1) / SHARDS;
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
-                    table: Table::with_capacity(per_shard),
+                    table: Table::with_capacity(per_shard, expected),
                     total_items: 0,
                     bytes: 0,
                     classes: [ClassCounters::default(); MAX_CLASSES],
@@ -328,12 +336,6 @@ impl Cache {
             arena::MAX_ARENA_BYTES,
             config.large_pages,
         )?;
-        let table = ClassTable::new(
-            config.chunk_size,
-            config.growth_factor,
-            config.slab_chunk_max,
-            config.item_size_max,
-        );
         Ok(Cache {
             shards,
             slabs: Slabs::new(arena, table),

@@ -43,11 +43,14 @@ pub struct Table {
 }
 
 impl Table {
-    /// A table with room for about `capacity` items before it first grows.
-    pub fn with_capacity(capacity: usize) -> Table {
+    /// A table whose index holds about `capacity` items before it first grows, with entry
+    /// space reserved for `expected` items. The reservation is address space until used (a
+    /// large allocation is mapped lazily), and it spares the entry vector the copies and the
+    /// heap fragmentation of growing by doubling.
+    pub fn with_capacity(capacity: usize, expected: usize) -> Table {
         let buckets = (capacity * 4 / 3).next_power_of_two().max(16);
         Table {
-            entries: Vec::new(),
+            entries: Vec::with_capacity(expected),
             free: Vec::new(),
             index: vec![EMPTY; buckets],
             len: 0,
@@ -279,7 +282,7 @@ mod tests {
     #[test]
     fn finds_removes_and_grows() {
         let arena = Arena::new(PAGE_SIZE, false).expect("map");
-        let mut t = Table::with_capacity(4);
+        let mut t = Table::with_capacity(4, 0);
         let mut ids = Vec::new();
         // Colliding hashes (same low bits) exercise probing and backward shifts.
         for (i, c) in chunks(&arena, 200).into_iter().enumerate() {
@@ -306,7 +309,7 @@ mod tests {
     #[test]
     fn lru_is_per_class() {
         let arena = Arena::new(PAGE_SIZE, false).expect("map");
-        let mut t = Table::with_capacity(16);
+        let mut t = Table::with_capacity(16, 16);
         let mut c = chunks(&arena, 5).into_iter();
         let a = t.insert(c.next().expect("a"), 1, 1, None);
         let b = t.insert(c.next().expect("b"), 2, 1, None);

@@ -240,7 +240,6 @@ impl Conn {
                 Input::Data => {
                     let need = self.pending.length + 2;
                     if avail.len() < need {
-                        self.rbuf.reserve(need - avail.len());
                         return Processed::NeedInput;
                     }
                     handler.complete_store(&self.pending, &avail[..need], &mut self.wbuf);
@@ -262,18 +261,20 @@ impl Conn {
     }
 
     /// Reads once into the buffer.
+    /// Reads once into the buffer, first moving unread bytes to its front. The buffer grows
+    /// only as far as the request being read needs (a data block can be up to `-I`), and gives
+    /// the memory back once such a request is done.
     fn fill(&mut self) -> io::Result<usize> {
-        if self.rpos == self.rbuf.len() {
-            self.rbuf.clear();
-            self.rpos = 0;
-            if self.rbuf.capacity() > KEEP_CAPACITY {
-                self.rbuf.shrink_to(READ_CHUNK);
-            }
-        } else if self.rpos > 0 {
-            self.rbuf.drain(..self.rpos);
-            self.rpos = 0;
+        self.rbuf.drain(..self.rpos);
+        self.rpos = 0;
+        let missing = match self.input {
+            Input::Data => (self.pending.length + 2).saturating_sub(self.rbuf.len()),
+            _ => 0,
+        };
+        if missing == 0 && self.rbuf.capacity() > KEEP_CAPACITY && self.rbuf.len() < READ_CHUNK {
+            self.rbuf.shrink_to(READ_CHUNK);
         }
-        super::sys::read_to_spare(&self.stream, &mut self.rbuf, READ_CHUNK)
+        super::sys::read_to_spare(&self.stream, &mut self.rbuf, missing.max(READ_CHUNK))
     }
 
     /// Writes queued output. `Ok(true)` when everything went out.
