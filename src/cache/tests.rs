@@ -376,3 +376,34 @@ fn meta_arithmetic_checks_cas_and_vivifies() {
         MetaArith::NotFound
     );
 }
+
+#[test]
+fn appending_to_a_chained_item() {
+    let c = cache_with(64 << 20, true);
+    let s = ThreadStats::default();
+    let big = vec![b'z'; 600_000];
+    assert!(matches!(
+        c.store(&s, StoreMode::Set, b"key:5", 0, 0, &big),
+        StoreOutcome::Stored(_)
+    ));
+    assert!(matches!(
+        c.store(&s, StoreMode::Append, b"key:5", 0, 0, b""),
+        StoreOutcome::Stored(_)
+    ));
+    assert!(matches!(
+        c.store(&s, StoreMode::Prepend, b"key:5", 0, 0, b"ab"),
+        StoreOutcome::Stored(_)
+    ));
+    let got = read(&c, &s, b"key:5").expect("hit");
+    assert_eq!(got.len(), 600_002);
+    assert_eq!(&got[..3], b"abz");
+    let small = vec![b'z'; 3000];
+    assert!(matches!(
+        c.store(&s, StoreMode::Set, b"key:6", 0, 0, &small),
+        StoreOutcome::Stored(_)
+    ));
+    assert!(matches!(
+        c.store(&s, StoreMode::Append, b"key:6", 0, 0, b""),
+        StoreOutcome::Stored(_)
+    ));
+}
