@@ -21,6 +21,16 @@ fn num(out: &mut Vec<u8>, tag: u8, n: u64) {
     write_u64(out, n);
 }
 
+/// Appends an opaque token (` O…`) as the client sent it; memcached refuses long ones.
+fn push_opaque(out: &mut Vec<u8>, token: &[u8]) -> Result<(), &'static str> {
+    if token.len() > MAX_OPAQUE {
+        return Err(OPAQUE_TOO_LONG);
+    }
+    out.push(b' ');
+    out.extend_from_slice(token);
+    Ok(())
+}
+
 /// Appends the ` O…` and ` k…` flags every meta reply echoes; errors on a too-long opaque.
 fn echo_flags(
     out: &mut Vec<u8>,
@@ -31,13 +41,7 @@ fn echo_flags(
 ) -> Result<(), &'static str> {
     for t in flag_tokens(tokens, start) {
         match t[0] {
-            b'O' => {
-                if t.len() > MAX_OPAQUE {
-                    return Err(OPAQUE_TOO_LONG);
-                }
-                out.push(b' ');
-                out.extend_from_slice(t);
-            }
+            b'O' => push_opaque(out, t)?,
             b'k' => write_key(out, key, binary),
             _ => {}
         }
@@ -149,13 +153,7 @@ impl TextHandler<'_> {
                     b'f' => num(out, b'f', u64::from(item.flags())),
                     b'l' => num(out, b'l', u64::from(item.idle())),
                     b'h' => num(out, b'h', u64::from(item.fetched())),
-                    b'O' => {
-                        if t.len() > MAX_OPAQUE {
-                            return Err(OPAQUE_TOO_LONG);
-                        }
-                        out.push(b' ');
-                        out.extend_from_slice(t);
-                    }
+                    b'O' => push_opaque(out, t)?,
                     b'k' => write_key(out, item.key(), item.key_binary()),
                     _ => {}
                 }
@@ -366,13 +364,7 @@ impl TextHandler<'_> {
                     }
                     b'T' => item.set_exptime(ttl.unwrap_or(0)),
                     b'N' if item.created() => item.set_exptime(vivify_ttl.unwrap_or(0)),
-                    b'O' => {
-                        if t.len() > MAX_OPAQUE {
-                            return Err(OPAQUE_TOO_LONG);
-                        }
-                        out.push(b' ');
-                        out.extend_from_slice(t);
-                    }
+                    b'O' => push_opaque(out, t)?,
                     b'k' => write_key(out, key, binary),
                     _ => {}
                 }
