@@ -56,6 +56,7 @@ impl Server {
                 slab_chunk_max: settings.slab_chunk_max,
                 large_pages: settings.large_pages,
                 track_sizes: settings.track_sizes,
+                lru_crawler: settings.lru_crawler,
             },
             clock,
         )?;

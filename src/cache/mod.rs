@@ -14,6 +14,7 @@
 
 pub mod arena;
 pub mod clock;
+pub mod crawler;
 pub mod hash;
 mod item;
 mod meta;
@@ -68,6 +69,8 @@ pub struct CacheConfig {
     pub large_pages: bool,
     /// `-o track_sizes`: keep a histogram of item sizes for `stats sizes`.
     pub track_sizes: bool,
+    /// `-o lru_crawler` / `no_lru_crawler`.
+    pub lru_crawler: bool,
 }
 
 impl CacheConfig {
@@ -84,6 +87,7 @@ impl CacheConfig {
             slab_chunk_max: 512 * 1024,
             large_pages: false,
             track_sizes: false,
+            lru_crawler: true,
         }
     }
 }
@@ -242,6 +246,10 @@ pub struct CacheStats {
     pub limit_maxbytes: u64,
     /// Pages handed out to slab classes.
     pub pages_used: u64,
+    /// Expired items the crawler reclaimed.
+    pub crawler_reclaimed: u64,
+    /// Items the crawler looked at.
+    pub crawler_items_checked: u64,
 }
 
 /// Per-class counters (for `stats items`).
@@ -263,6 +271,10 @@ pub struct ClassCounters {
     pub evicted_unfetched: u64,
     /// Bytes the class's items occupy (header, key, value): memcached's `mem_requested`.
     pub mem_requested: u64,
+    /// Expired items the crawler reclaimed.
+    pub crawler_reclaimed: u64,
+    /// Items the crawler looked at.
+    pub crawler_items_checked: u64,
 }
 
 #[derive(Debug)]
@@ -294,6 +306,7 @@ pub struct Cache {
     evict_cursor: AtomicUsize,
     /// Items per 32-byte size bucket, with `-o track_sizes`.
     sizes: Option<Box<[AtomicU64]>>,
+    crawler: crawler::CrawlerState,
 }
 
 /// A live item found under its shard's lock.
@@ -349,6 +362,7 @@ impl Cache {
             oldest_live: AtomicU32::new(0),
             oldest_cas: AtomicU64::new(0),
             evict_cursor: AtomicUsize::new(0),
+            crawler: crawler::CrawlerState::new(config.lru_crawler),
             sizes: config.track_sizes.then(|| {
                 (0..=config.item_size_max / SIZE_BUCKET + 1)
                     .map(|_| AtomicU64::new(0))

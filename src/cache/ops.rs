@@ -268,6 +268,8 @@ impl Cache {
                 s.reclaimed += c.reclaimed;
                 s.expired_unfetched += c.expired_unfetched;
                 s.evicted_unfetched += c.evicted_unfetched;
+                s.crawler_reclaimed += c.crawler_reclaimed;
+                s.crawler_items_checked += c.crawler_items_checked;
             }
         }
         s
@@ -291,6 +293,8 @@ impl Cache {
             sum.expired_unfetched += c.expired_unfetched;
             sum.evicted_unfetched += c.evicted_unfetched;
             sum.mem_requested += c.mem_requested;
+            sum.crawler_reclaimed += c.crawler_reclaimed;
+            sum.crawler_items_checked += c.crawler_items_checked;
             items += shard.table.class_len(class as u8) as u64;
             if let Some(idx) = shard.table.lru_tail(class as u8) {
                 let h = self.header_of(&shard.table.entry(idx).chunk);

@@ -189,6 +189,22 @@ impl Table {
         (tail != NIL).then_some(tail)
     }
 
+    /// The entry after `idx` towards the head of its class's LRU (more recently used).
+    pub fn lru_newer(&self, idx: u32) -> Option<u32> {
+        let prev = self.entry(idx).prev;
+        (prev != NIL).then_some(prev)
+    }
+
+    /// The first occupied entry number at or after `from` (for walks that may pause).
+    pub fn next_entry(&self, from: u32) -> Option<u32> {
+        let start = from as usize;
+        self.entries
+            .get(start..)?
+            .iter()
+            .position(Option::is_some)
+            .map(|i| (start + i) as u32)
+    }
+
     fn place(&mut self, idx: u32, hash: u32) {
         let mask = self.mask();
         let mut pos = hash as usize & mask;

@@ -1,5 +1,6 @@
 //! The process around the server: start-up order, privileges, signals and shutdown.
 
+mod crawler;
 pub mod logging;
 mod privileges;
 pub mod signals;
@@ -91,6 +92,8 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let workers = net::spawn_workers(&server, &listeners, &shutdown)
         .map_err(|e| os_error(format!("failed to start worker threads: {e}")))?;
+    let crawler = crawler::spawn(Arc::clone(&server), Arc::clone(&shutdown))
+        .map_err(|e| os_error(format!("failed to start the LRU crawler: {e}")))?;
     for l in listeners.iter() {
         if let Ok(addr) = l.local_addr() {
             log::info!("listening on {addr}");
@@ -106,6 +109,9 @@ pub fn run(settings: Settings) -> Result<(), DaemonError> {
     }
     for w in workers {
         w.join();
+    }
+    if crawler.join().is_err() {
+        log::error!("the LRU crawler thread panicked");
     }
     Ok(())
 }

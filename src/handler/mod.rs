@@ -4,6 +4,7 @@
 //! semantics that are neither parsing nor storage — statistics, `noreply`, the order in which
 //! memcached checks things, and what happens to the connection next.
 
+mod crawler;
 mod meta;
 pub mod prefix_stats;
 mod stats;

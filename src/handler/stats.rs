@@ -176,8 +176,21 @@ fn general(server: &Server, out: &mut Vec<u8>) {
         "slab_reassign_busy_deletes",
         "slab_reassign_running",
         "slabs_moved",
+    ] {
+        stat(out, name, 0);
+    }
+    let crawler = server.cache.crawler();
+    stat(
+        out,
         "lru_crawler_running",
+        u8::from(crawler.running.load(Ordering::Relaxed)),
+    );
+    stat(
+        out,
         "lru_crawler_starts",
+        crawler.starts.load(Ordering::Relaxed),
+    );
+    for name in [
         "lru_maintainer_juggles",
         "malloc_fails",
         "log_worker_dropped",
@@ -199,9 +212,9 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "evicted_active", 0);
     stat(out, "evictions", c.evictions);
     stat(out, "reclaimed", c.reclaimed);
+    stat(out, "crawler_reclaimed", c.crawler_reclaimed);
+    stat(out, "crawler_items_checked", c.crawler_items_checked);
     for name in [
-        "crawler_reclaimed",
-        "crawler_items_checked",
         "lrutail_reflocked",
         "moves_to_cold",
         "moves_to_warm",
@@ -278,8 +291,8 @@ fn items(server: &Server, out: &mut Vec<u8>) {
         line("expired_unfetched", c.expired_unfetched);
         line("evicted_unfetched", c.evicted_unfetched);
         line("evicted_active", 0);
-        line("crawler_reclaimed", 0);
-        line("crawler_items_checked", 0);
+        line("crawler_reclaimed", c.crawler_reclaimed);
+        line("crawler_items_checked", c.crawler_items_checked);
         line("lrutail_reflocked", 0);
         line("moves_to_cold", 0);
         line("moves_to_warm", 0);
@@ -335,7 +348,22 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "maxconns_fast", on_off(s.maxconns_fast));
     stat(out, "hashpower_init", s.hashpower_init);
     stat(out, "slab_chunk_max", s.slab_chunk_max);
-    stat(out, "lru_crawler", on_off(s.lru_crawler));
+    let crawler = server.cache.crawler();
+    stat(
+        out,
+        "lru_crawler",
+        on_off(crawler.enabled.load(Ordering::Relaxed)),
+    );
+    stat(
+        out,
+        "lru_crawler_sleep",
+        crawler.sleep_us.load(Ordering::Relaxed),
+    );
+    stat(
+        out,
+        "lru_crawler_tocrawl",
+        crawler.tocrawl.load(Ordering::Relaxed),
+    );
     stat(out, "flush_enabled", on_off(s.flush_enabled));
     stat(out, "dump_enabled", on_off(s.dump_enabled));
     stat(out, "idle_timeout", s.idle_timeout);

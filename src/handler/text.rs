@@ -35,12 +35,23 @@ pub struct Session {
     /// item referenced until the reply is written, and an incr/decr then copies the item instead
     /// of rewriting it in place — which shows in the value (no space padding).
     pub(super) referenced: Vec<u64>,
+    /// Replies are queued since memcached's last write (see [`Session::set_stacked`]).
+    stacked: bool,
 }
 
 impl Session {
     /// The replies were written: no item is referenced any more.
     pub fn replies_written(&mut self) {
         self.referenced.clear();
+    }
+
+    /// Records whether replies are queued that memcached would not have sent yet.
+    pub fn set_stacked(&mut self, stacked: bool) {
+        self.stacked = stacked;
+    }
+
+    pub(super) fn stacked(&self) -> bool {
+        self.stacked
     }
 
     pub(super) fn in_place_ok(&self, key: &[u8]) -> bool {
@@ -282,6 +293,7 @@ impl<'s> TextHandler<'s> {
                 Next::ReadLine
             }
             Request::Meta(kind, tokens) => self.meta(kind, tokens, out, pending),
+            Request::LruCrawler(tokens) => self.lru_crawler(&tokens, resume, out, pending),
             Request::Unsupported(command) => {
                 log::debug!(
                     "command not implemented yet: {}",
@@ -413,6 +425,9 @@ impl<'s> TextHandler<'s> {
     }
 
     fn stats_command(&self, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
+        if tokens.count() > 2 && tokens.get(1) == b"cachedump" {
+            return self.cachedump(tokens, out);
+        }
         super::stats::stats_command(self.server, tokens, out);
     }
 }

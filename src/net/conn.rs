@@ -211,6 +211,8 @@ impl Conn {
                     } else {
                         nl
                     };
+                    self.pending
+                        .set_stacked(self.wbuf.len() > self.committed.max(self.wpos));
                     let next = handler.handle_line(
                         &avail[..end],
                         self.resume,

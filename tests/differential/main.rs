@@ -22,6 +22,7 @@ mod common;
 
 mod case;
 mod cases_arith;
+mod cases_crawler;
 mod cases_meta;
 mod cases_meta_write;
 mod cases_misc;
@@ -58,6 +59,7 @@ fn all_cases() -> Vec<Case> {
     cases.extend(cases_stats::cases());
     cases.extend(cases_meta::cases());
     cases.extend(cases_meta_write::cases());
+    cases.extend(cases_crawler::cases());
     cases
 }
 

@@ -128,6 +128,9 @@ pub fn normalize(reply: &[u8], strict: bool) -> Vec<u8> {
         } else if body.starts_with(b"ME ") {
             out.extend_from_slice(&mask_me_line(body));
             out.extend_from_slice(terminator);
+        } else if body.starts_with(b"key=") {
+            out.extend_from_slice(&mask_metadump_line(body));
+            out.extend_from_slice(terminator);
         } else if let Some(rest) = body.strip_prefix(b"STAT ") {
             let name_len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
             let name = String::from_utf8_lossy(&rest[..name_len]);
@@ -155,6 +158,23 @@ fn mask_me_line(body: &[u8]) -> Vec<u8> {
         .map(|token| {
             for field in [&b"cls="[..], b"size="] {
                 if token.starts_with(field) {
+                    return [field, b"*"].concat();
+                }
+            }
+            token.to_vec()
+        })
+        .collect();
+    tokens.join(&b' ')
+}
+
+/// An `lru_crawler metadump` line with its clock-derived (`exp=` unless -1, `la=`) and
+/// layout-derived (`cls=`, `size=`) values replaced by `*`; key, cas and fetch are compared.
+fn mask_metadump_line(body: &[u8]) -> Vec<u8> {
+    let tokens: Vec<Vec<u8>> = body
+        .split(|&b| b == b' ')
+        .map(|token| {
+            for field in [&b"exp="[..], b"la=", b"cls=", b"size="] {
+                if token.starts_with(field) && token != b"exp=-1" {
                     return [field, b"*"].concat();
                 }
             }

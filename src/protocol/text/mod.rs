@@ -254,6 +254,8 @@ pub enum Request<'a> {
     },
     /// `stats [args]`
     Stats(Tokens<'a>),
+    /// `lru_crawler …`
+    LruCrawler(Tokens<'a>),
     /// A meta command (`mg ms md ma mn me`) with its tokens.
     Meta(MetaKind, Tokens<'a>),
     /// A command memcached has that this server does not implement yet.
@@ -356,7 +358,8 @@ pub fn parse(line: &[u8]) -> Request<'_> {
             b"version" => Request::Version,
             b"quit" => Request::Quit,
             b"verbosity" => want(n == 3 || n == 4, &t, verbosity),
-            b"lru_crawler" | b"watch" => Request::Unsupported(cmd),
+            b"lru_crawler" => Request::LruCrawler(t),
+            b"watch" => Request::Unsupported(cmd),
             b"lru" => want(n >= 3, &t, |_| Request::Unsupported(cmd)),
             _ if t.get(n - 2).starts_with(b"HTTP/") => Request::Close,
             _ => ERROR,

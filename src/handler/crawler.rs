@@ -1,0 +1,195 @@
+//! `lru_crawler` and `stats cachedump`, answered as memcached 1.6.18 answers them.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
+use super::text::{reply, Next, Session, TextHandler, OUTPUT_HIGH_WATER};
+use crate::cache::slabs::MAX_CLASSES;
+use crate::numparse::safe_strtoul;
+use crate::protocol::text::Tokens;
+
+const BAD_CLASS: &str = "BADCLASS invalid class id";
+const DISABLED: &str = "CLIENT_ERROR lru crawler disabled";
+
+/// Parses memcached's class selection: `all` (or `hash` for metadump), or ids like `1,2,5`.
+fn classes(arg: &[u8], allow_hash: bool) -> Option<Vec<bool>> {
+    let mut on = vec![false; MAX_CLASSES];
+    if arg == b"all" || (allow_hash && arg == b"hash") {
+        on[1..].fill(true);
+        return Some(on);
+    }
+    for id in arg.split(|&b| b == b',').filter(|p| !p.is_empty()) {
+        let id = safe_strtoul(id)? as usize;
+        if !(1..MAX_CLASSES).contains(&id) {
+            return None;
+        }
+        on[id] = true;
+    }
+    Some(on)
+}
+
+/// memcached's `uriencode` of a key in dumps: unreserved bytes as they are, others `%XX`.
+fn uri_encode(key: &[u8], out: &mut Vec<u8>) {
+    for &b in key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+impl TextHandler<'_> {
+    /// `lru_crawler crawl|metadump|sleep|tocrawl|enable|disable`.
+    pub(super) fn lru_crawler(
+        &self,
+        t: &Tokens<'_>,
+        resume: usize,
+        out: &mut Vec<u8>,
+        session: &Session,
+    ) -> Next {
+        let crawler = self.server.cache.crawler();
+        let enabled = crawler.enabled.load(Ordering::Relaxed);
+        match (t.count(), t.get(1)) {
+            (4, b"crawl") => {
+                if !enabled {
+                    reply(out, DISABLED, false);
+                } else if let Some(on) = classes(t.get(2), false) {
+                    if crawler.running.load(Ordering::Relaxed) {
+                        reply(out, "BUSY currently processing crawler request", false);
+                    } else {
+                        self.server
+                            .cache
+                            .crawl(&on, crawler.tocrawl.load(Ordering::Relaxed));
+                        reply(out, "OK", false);
+                    }
+                } else {
+                    reply(out, BAD_CLASS, false);
+                }
+                Next::ReadLine
+            }
+            (4, b"metadump") => self.metadump(t.get(2), resume, out, session),
+            (4, b"tocrawl") => {
+                match safe_strtoul(t.get(2)) {
+                    Some(n) => {
+                        crawler.tocrawl.store(u64::from(n), Ordering::Relaxed);
+                        reply(out, "OK", false);
+                    }
+                    None => reply(out, "CLIENT_ERROR bad command line format", false),
+                }
+                Next::ReadLine
+            }
+            (4, b"sleep") => {
+                match safe_strtoul(t.get(2)) {
+                    Some(n) if n > 1_000_000 => {
+                        reply(out, "CLIENT_ERROR sleep must be one second or less", false)
+                    }
+                    Some(n) => {
+                        crawler.sleep_us.store(u64::from(n), Ordering::Relaxed);
+                        reply(out, "OK", false);
+                    }
+                    None => reply(out, "CLIENT_ERROR bad command line format", false),
+                }
+                Next::ReadLine
+            }
+            (3, b"enable") => {
+                crawler.enabled.store(true, Ordering::Relaxed);
+                reply(out, "OK", false);
+                Next::ReadLine
+            }
+            (3, b"disable") => {
+                crawler.enabled.store(false, Ordering::Relaxed);
+                reply(out, "OK", false);
+                Next::ReadLine
+            }
+            _ => {
+                reply(out, "ERROR", false);
+                Next::ReadLine
+            }
+        }
+    }
+
+    /// `lru_crawler metadump`: one line per live item, streamed (it pauses whenever enough
+    /// output is queued and resumes where it stopped).
+    fn metadump(&self, arg: &[u8], resume: usize, out: &mut Vec<u8>, session: &Session) -> Next {
+        if resume == 0 {
+            let error = if !self.server.cache.crawler().enabled.load(Ordering::Relaxed) {
+                Some(DISABLED)
+            } else if !self.server.settings.dump_enabled {
+                Some("ERROR metadump not allowed")
+            } else if session.stacked() {
+                // memcached hands the socket to its crawler thread, which it cannot do with
+                // replies still queued.
+                Some("ERROR cannot pipeline other commands before metadump")
+            } else {
+                None
+            };
+            if let Some(e) = error {
+                reply(out, e, false);
+                return Next::ReadLine;
+            }
+        }
+        let Some(on) = classes(arg, true) else {
+            reply(out, BAD_CLASS, false);
+            return Next::ReadLine;
+        };
+        let cursor = resume.saturating_sub(1) as u64;
+        let stopped = self.server.cache.walk_items(&on, cursor, |item| {
+            out.extend_from_slice(b"key=");
+            uri_encode(&item.key, out);
+            let _ = writeln!(
+                out,
+                " exp={} la={} cas={} fetch={} cls={} size={}",
+                item.exptime,
+                item.last_access,
+                item.cas,
+                if item.fetched { "yes" } else { "no" },
+                item.class,
+                item.size
+            );
+            out.len() < OUTPUT_HIGH_WATER
+        });
+        match stopped {
+            Some(cursor) => Next::Paused(cursor as usize + 1),
+            None => {
+                out.extend_from_slice(b"END\r\n");
+                Next::ReadLine
+            }
+        }
+    }
+
+    /// `stats cachedump <class> <limit>`: `ITEM key [size b; expiry s]` lines for one class.
+    pub(super) fn cachedump(&self, t: &Tokens<'_>, out: &mut Vec<u8>) {
+        if !self.server.settings.dump_enabled {
+            return reply(out, "CLIENT_ERROR stats cachedump not allowed", false);
+        }
+        if t.count() < 5 {
+            return reply(out, "CLIENT_ERROR bad command line", false);
+        }
+        let (Some(id), Some(limit)) = (safe_strtoul(t.get(2)), safe_strtoul(t.get(3))) else {
+            return reply(out, "CLIENT_ERROR bad command line format", false);
+        };
+        if id as usize >= MAX_CLASSES {
+            return reply(out, "CLIENT_ERROR Illegal slab id", false);
+        }
+        let mut on = vec![false; MAX_CLASSES];
+        on[id as usize] = true;
+        let started = self.server.cache.clock().process_started();
+        let mut left = if limit == 0 { u32::MAX } else { limit };
+        // memcached caps the dump at 2 MB.
+        let cap = out.len() + 2 * 1024 * 1024;
+        self.server.cache.walk_items(&on, 0, |item| {
+            out.extend_from_slice(b"ITEM ");
+            out.extend_from_slice(&item.key);
+            let exp = match item.rel_exptime {
+                0 => 0,
+                e => started + i64::from(e),
+            };
+            let _ = write!(out, " [{} b; {} s]\r\n", item.nbytes, exp);
+            left -= 1;
+            left > 0 && out.len() < cap
+        });
+        out.extend_from_slice(b"END\r\n");
+    }
+}

@@ -1,0 +1,66 @@
+//! `lru_crawler` and `stats cachedump`: their replies, errors and dump format.
+//!
+//! Dumps list one item only: the order in which a server walks its items is its own business.
+//! They end the script, read until the server goes quiet: memcached hands the socket to its
+//! crawler thread and does not look at input pipelined after a dump until more arrives.
+//! Not compared: a second crawl right after one (memcached says BUSY while its crawler thread
+//! is still at work), and crawls after `lru_crawler disable` (memcached answers with errors
+//! from its stopped thread).
+//! `stats cachedump` contents are not compared: memcached 1.6.18 dumps only a class's hot LRU,
+//! which its background maintainer drains on its own schedule.
+
+use crate::case::Case;
+
+/// memcached's LRU maintainer starts crawls of its own, and a crawl in progress makes
+/// `lru_crawler crawl` and `metadump` answer BUSY; without the maintainer only these cases crawl.
+const NO_AUTOCRAWL: &[&str] = &["-o", "no_lru_maintainer"];
+
+/// Every case of this file.
+pub fn cases() -> Vec<Case> {
+    let cases = vec![
+        Case::new(
+            "lru_crawler/crawl all and lists",
+            "set a 0 0 1\r\nx\r\nlru_crawler crawl all\r\n",
+        ),
+        Case::new(
+            "lru_crawler/crawl bad classes",
+            "lru_crawler crawl 0\r\nlru_crawler crawl 64\r\nlru_crawler crawl x\r\nlru_crawler crawl 1,99\r\n",
+        ),
+        Case::new("lru_crawler/crawl without argument", "lru_crawler crawl\r\n"),
+        Case::new(
+            "lru_crawler/sleep",
+            "lru_crawler sleep 50\r\nlru_crawler sleep 1000000\r\nlru_crawler sleep 1000001\r\nlru_crawler sleep x\r\n",
+        ),
+        Case::new(
+            "lru_crawler/tocrawl",
+            "lru_crawler tocrawl 10\r\nlru_crawler tocrawl 0\r\nlru_crawler tocrawl -1\r\n",
+        ),
+        Case::new(
+            "lru_crawler/unknown subcommands",
+            "lru_crawler\r\nlru_crawler foo\r\nlru_crawler enable now\r\nlru_crawler crawl all extra\r\n",
+        ),
+        Case::new("lru_crawler/metadump of one item", "set k:1 5 0 3\r\nabc\r\n")
+            .sync()
+            .send("lru_crawler metadump all\r\n")
+            .until_close(),
+        Case::new("lru_crawler/metadump with expiry and fetch", "set k 0 100 3\r\nabc\r\nget k\r\n")
+            .sync()
+            .send("lru_crawler metadump 1\r\n")
+            .until_close(),
+        Case::new("lru_crawler/metadump escapes keys", "set a%b/c 0 0 1\r\nx\r\n")
+            .sync()
+            .send("lru_crawler metadump hash\r\n")
+            .until_close(),
+        Case::new("lru_crawler/metadump empty", "lru_crawler metadump all\r\n").until_close(),
+        Case::new("lru_crawler/metadump bad class", "lru_crawler metadump 99\r\n"),
+        Case::new(
+            "lru_crawler/metadump after queued replies",
+            "set a 0 0 1\r\nx\r\nlru_crawler metadump all\r\n",
+        ),
+        Case::new(
+            "cachedump/errors",
+            "stats cachedump\r\nstats cachedump 1\r\nstats cachedump x 0\r\nstats cachedump 64 0\r\nstats cachedump 99 1\r\n",
+        ),
+    ];
+    cases.into_iter().map(|c| c.args(NO_AUTOCRAWL)).collect()
+}
