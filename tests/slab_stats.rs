@@ -103,3 +103,90 @@ fn sizes_are_disabled_without_track_sizes() {
         "STAT sizes_status disabled\r\nEND\r\n"
     );
 }
+
+fn class_stat(stats: &str, class: usize, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("STAT {class}:{name} ")))
+        .map_or(0, |v| v.parse().expect("number"))
+}
+
+fn general_stat(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+        .unwrap_or_else(|| panic!("no {name}"))
+        .parse()
+        .expect("number")
+}
+
+/// `slabs reassign` moves a page and keeps the items that lived in it when their class has
+/// room elsewhere (memcached evicts them).
+#[test]
+fn reassign_moves_a_page_and_rescues_its_items() {
+    let server = Server::start(ServerKind::MemcachedRs, &[]);
+    let mut c = server.client();
+    // 15,000 small items: class 1 (10,922 chunks a page) needs two pages.
+    let script: String = (0..15_000)
+        .map(|i| format!("set k{i:06} 0 0 2 noreply\r\nab\r\n"))
+        .collect();
+    c.send(script.as_bytes());
+    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    let before = c.request("stats slabs");
+    assert_eq!(class_stat(&before, 1, "total_pages"), 2);
+    // Free half of them so that the rescued items have somewhere to go.
+    let deletes: String = (0..15_000)
+        .step_by(2)
+        .map(|i| format!("delete k{i:06} noreply\r\n"))
+        .collect();
+    c.send(deletes.as_bytes());
+    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(c.request("slabs reassign 1 5"), "OK\r\n");
+    let after = c.request("stats slabs");
+    assert_eq!(class_stat(&after, 1, "total_pages"), 1);
+    assert_eq!(class_stat(&after, 5, "total_pages"), 1);
+    assert_eq!(class_stat(&after, 1, "used_chunks"), 7500);
+    let stats = c.request("stats");
+    assert_eq!(general_stat(&stats, "slabs_moved"), 1);
+    assert!(general_stat(&stats, "slab_reassign_rescues") > 0);
+    assert_eq!(general_stat(&stats, "slab_reassign_evictions_nomem"), 0);
+    assert_eq!(general_stat(&stats, "curr_items"), 7500);
+    for i in (1..15_000).step_by(2) {
+        let key = format!("k{i:06}");
+        assert_eq!(
+            c.request(&format!("get {key}")),
+            format!("VALUE {key} 0 2\r\nab\r\nEND\r\n")
+        );
+    }
+    // The moved page now serves class 5.
+    let big = "v".repeat(200);
+    assert_eq!(
+        c.request(&format!("set big 0 0 200\r\n{big}")),
+        "STORED\r\n"
+    );
+    assert_eq!(
+        c.request("slabs reassign 1 5"),
+        "NOSPARE source class has no spare pages\r\n"
+    );
+}
+
+/// Without free chunks to rescue into, the page's items are evicted.
+#[test]
+fn reassign_evicts_what_it_cannot_rescue() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-m", "2"]);
+    let mut c = server.client();
+    let script: String = (0..30_000)
+        .map(|i| format!("set k{i:06} 0 0 2 noreply\r\nab\r\n"))
+        .collect();
+    c.send(script.as_bytes());
+    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(c.request("slabs reassign 1 5"), "OK\r\n");
+    let stats = c.request("stats");
+    assert!(general_stat(&stats, "slab_reassign_evictions_nomem") > 0);
+    assert_eq!(general_stat(&stats, "curr_items"), 10_922);
+    let big = "v".repeat(200);
+    assert_eq!(
+        c.request(&format!("set big 0 0 200\r\n{big}")),
+        "STORED\r\n"
+    );
+}

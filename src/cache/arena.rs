@@ -107,7 +107,19 @@ impl Chunk {
     }
 }
 
+impl Page {
+    /// The page's number in the arena.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
 impl Carving {
+    /// The page being cut.
+    pub fn page(&self) -> usize {
+        self.index
+    }
+
     /// The size of the chunks this page is cut into.
     pub fn chunk_size(&self) -> usize {
         self.chunk_size
@@ -336,6 +348,33 @@ impl Arena {
         list.head = (next != END_OF_LIST).then_some(next);
         list.len -= 1;
         Some(chunk)
+    }
+
+    /// Gives back a whole page from all of its chunks (to move it to another slab class).
+    /// Refused — the chunks are handed back — unless they are every chunk of one carved page:
+    /// same page, same size, as many as the page holds (handles are unique, so that is all of
+    /// them).
+    pub fn join(&self, chunks: Vec<Chunk>) -> Result<Page, Vec<Chunk>> {
+        let Some(first) = chunks.first() else {
+            return Err(chunks);
+        };
+        let (page, len) = (first.page(), first.len);
+        let whole = chunks.len() == PAGE_SIZE / len as usize
+            && chunks
+                .iter()
+                .all(|c| c.arena == self.id && c.page() == page && c.len == len);
+        if !whole {
+            return Err(chunks);
+        }
+        Ok(Page {
+            arena: self.id,
+            index: page,
+        })
+    }
+
+    /// Cuts every chunk left in a carving (so its page can be gathered whole).
+    pub fn cut_rest(&self, carving: &mut Carving) -> Vec<Chunk> {
+        std::iter::from_fn(|| self.cut(carving)).collect()
     }
 
     fn check(&self, arena: u32) {

@@ -18,6 +18,7 @@ pub mod crawler;
 pub mod hash;
 mod item;
 mod meta;
+pub mod mover;
 mod ops;
 pub mod slabs;
 mod store;
@@ -307,6 +308,7 @@ pub struct Cache {
     /// Items per 32-byte size bucket, with `-o track_sizes`.
     sizes: Option<Box<[AtomicU64]>>,
     crawler: crawler::CrawlerState,
+    mover: mover::MoverState,
 }
 
 /// A live item found under its shard's lock.
@@ -363,6 +365,7 @@ impl Cache {
             oldest_cas: AtomicU64::new(0),
             evict_cursor: AtomicUsize::new(0),
             crawler: crawler::CrawlerState::new(config.lru_crawler),
+            mover: mover::MoverState::with_automove(1),
             sizes: config.track_sizes.then(|| {
                 (0..=config.item_size_max / SIZE_BUCKET + 1)
                     .map(|_| AtomicU64::new(0))

@@ -8,7 +8,7 @@
 
 use std::sync::Mutex;
 
-use super::arena::{Arena, Carving, Chunk, FreeList, PAGE_SIZE};
+use super::arena::{Arena, Carving, Chunk, FreeList, Page, PAGE_SIZE};
 use crate::stats::lock;
 
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: class ids are 1..=63.
@@ -99,6 +99,25 @@ struct Class {
     carving: Option<Carving>,
     pages: usize,
     used: usize,
+    /// Page numbers assigned to the class, oldest first.
+    page_list: Vec<usize>,
+    /// Pages moved in from another class and not cut yet.
+    spare: Vec<Page>,
+    /// A page being moved out: chunks of it are collected here instead of being reused.
+    moving: Option<(usize, Vec<Chunk>)>,
+}
+
+/// Why `slabs reassign` refused (memcached's replies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReassignError {
+    /// `BUSY currently processing reassign request`
+    Busy,
+    /// `BADCLASS invalid src or dst class id`
+    BadClass,
+    /// `NOSPARE source class has no spare pages`
+    NoSpare,
+    /// `SAME src and dst class are identical`
+    Same,
 }
 
 /// The chunk allocator.
@@ -119,6 +138,9 @@ impl Slabs {
                     carving: None,
                     pages: 0,
                     used: 0,
+                    page_list: Vec::new(),
+                    spare: Vec::new(),
+                    moving: None,
                 })
             })
             .collect();
@@ -144,19 +166,32 @@ impl Slabs {
     pub fn alloc(&self, class: usize) -> Option<Chunk> {
         let mut c = lock(&self.classes[class]);
         let c = &mut *c;
-        if let Some(chunk) = self.arena.pop_free(&mut c.free) {
-            c.used += 1;
-            return Some(chunk);
+        while let Some(chunk) = self.arena.pop_free(&mut c.free) {
+            match &mut c.moving {
+                // A chunk of the page being moved out is kept for the move, not reused.
+                Some((page, gathered)) if chunk.page() == *page => gathered.push(chunk),
+                _ => {
+                    c.used += 1;
+                    return Some(chunk);
+                }
+            }
         }
         if let Some(chunk) = c.carving.as_mut().and_then(|k| self.arena.cut(k)) {
             c.used += 1;
             return Some(chunk);
         }
-        let page = self.arena.alloc_page()?;
+        let page = match c.spare.pop() {
+            Some(page) => page,
+            None => {
+                let page = self.arena.alloc_page()?;
+                c.pages += 1;
+                c.page_list.push(page.index());
+                page
+            }
+        };
         let mut carving = self.arena.carve(page, self.table.chunk_size(class));
         let chunk = self.arena.cut(&mut carving);
         c.carving = Some(carving);
-        c.pages += 1;
         c.used += 1;
         chunk
     }
@@ -165,7 +200,85 @@ impl Slabs {
     pub fn free(&self, class: usize, chunk: Chunk) {
         let mut c = lock(&self.classes[class]);
         c.used -= 1;
-        self.arena.push_free(&mut c.free, chunk);
+        match &mut c.moving {
+            Some((page, gathered)) if chunk.page() == *page => gathered.push(chunk),
+            _ => self.arena.push_free(&mut c.free, chunk),
+        }
+    }
+
+    /// Starts moving a page of `src` to `dst` (memcached's `slabs reassign`): from now on the
+    /// page's chunks are gathered as they come free instead of being reused. Returns the page
+    /// number; the caller then frees (or rescues) the items still in it and calls
+    /// [`Slabs::finish_move`].
+    pub fn start_move(&self, src: usize, dst: usize) -> Result<usize, ReassignError> {
+        let valid = 1..=self.table.largest();
+        if !valid.contains(&src) || !valid.contains(&dst) {
+            return Err(ReassignError::BadClass);
+        }
+        if src == dst {
+            return Err(ReassignError::Same);
+        }
+        if self.classes.iter().any(|c| lock(c).moving.is_some()) {
+            return Err(ReassignError::Busy);
+        }
+        let mut c = lock(&self.classes[src]);
+        let c = &mut *c;
+        if c.pages < 2 {
+            return Err(ReassignError::NoSpare);
+        }
+        let page = c.page_list[0];
+        let mut gathered = Vec::new();
+        // Pull the page's chunks out of the free list; keep the rest free.
+        let mut keep = Vec::new();
+        while let Some(chunk) = self.arena.pop_free(&mut c.free) {
+            if chunk.page() == page {
+                gathered.push(chunk);
+            } else {
+                keep.push(chunk);
+            }
+        }
+        for chunk in keep.into_iter().rev() {
+            self.arena.push_free(&mut c.free, chunk);
+        }
+        if c.carving.as_ref().is_some_and(|k| k.page() == page) {
+            if let Some(mut carving) = c.carving.take() {
+                gathered.extend(self.arena.cut_rest(&mut carving));
+            }
+        }
+        c.moving = Some((page, gathered));
+        Ok(page)
+    }
+
+    /// Completes a move once every chunk of the page is back: the page joins `dst`. Returns
+    /// false (and keeps gathering) while some chunk is still in use.
+    pub fn finish_move(&self, src: usize, dst: usize) -> bool {
+        let page = {
+            let mut c = lock(&self.classes[src]);
+            let Some((page_no, gathered)) = c.moving.take() else {
+                return false;
+            };
+            match self.arena.join(gathered) {
+                Ok(page) => {
+                    c.pages -= 1;
+                    c.page_list.retain(|&p| p != page_no);
+                    page
+                }
+                Err(gathered) => {
+                    c.moving = Some((page_no, gathered));
+                    return false;
+                }
+            }
+        };
+        let mut d = lock(&self.classes[dst]);
+        d.pages += 1;
+        d.page_list.push(page.index());
+        d.spare.push(page);
+        true
+    }
+
+    /// The page a move is emptying, if any (per class).
+    pub fn moving_page(&self, class: usize) -> Option<usize> {
+        lock(&self.classes[class]).moving.as_ref().map(|(p, _)| *p)
     }
 
     /// A class's figures.
@@ -177,7 +290,8 @@ impl Slabs {
             total_pages: c.pages,
             used_chunks: c.used,
             free_chunks: c.free.len(),
-            free_chunks_end: c.carving.as_ref().map_or(0, Carving::remaining),
+            free_chunks_end: c.carving.as_ref().map_or(0, Carving::remaining)
+                + c.spare.len() * self.table.per_page(class),
         }
     }
 }

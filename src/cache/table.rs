@@ -189,6 +189,12 @@ impl Table {
         (tail != NIL).then_some(tail)
     }
 
+    /// Moves an entry's item to another first chunk (the slab mover's rescue), returning the
+    /// old one.
+    pub fn swap_chunk(&mut self, idx: u32, chunk: Chunk) -> Chunk {
+        std::mem::replace(&mut self.entry_mut(idx).chunk, chunk)
+    }
+
     /// The entry after `idx` towards the head of its class's LRU (more recently used).
     pub fn lru_newer(&self, idx: u32) -> Option<u32> {
         let prev = self.entry(idx).prev;

@@ -1,6 +1,7 @@
-//! The background LRU crawler thread: every few seconds, while `lru_crawler` is enabled, it
-//! walks every class and reclaims expired items, so their memory is free before an eviction
-//! would have to take a live item instead.
+//! The cache's background thread: every few seconds, while `lru_crawler` is enabled, it walks
+//! every class and reclaims expired items, so their memory is free before an eviction would
+//! have to take a live item instead; every second it lets `slabs automove` move a page to a
+//! class that is evicting.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use crate::server::Server;
 
 /// Time between automatic crawls.
 const INTERVAL: Duration = Duration::from_secs(10);
+/// Time between slab automove decisions.
+const AUTOMOVE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the thread looks at the shutdown flag while it waits.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -23,8 +26,13 @@ pub fn spawn(server: Arc<Server>, shutdown: Arc<AtomicBool>) -> std::io::Result<
             let mut all = vec![true; MAX_CLASSES];
             all[0] = false;
             let mut last = Instant::now();
+            let mut last_automove = Instant::now();
             while !shutdown.load(Ordering::Acquire) {
                 std::thread::sleep(TICK);
+                if last_automove.elapsed() >= AUTOMOVE_INTERVAL {
+                    last_automove = Instant::now();
+                    server.cache.automove();
+                }
                 let crawler = server.cache.crawler();
                 if last.elapsed() < INTERVAL || !crawler.enabled.load(Ordering::Relaxed) {
                     continue;

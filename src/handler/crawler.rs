@@ -1,11 +1,13 @@
-//! `lru_crawler` and `stats cachedump`, answered as memcached 1.6.18 answers them.
+//! `lru_crawler`, `stats cachedump` and `slabs`: the cache's maintenance commands, answered as
+//! memcached 1.6.18 answers them.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
 use super::text::{reply, Next, Session, TextHandler, OUTPUT_HIGH_WATER};
+use crate::cache::slabs::ReassignError;
 use crate::cache::slabs::MAX_CLASSES;
-use crate::numparse::safe_strtoul;
+use crate::numparse::{safe_strtol, safe_strtoul};
 use crate::protocol::text::Tokens;
 
 const BAD_CLASS: &str = "BADCLASS invalid class id";
@@ -191,5 +193,49 @@ impl TextHandler<'_> {
             left > 0 && out.len() < cap
         });
         out.extend_from_slice(b"END\r\n");
+    }
+
+    /// `slabs reassign <src> <dst>` and `slabs automove <0|1|2>`.
+    pub(super) fn slabs(&self, t: &Tokens<'_>, out: &mut Vec<u8>) {
+        let mover = self.server.cache.mover();
+        let n = t.count();
+        if n == 5 && t.get(1) == b"reassign" {
+            let (Some(src), Some(dst)) = (safe_strtol(t.get(2)), safe_strtol(t.get(3))) else {
+                return reply(out, "CLIENT_ERROR bad command line format", false);
+            };
+            let outcome = usize::try_from(dst)
+                .map_err(|_| ReassignError::BadClass)
+                .and_then(|dst| self.server.cache.reassign(src, dst));
+            let line = match outcome {
+                Ok(()) => "OK",
+                Err(ReassignError::Busy) => "BUSY currently processing reassign request",
+                Err(ReassignError::BadClass) => "BADCLASS invalid src or dst class id",
+                Err(ReassignError::NoSpare) => "NOSPARE source class has no spare pages",
+                Err(ReassignError::Same) => "SAME src and dst class are identical",
+            };
+            return reply(out, line, false);
+        }
+        if n >= 4 && t.get(1) == b"automove" {
+            let noreply = t.get(n - 2) == b"noreply";
+            if t.get(2) == b"ratio" {
+                let ratio = std::str::from_utf8(t.get(3))
+                    .ok()
+                    .and_then(|r| r.parse::<f64>().ok());
+                if n < 5 || ratio.is_none() {
+                    return reply(out, "ERROR", false);
+                }
+                return reply(out, "OK", noreply);
+            }
+            match safe_strtoul(t.get(2)) {
+                None => reply(out, "CLIENT_ERROR bad command line format", noreply),
+                Some(level @ 0..=2) => {
+                    mover.automove.store(level as u8, Ordering::Relaxed);
+                    reply(out, "OK", noreply);
+                }
+                Some(_) => reply(out, "ERROR", noreply),
+            }
+            return;
+        }
+        reply(out, "ERROR", false);
     }
 }

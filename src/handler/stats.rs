@@ -167,18 +167,24 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "hash_is_expanding", 0);
     // The slab mover, LRU crawler, LRU maintainer and log watchers belong to the slab engine
     // that replaces this one; none of their events can happen here, so their counts are zero.
-    for name in [
+    let mover = server.cache.mover();
+    stat(
+        out,
         "slab_reassign_rescues",
-        "slab_reassign_chunk_rescues",
+        mover.rescues.load(Ordering::Relaxed),
+    );
+    // Chained items are evicted, never rescued piecewise; moves run to completion inline.
+    stat(out, "slab_reassign_chunk_rescues", 0);
+    stat(
+        out,
         "slab_reassign_evictions_nomem",
-        "slab_reassign_inline_reclaim",
-        "slab_reassign_busy_items",
-        "slab_reassign_busy_deletes",
-        "slab_reassign_running",
-        "slabs_moved",
-    ] {
-        stat(out, name, 0);
-    }
+        mover.evictions_nomem.load(Ordering::Relaxed),
+    );
+    stat(out, "slab_reassign_inline_reclaim", 0);
+    stat(out, "slab_reassign_busy_items", 0);
+    stat(out, "slab_reassign_busy_deletes", 0);
+    stat(out, "slab_reassign_running", 0);
+    stat(out, "slabs_moved", mover.moved.load(Ordering::Relaxed));
     let crawler = server.cache.crawler();
     stat(
         out,
@@ -347,6 +353,12 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "item_size_max", s.item_size_max);
     stat(out, "maxconns_fast", on_off(s.maxconns_fast));
     stat(out, "hashpower_init", s.hashpower_init);
+    stat(out, "slab_reassign", "yes");
+    stat(
+        out,
+        "slab_automove",
+        server.cache.mover().automove.load(Ordering::Relaxed),
+    );
     stat(out, "slab_chunk_max", s.slab_chunk_max);
     let crawler = server.cache.crawler();
     stat(

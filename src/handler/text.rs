@@ -294,6 +294,10 @@ impl<'s> TextHandler<'s> {
             }
             Request::Meta(kind, tokens) => self.meta(kind, tokens, out, pending),
             Request::LruCrawler(tokens) => self.lru_crawler(&tokens, resume, out, pending),
+            Request::Slabs(tokens) => {
+                self.slabs(&tokens, out);
+                Next::ReadLine
+            }
             Request::Unsupported(command) => {
                 log::debug!(
                     "command not implemented yet: {}",

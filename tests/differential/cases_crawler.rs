@@ -1,4 +1,6 @@
-//! `lru_crawler` and `stats cachedump`: their replies, errors and dump format.
+//! `lru_crawler`, `stats cachedump` and `slabs`: their replies, errors and dump format.
+//! (What a page move does to the items is not compared: memcached moves pages later in a
+//! background thread and evicts the items; memcached-rs moves at once and rescues them.)
 //!
 //! Dumps list one item only: the order in which a server walks its items is its own business.
 //! They end the script, read until the server goes quiet: memcached hands the socket to its
@@ -57,6 +59,22 @@ pub fn cases() -> Vec<Case> {
             "lru_crawler/metadump after queued replies",
             "set a 0 0 1\r\nx\r\nlru_crawler metadump all\r\n",
         ),
+        Case::new(
+            "slabs/errors",
+            "slabs\r\nslabs foo\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 1\r\nslabs reassign 1 64\r\nslabs reassign 3 2\r\nslabs reassign 2 0 0\r\n",
+        ),
+        Case::new(
+            "slabs/automove",
+            "slabs automove 2\r\nslabs automove 3\r\nslabs automove x\r\nslabs automove 0 noreply\r\nslabs automove ratio 0.5\r\nslabs automove ratio\r\nslabs automove 1\r\n",
+        ),
+        Case::new(
+            "slabs/reassign a spare page",
+            (0..12_000)
+                .map(|i| format!("set k{i:05} 0 0 2 noreply\r\nab\r\n"))
+                .collect::<String>(),
+        )
+        .sync()
+        .send("slabs reassign 1 2\r\n"),
         Case::new(
             "cachedump/errors",
             "stats cachedump\r\nstats cachedump 1\r\nstats cachedump x 0\r\nstats cachedump 64 0\r\nstats cachedump 99 1\r\n",

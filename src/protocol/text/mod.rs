@@ -256,6 +256,8 @@ pub enum Request<'a> {
     Stats(Tokens<'a>),
     /// `lru_crawler …`
     LruCrawler(Tokens<'a>),
+    /// `slabs reassign|automove …`
+    Slabs(Tokens<'a>),
     /// A meta command (`mg ms md ma mn me`) with its tokens.
     Meta(MetaKind, Tokens<'a>),
     /// A command memcached has that this server does not implement yet.
@@ -324,7 +326,7 @@ pub fn parse(line: &[u8]) -> Request<'_> {
                 (3, b"graceful") => ShutdownMode::Graceful,
                 _ => ShutdownMode::Invalid,
             }),
-            b"slabs" => Request::Unsupported(cmd),
+            b"slabs" => Request::Slabs(t),
             _ => ERROR,
         },
         b'a' => match cmd {
