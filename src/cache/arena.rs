@@ -16,6 +16,7 @@
 //! memory follows use and never exceeds the mapping: `-m` is a hard bound.
 
 use std::io;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use memmap2::{Advice, MmapOptions, MmapRaw};
@@ -51,7 +52,11 @@ impl Backing {
 #[derive(Debug)]
 pub struct Arena {
     map: MmapRaw,
-    id: u32,
+    id: NonZeroU32,
+    /// The chunk size each page was last carved into. A page is re-carved only after every
+    /// chunk of its previous carving was given back (joined), so the size a live chunk reads
+    /// here is always its own.
+    chunk_sizes: Box<[AtomicU32]>,
     pages: usize,
     next_page: AtomicUsize,
     /// Pages that may be handed out (`cache_memlimit` lowers it).
@@ -62,7 +67,7 @@ pub struct Arena {
 /// An unused page, owned.
 #[derive(Debug)]
 pub struct Page {
-    arena: u32,
+    arena: NonZeroU32,
     index: usize,
 }
 
@@ -70,35 +75,25 @@ pub struct Page {
 /// chunks handed out are ever touched).
 #[derive(Debug)]
 pub struct Carving {
-    arena: u32,
+    arena: NonZeroU32,
     index: usize,
     chunk_size: usize,
     next: usize,
 }
 
-/// One chunk of arena memory, owned.
+/// One chunk of arena memory, owned. Eight bytes: its length is its page's chunk size, kept
+/// by the arena, so tables that hold millions of chunks stay small.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Chunk {
-    arena: u32,
+    arena: NonZeroU32,
     /// Offset in units of [`UNIT`] bytes, so that 32-bit names reach 32 GB.
     unit: u32,
-    len: u32,
 }
 
 impl Chunk {
     /// Where the chunk starts in the arena (its name, for tables that refer to it).
     pub fn offset(&self) -> usize {
         self.unit as usize * UNIT
-    }
-
-    /// The chunk's size.
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    /// Whether the chunk has no bytes (never true for a carved chunk).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The page the chunk lies in.
@@ -135,7 +130,7 @@ impl Carving {
 /// memcached's slab free lists are), so that keeping free memory costs no memory.
 #[derive(Debug)]
 pub struct FreeList {
-    arena: u32,
+    arena: NonZeroU32,
     chunk_size: u32,
     head: Option<u32>,
     len: usize,
@@ -181,9 +176,12 @@ impl Arena {
             }
             Err(e) => return Err(e),
         };
+        let id = NonZeroU32::new(NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed))
+            .ok_or_else(|| io::Error::other("too many arenas"))?;
         Ok(Arena {
             map: MmapRaw::from(map),
-            id: NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed),
+            id,
+            chunk_sizes: (0..pages).map(|_| AtomicU32::new(0)).collect(),
             pages,
             next_page: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit),
@@ -260,13 +258,20 @@ impl Arena {
     /// Starts cutting a page into chunks of `chunk_size` bytes (at most one page, at least 8).
     pub fn carve(&self, page: Page, chunk_size: usize) -> Carving {
         self.check(page.arena);
+        // Whole units, so every chunk starts on a unit boundary.
+        let chunk_size = chunk_size.clamp(UNIT, PAGE_SIZE).next_multiple_of(UNIT);
+        self.chunk_sizes[page.index].store(chunk_size as u32, Ordering::Release);
         Carving {
             arena: page.arena,
             index: page.index,
-            // Whole units, so every chunk starts on a unit boundary.
-            chunk_size: chunk_size.clamp(UNIT, PAGE_SIZE).next_multiple_of(UNIT),
+            chunk_size,
             next: 0,
         }
+    }
+
+    /// A chunk's size.
+    pub fn chunk_len(&self, chunk: &Chunk) -> usize {
+        self.chunk_sizes[chunk.page()].load(Ordering::Acquire) as usize
     }
 
     /// Cuts the next chunk off a carving, if one is left.
@@ -280,7 +285,6 @@ impl Arena {
         Some(Chunk {
             arena: self.id,
             unit: (offset / UNIT) as u32,
-            len: carving.chunk_size as u32,
         })
     }
 
@@ -291,7 +295,7 @@ impl Arena {
         // long as `self`). `chunk` is the only handle to this range (module invariant), and we
         // hold a shared borrow of it for 'a, so no `&mut` to these bytes can exist for 'a.
         unsafe {
-            std::slice::from_raw_parts(self.map.as_ptr().add(chunk.offset()), chunk.len as usize)
+            std::slice::from_raw_parts(self.map.as_ptr().add(chunk.offset()), self.chunk_len(chunk))
         }
     }
 
@@ -303,7 +307,7 @@ impl Arena {
         unsafe {
             std::slice::from_raw_parts_mut(
                 self.map.as_mut_ptr().add(chunk.offset()),
-                chunk.len as usize,
+                self.chunk_len(chunk),
             )
         }
     }
@@ -322,7 +326,8 @@ impl Arena {
     pub fn push_free(&self, list: &mut FreeList, mut chunk: Chunk) {
         self.check(list.arena);
         assert_eq!(
-            chunk.len, list.chunk_size,
+            self.chunk_len(&chunk) as u32,
+            list.chunk_size,
             "chunk freed into a list of another size"
         );
         let next = list.head.unwrap_or(END_OF_LIST);
@@ -340,7 +345,6 @@ impl Arena {
         let chunk = Chunk {
             arena: self.id,
             unit,
-            len: list.chunk_size,
         };
         let mut link = [0u8; 4];
         link.copy_from_slice(&self.bytes(&chunk)[..4]);
@@ -358,11 +362,13 @@ impl Arena {
         let Some(first) = chunks.first() else {
             return Err(chunks);
         };
-        let (page, len) = (first.page(), first.len);
-        let whole = chunks.len() == PAGE_SIZE / len as usize
+        let page = first.page();
+        let len = self.chunk_len(first);
+        let whole = len > 0
+            && chunks.len() == PAGE_SIZE / len
             && chunks
                 .iter()
-                .all(|c| c.arena == self.id && c.page() == page && c.len == len);
+                .all(|c| c.arena == self.id && c.page() == page);
         if !whole {
             return Err(chunks);
         }
@@ -377,16 +383,13 @@ impl Arena {
         std::iter::from_fn(|| self.cut(carving)).collect()
     }
 
-    fn check(&self, arena: u32) {
+    fn check(&self, arena: NonZeroU32) {
         assert_eq!(arena, self.id, "a handle from another arena");
     }
 
     fn check_chunk(&self, chunk: &Chunk) {
         self.check(chunk.arena);
-        assert!(
-            chunk.offset() + chunk.len as usize <= self.pages * PAGE_SIZE,
-            "chunk outside the arena"
-        );
+        assert!(chunk.page() < self.pages, "chunk outside the arena");
     }
 }
 

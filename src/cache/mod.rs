@@ -178,7 +178,8 @@ impl Value<'_> {
         out.extend_from_slice(self.first);
         let mut left = self.len - self.first.len();
         for chunk in self.rest {
-            let part = &self.arena.bytes(chunk)[..left.min(chunk.len())];
+            let bytes = self.arena.bytes(chunk);
+            let part = &bytes[..left.min(bytes.len())];
             out.extend_from_slice(part);
             left -= part.len();
         }
@@ -193,7 +194,8 @@ impl Value<'_> {
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut left = self.len - self.first.len();
         std::iter::once(self.first).chain(self.rest.iter().map(move |chunk| {
-            let part = &self.arena.bytes(chunk)[..left.min(chunk.len())];
+            let bytes = self.arena.bytes(chunk);
+            let part = &bytes[..left.min(bytes.len())];
             left -= part.len();
             part
         }))

@@ -26,7 +26,9 @@ fn carving_cuts_whole_chunks_only() {
     assert!(chunks
         .windows(2)
         .all(|w| w[1].offset() == w[0].offset() + 96));
-    assert!(chunks.iter().all(|c| c.len() == 96 && c.page() == 0));
+    assert!(chunks
+        .iter()
+        .all(|c| arena.chunk_len(c) == 96 && c.page() == 0));
 }
 
 #[test]
@@ -128,4 +130,27 @@ fn concurrent_owners_never_overlap() {
     for t in threads {
         t.join().expect("thread");
     }
+}
+
+#[test]
+fn handles_are_small_and_pages_can_be_joined_and_recarved() {
+    assert_eq!(std::mem::size_of::<Chunk>(), 8);
+    assert_eq!(
+        std::mem::size_of::<Option<Chunk>>(),
+        8,
+        "the arena id is the niche"
+    );
+    let arena = Arena::new(2 * PAGE_SIZE, false).expect("map");
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 256 * 1024);
+    let mut chunks = arena.cut_rest(&mut carving);
+    assert_eq!(chunks.len(), 4);
+    let last = chunks.pop().expect("chunk");
+    let chunks = arena.join(chunks).expect_err("a chunk is missing");
+    let mut all = chunks;
+    all.push(last);
+    let page = arena.join(all).expect("every chunk is back");
+    let mut carving = arena.carve(page, 1024);
+    let c = arena.cut(&mut carving).expect("chunk");
+    assert_eq!(arena.chunk_len(&c), 1024);
+    assert_eq!(arena.bytes(&c).len(), 1024);
 }
