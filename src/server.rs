@@ -57,6 +57,9 @@ impl Server {
                 large_pages: settings.large_pages,
                 track_sizes: settings.track_sizes,
                 lru_crawler: settings.lru_crawler,
+                lru_crawler_sleep: settings.lru_crawler_sleep,
+                lru_crawler_tocrawl: settings.lru_crawler_tocrawl,
+                slab_automove: settings.slab_automove,
             },
             clock,
         )?;

@@ -23,12 +23,12 @@ pub struct CrawlerState {
 }
 
 impl CrawlerState {
-    /// The state memcached starts with.
-    pub fn new(enabled: bool) -> CrawlerState {
+    /// The state the settings ask for.
+    pub fn new(config: &super::CacheConfig) -> CrawlerState {
         CrawlerState {
-            enabled: AtomicBool::new(enabled),
-            sleep_us: AtomicU64::new(100),
-            tocrawl: AtomicU64::new(0),
+            enabled: AtomicBool::new(config.lru_crawler),
+            sleep_us: AtomicU64::new(u64::from(config.lru_crawler_sleep)),
+            tocrawl: AtomicU64::new(u64::from(config.lru_crawler_tocrawl)),
             running: AtomicBool::new(false),
             starts: AtomicU64::new(0),
         }

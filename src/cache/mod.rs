@@ -72,6 +72,12 @@ pub struct CacheConfig {
     pub track_sizes: bool,
     /// `-o lru_crawler` / `no_lru_crawler`.
     pub lru_crawler: bool,
+    /// `-o lru_crawler_sleep`.
+    pub lru_crawler_sleep: u32,
+    /// `-o lru_crawler_tocrawl`.
+    pub lru_crawler_tocrawl: u32,
+    /// `-o slab_automove`.
+    pub slab_automove: u8,
 }
 
 impl CacheConfig {
@@ -89,6 +95,9 @@ impl CacheConfig {
             large_pages: false,
             track_sizes: false,
             lru_crawler: true,
+            lru_crawler_sleep: 100,
+            lru_crawler_tocrawl: 0,
+            slab_automove: 1,
         }
     }
 }
@@ -366,8 +375,8 @@ impl Cache {
             oldest_live: AtomicU32::new(0),
             oldest_cas: AtomicU64::new(0),
             evict_cursor: AtomicUsize::new(0),
-            crawler: crawler::CrawlerState::new(config.lru_crawler),
-            mover: mover::MoverState::with_automove(1),
+            crawler: crawler::CrawlerState::new(config),
+            mover: mover::MoverState::with_automove(config.slab_automove),
             sizes: config.track_sizes.then(|| {
                 (0..=config.item_size_max / SIZE_BUCKET + 1)
                     .map(|_| AtomicU64::new(0))

@@ -18,8 +18,6 @@ const MAX_NUMBER_OF_SLAB_CLASSES: usize = 64;
 const RECORDED_FLAGS: &[&str] = &[
     "modern",
     "no_hashexpand",
-    "slab_reassign",
-    "no_slab_reassign",
     "no_slab_automove",
     "inline_ascii_resp",
     "no_inline_ascii_resp",
@@ -211,6 +209,21 @@ fn apply_one(
             st.slab_sizes = Some(v.to_string());
             return Ok(true);
         }
+        "slab_automove" => {
+            check_recorded(name, value)?;
+            // memcached: a bare `slab_automove` means 1.
+            s.slab_automove = value.map_or(1, |v| atoi(v.as_bytes()).clamp(0, 2) as u8);
+        }
+        "lru_crawler_sleep" => {
+            check_recorded(name, value)?;
+            s.lru_crawler_sleep = value.map_or(0, |v| atoi(v.as_bytes()).max(0) as u32);
+        }
+        "lru_crawler_tocrawl" => {
+            check_recorded(name, value)?;
+            s.lru_crawler_tocrawl = value.and_then(|v| safe_strtoul(v.as_bytes())).unwrap_or(0);
+        }
+        "slab_reassign" => s.slab_reassign = true,
+        "no_slab_reassign" => s.slab_reassign = false,
         _ => return check_recorded(name, value),
     }
     Ok(false)

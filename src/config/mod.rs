@@ -122,6 +122,14 @@ pub struct Settings {
     pub maxconns_fast: bool,
     /// `-o track_sizes`.
     pub track_sizes: bool,
+    /// `-o slab_automove`: 0, 1 (memcached's default) or 2.
+    pub slab_automove: u8,
+    /// `-o slab_reassign` / `no_slab_reassign`: allow `slabs reassign`.
+    pub slab_reassign: bool,
+    /// `-o lru_crawler_sleep`: microseconds the crawler pauses every 1000 items.
+    pub lru_crawler_sleep: u32,
+    /// `-o lru_crawler_tocrawl`: items checked per class per crawl (0 = all).
+    pub lru_crawler_tocrawl: u32,
     /// `logfile PATH` in the config file: where the log goes instead of stderr.
     pub logfile: Option<PathBuf>,
     /// Options that were accepted but whose feature this build does not implement yet; the daemon
@@ -176,6 +184,10 @@ impl Default for Settings {
             lru_crawler: true,
             maxconns_fast: true,
             track_sizes: false,
+            slab_automove: 1,
+            slab_reassign: true,
+            lru_crawler_sleep: 100,
+            lru_crawler_tocrawl: 0,
             logfile: None,
             not_implemented: Vec::new(),
             prefix_delimiter: None,

@@ -200,6 +200,9 @@ impl TextHandler<'_> {
         let mover = self.server.cache.mover();
         let n = t.count();
         if n == 5 && t.get(1) == b"reassign" {
+            if !self.server.settings.slab_reassign {
+                return reply(out, "CLIENT_ERROR slab reassignment disabled", false);
+            }
             let (Some(src), Some(dst)) = (safe_strtol(t.get(2)), safe_strtol(t.get(3))) else {
                 return reply(out, "CLIENT_ERROR bad command line format", false);
             };

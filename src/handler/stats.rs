@@ -353,7 +353,7 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "item_size_max", s.item_size_max);
     stat(out, "maxconns_fast", on_off(s.maxconns_fast));
     stat(out, "hashpower_init", s.hashpower_init);
-    stat(out, "slab_reassign", "yes");
+    stat(out, "slab_reassign", on_off(s.slab_reassign));
     stat(
         out,
         "slab_automove",
