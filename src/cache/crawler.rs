@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::item;
+use super::table::{Lru, SEGMENTS};
 use super::{Cache, Found, RelTime, SHARDS};
 
 /// Crawler settings and figures, shared by the commands and the background thread.
@@ -75,25 +76,30 @@ impl Cache {
             for s in 0..SHARDS {
                 let now = self.clock.now();
                 let mut shard = self.shard(s);
-                let mut cursor = shard.table.lru_tail(class as u8);
                 let mut seen = 0;
-                while let Some(idx) = cursor {
-                    if limit != 0 && seen >= limit {
-                        break;
-                    }
-                    seen += 1;
-                    cursor = shard.table.lru_newer(idx);
-                    let header = self.header_of(&shard.table.entry(idx).chunk);
-                    let dead = self.is_flushed(&header, now)
-                        || (header.exptime != 0 && header.exptime <= now);
-                    let c = &mut shard.classes[class];
-                    c.crawler_items_checked += 1;
-                    if dead {
-                        c.crawler_reclaimed += 1;
-                        c.reclaimed += 1;
-                        c.expired_unfetched += u64::from(!header.has(item::FETCHED));
-                        self.unlink(&mut shard, idx, &header);
-                        reclaimed += 1;
+                for seg in 0..SEGMENTS as u8 {
+                    let mut cursor = shard.table.lru_tail(Lru {
+                        class: class as u8,
+                        seg,
+                    });
+                    while let Some(idx) = cursor {
+                        if limit != 0 && seen >= limit {
+                            break;
+                        }
+                        seen += 1;
+                        cursor = shard.table.lru_newer(idx);
+                        let header = self.header_of(&shard.table.entry(idx).chunk);
+                        let dead = self.is_flushed(&header, now)
+                            || (header.exptime != 0 && header.exptime <= now);
+                        let c = &mut shard.classes[class];
+                        c.crawler_items_checked += 1;
+                        if dead {
+                            c.crawler_reclaimed += 1;
+                            c.reclaimed += 1;
+                            c.expired_unfetched += u64::from(!header.has(item::FETCHED));
+                            self.unlink(&mut shard, idx, &header);
+                            reclaimed += 1;
+                        }
                     }
                 }
                 drop(shard);

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! 0  nkey      u8    key length (≤ 250)
-//! 1  bits      u8    FETCHED | STALE | TOKEN_SENT | KEY_BINARY
+//! 1  bits      u8    FETCHED | STALE | TOKEN_SENT | KEY_BINARY | ACTIVE | LRU segment
 //! 2  class     u8    slab class of the chunks
 //! 3  -         u8
 //! 4  nbytes    u32   value length
@@ -26,6 +26,12 @@ pub const STALE: u8 = 2;
 pub const TOKEN_SENT: u8 = 4;
 /// The key arrived base64-encoded.
 pub const KEY_BINARY: u8 = 8;
+
+/// Read since it last moved between LRU segments (segmented LRU).
+pub const ACTIVE: u8 = 16;
+/// Where the LRU segment ([`super::table::HOT`], `WARM`, `COLD`) is kept in the bits.
+const SEG_SHIFT: u8 = 5;
+const SEG_MASK: u8 = 0b11 << SEG_SHIFT;
 
 /// Header bytes without a CAS id.
 pub const BASE_HEADER: usize = 20;
@@ -109,6 +115,19 @@ impl Header {
     /// Whether a bit is set.
     pub fn has(&self, bit: u8) -> bool {
         self.bits & bit != 0
+    }
+
+    /// The LRU list the item is on.
+    pub fn lru(&self) -> super::table::Lru {
+        super::table::Lru {
+            class: self.class,
+            seg: (self.bits & SEG_MASK) >> SEG_SHIFT,
+        }
+    }
+
+    /// Records the LRU segment the item moves to.
+    pub fn set_seg(&mut self, seg: u8) {
+        self.bits = (self.bits & !SEG_MASK) | ((seg << SEG_SHIFT) & SEG_MASK);
     }
 }
 

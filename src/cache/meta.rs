@@ -181,7 +181,7 @@ impl Cache {
             }
             let bump = !opts.no_update;
             if let (Some(f), true, false) = (found.as_mut(), bump, opts.delay_bump) {
-                self.mark_accessed(&mut shard, f, now);
+                self.mark_accessed(&mut shard, f, now, stats);
             }
             let mut created = false;
             if found.is_none() && opts.vivify {
@@ -213,7 +213,7 @@ impl Cache {
             let result = read(Some(&mut item));
             let mut found = item.found;
             if bump && opts.delay_bump {
-                self.mark_accessed(&mut shard, &mut found, now);
+                self.mark_accessed(&mut shard, &mut found, now, stats);
             }
             return result;
         }

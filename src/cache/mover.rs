@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use super::slabs::ReassignError;
+use super::table::{Lru, SEGMENTS};
 use super::{Cache, SHARDS};
 
 /// The mover's settings and figures.
@@ -74,13 +75,18 @@ impl Cache {
     fn empty_page_in_shard(&self, s: usize, class: usize, page: usize) {
         let mut shard = self.shard(s);
         let mut victims = Vec::new();
-        let mut cursor = shard.table.lru_tail(class as u8);
-        while let Some(idx) = cursor {
-            cursor = shard.table.lru_newer(idx);
-            let in_page = shard.table.entry(idx).chunk.page() == page
-                || shard.table.chain(idx).iter().any(|c| c.page() == page);
-            if in_page {
-                victims.push(idx);
+        for seg in 0..SEGMENTS as u8 {
+            let mut cursor = shard.table.lru_tail(Lru {
+                class: class as u8,
+                seg,
+            });
+            while let Some(idx) = cursor {
+                cursor = shard.table.lru_newer(idx);
+                let in_page = shard.table.entry(idx).chunk.page() == page
+                    || shard.table.chain(idx).iter().any(|c| c.page() == page);
+                if in_page {
+                    victims.push(idx);
+                }
             }
         }
         for idx in victims {

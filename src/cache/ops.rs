@@ -4,8 +4,10 @@ use std::sync::atomic::Ordering;
 
 use super::arena::Chunk;
 use super::item::{self, Header};
+use super::table::{Lru, COLD, HOT, SEGMENTS, WARM};
 use super::{
-    ArithOutcome, Cache, CacheStats, ClassCounters, Found, ItemView, RelTime, Shard, SHARDS,
+    ArithOutcome, Cache, CacheStats, ClassCounters, ClassLru, Found, ItemView, RelTime, Shard,
+    SHARDS,
 };
 use crate::stats::ThreadStats;
 
@@ -38,7 +40,7 @@ impl Cache {
             found.header.exptime = exptime;
             self.write_header(&mut shard, &found);
         }
-        self.mark_accessed(&mut shard, &mut found, now);
+        self.mark_accessed(&mut shard, &mut found, now, stats);
         let entry = shard.table.entry(found.idx);
         Some(read(ItemView {
             key: self.key_of(&entry.chunk),
@@ -221,12 +223,13 @@ impl Cache {
     pub(super) fn make_room(&self, class: u8) -> bool {
         let now = self.clock.now();
         let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
-        for i in 0..SHARDS {
+        // First any shard's cold segment; hot and warm items only when no shard has cold ones.
+        for i in 0..2 * SHARDS {
             let mut shard = self.shard((start + i) % SHARDS);
-            let Some(idx) = shard.table.lru_tail(class) else {
+            let Some((idx, header)) = self.eviction_candidate(&mut shard, class, i >= SHARDS)
+            else {
                 continue;
             };
-            let header = self.header_of(&shard.table.entry(idx).chunk);
             let dead =
                 self.is_flushed(&header, now) || (header.exptime != 0 && header.exptime <= now);
             if !dead && !self.evictions {
@@ -247,6 +250,40 @@ impl Cache {
             return true;
         }
         false
+    }
+
+    /// The item to free in a shard's class: the cold tail, where an item read since it got
+    /// there is given another round in warm instead (a few times at most, as memcached's
+    /// eviction search); with `any_segment`, hot and then warm tails when cold is empty.
+    fn eviction_candidate(
+        &self,
+        shard: &mut Shard,
+        class: u8,
+        any_segment: bool,
+    ) -> Option<(u32, Header)> {
+        let now = self.clock.now();
+        let cold = Lru { class, seg: COLD };
+        let warm = Lru { class, seg: WARM };
+        for _ in 0..5 {
+            let Some(idx) = shard.table.lru_tail(cold) else {
+                break;
+            };
+            let header = self.header_of(&shard.table.entry(idx).chunk);
+            let dead =
+                self.is_flushed(&header, now) || (header.exptime != 0 && header.exptime <= now);
+            if dead || !header.has(item::ACTIVE) {
+                return Some((idx, header));
+            }
+            self.deactivate(shard, idx);
+            self.move_item(shard, idx, cold, warm);
+        }
+        if !any_segment {
+            return None;
+        }
+        [COLD, HOT, WARM].into_iter().find_map(|seg| {
+            let idx = shard.table.lru_tail(Lru { class, seg })?;
+            Some((idx, self.header_of(&shard.table.entry(idx).chunk)))
+        })
     }
 
     /// Cache-wide figures.
@@ -270,18 +307,20 @@ impl Cache {
                 s.evicted_unfetched += c.evicted_unfetched;
                 s.crawler_reclaimed += c.crawler_reclaimed;
                 s.crawler_items_checked += c.crawler_items_checked;
+                s.moves[0] += c.moves_to_cold;
+                s.moves[1] += c.moves_to_warm;
+                s.moves[2] += c.moves_within_lru;
             }
         }
         s
     }
 
-    /// One class's counters, summed over shards, with its item count and the age of its
-    /// oldest item (for `stats items`).
-    pub fn class_counters(&self, class: usize) -> (ClassCounters, u64, u32) {
+    /// One class's counters, summed over shards, with its LRU segments' sizes and ages (for
+    /// `stats items`).
+    pub fn class_counters(&self, class: usize) -> (ClassCounters, ClassLru) {
         let now = self.clock.now();
         let mut sum = ClassCounters::default();
-        let mut items = 0;
-        let mut age = 0;
+        let mut lru = ClassLru::default();
         for i in 0..SHARDS {
             let shard = self.shard(i);
             let c = &shard.classes[class];
@@ -295,13 +334,24 @@ impl Cache {
             sum.mem_requested += c.mem_requested;
             sum.crawler_reclaimed += c.crawler_reclaimed;
             sum.crawler_items_checked += c.crawler_items_checked;
-            items += shard.table.class_len(class as u8) as u64;
-            if let Some(idx) = shard.table.lru_tail(class as u8) {
-                let h = self.header_of(&shard.table.entry(idx).chunk);
-                age = age.max(now.wrapping_sub(h.time));
+            sum.moves_to_cold += c.moves_to_cold;
+            sum.moves_to_warm += c.moves_to_warm;
+            sum.moves_within_lru += c.moves_within_lru;
+            lru.items += shard.table.class_len(class as u8) as u64;
+            for seg in 0..SEGMENTS as u8 {
+                let list = Lru {
+                    class: class as u8,
+                    seg,
+                };
+                lru.number[seg as usize] += shard.table.lru_len(list) as u64;
+                if let Some(idx) = shard.table.lru_tail(list) {
+                    let h = self.header_of(&shard.table.entry(idx).chunk);
+                    let age = &mut lru.age[seg as usize];
+                    *age = (*age).max(now.wrapping_sub(h.time));
+                }
             }
         }
-        (sum, items, age)
+        (sum, lru)
     }
 
     /// `stats reset`: zeroes the cumulative counters (not the current item count or bytes).

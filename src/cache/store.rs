@@ -210,7 +210,7 @@ impl Cache {
         }
     }
 
-    /// Refreshes an item's access time and LRU position without marking it fetched
+    /// Refreshes an item's access time and marks it active, without marking it fetched
     /// (memcached's `do_item_update`).
     fn touch_time(&self, shard: &mut Shard, found: &mut Found, now: RelTime) {
         if found.header.time < now.saturating_sub(super::ITEM_UPDATE_INTERVAL) {
@@ -218,6 +218,9 @@ impl Cache {
             let entry = shard.table.entry_mut(found.idx);
             item::set_time(self.arena().bytes_mut(&mut entry.chunk), now);
         }
-        shard.table.bump(found.idx, found.header.class);
+        // In the segmented LRU, being touched means being active.
+        found.header.bits |= item::ACTIVE;
+        let entry = shard.table.entry_mut(found.idx);
+        item::set_bits(self.arena().bytes_mut(&mut entry.chunk), found.header.bits);
     }
 }

@@ -15,6 +15,31 @@ use super::slabs::MAX_CLASSES;
 const NIL: u32 = u32::MAX;
 const EMPTY: u32 = 0;
 
+/// The segments of a class's LRU (memcached's segmented LRU): new items enter hot; items that
+/// stay unread drift to cold, where eviction looks first; items read in cold move to warm.
+pub const HOT: u8 = 0;
+/// Items read again after they left hot.
+pub const WARM: u8 = 1;
+/// Items not read lately: evicted first.
+pub const COLD: u8 = 2;
+/// Segments per class.
+pub const SEGMENTS: usize = 3;
+
+/// One LRU list: a slab class and a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lru {
+    /// Slab class.
+    pub class: u8,
+    /// [`HOT`], [`WARM`] or [`COLD`].
+    pub seg: u8,
+}
+
+impl Lru {
+    fn index(self) -> usize {
+        self.class as usize * SEGMENTS + self.seg as usize
+    }
+}
+
 /// A stored item's handle: its first chunk and its place in the LRU.
 #[derive(Debug)]
 pub struct Entry {
@@ -34,8 +59,10 @@ pub struct Table {
     /// Entry number + 1 per bucket (0 = empty).
     index: Vec<u32>,
     len: usize,
-    /// Head (most recent) and tail per class.
-    lru: [(u32, u32); MAX_CLASSES],
+    /// Head (most recent) and tail per list.
+    lru: Box<[(u32, u32)]>,
+    /// Items per list.
+    lru_len: Box<[u32]>,
     /// The further chunks of chained (large) items, by entry number.
     chains: HashMap<u32, Box<[Chunk]>>,
     /// Items per class.
@@ -54,7 +81,8 @@ impl Table {
             free: Vec::new(),
             index: vec![EMPTY; buckets],
             len: 0,
-            lru: [(NIL, NIL); MAX_CLASSES],
+            lru: vec![(NIL, NIL); MAX_CLASSES * SEGMENTS].into_boxed_slice(),
+            lru_len: vec![0; MAX_CLASSES * SEGMENTS].into_boxed_slice(),
             chains: HashMap::new(),
             class_len: [0; MAX_CLASSES],
         }
@@ -68,6 +96,11 @@ impl Table {
     /// Items of one class.
     pub fn class_len(&self, class: u8) -> usize {
         self.class_len[class as usize] as usize
+    }
+
+    /// Items in one list.
+    pub fn lru_len(&self, lru: Lru) -> usize {
+        self.lru_len[lru.index()] as usize
     }
 
     /// Bytes the index and entries take (for `hash_bytes`).
@@ -128,7 +161,7 @@ impl Table {
         &mut self,
         chunk: Chunk,
         hash: u32,
-        class: u8,
+        lru: Lru,
         chain: Option<Box<[Chunk]>>,
     ) -> u32 {
         if (self.len + 1) * 4 > self.index.len() * 3 {
@@ -155,14 +188,14 @@ impl Table {
         }
         self.place(idx, hash);
         self.len += 1;
-        self.class_len[class as usize] += 1;
-        self.link_head(idx, class);
+        self.class_len[lru.class as usize] += 1;
+        self.link_head(idx, lru);
         idx
     }
 
     /// Removes an item, returning its first chunk and any further ones.
-    pub fn remove(&mut self, idx: u32, class: u8) -> (Chunk, Option<Box<[Chunk]>>) {
-        self.unlink(idx, class);
+    pub fn remove(&mut self, idx: u32, lru: Lru) -> (Chunk, Option<Box<[Chunk]>>) {
+        self.unlink(idx, lru);
         let hash = self.entry(idx).hash;
         self.unplace(idx, hash);
         let entry = match self.entries[idx as usize].take() {
@@ -171,21 +204,27 @@ impl Table {
         };
         self.free.push(idx);
         self.len -= 1;
-        self.class_len[class as usize] -= 1;
+        self.class_len[lru.class as usize] -= 1;
         (entry.chunk, self.chains.remove(&idx))
     }
 
     /// Moves an entry to the head of its class's LRU.
-    pub fn bump(&mut self, idx: u32, class: u8) {
-        if self.lru[class as usize].0 != idx {
-            self.unlink(idx, class);
-            self.link_head(idx, class);
+    pub fn bump(&mut self, idx: u32, lru: Lru) {
+        if self.lru[lru.index()].0 != idx {
+            self.unlink(idx, lru);
+            self.link_head(idx, lru);
         }
     }
 
+    /// Moves an entry from one list to the head of another.
+    pub fn move_to(&mut self, idx: u32, from: Lru, to: Lru) {
+        self.unlink(idx, from);
+        self.link_head(idx, to);
+    }
+
     /// The least recently used entry of a class.
-    pub fn lru_tail(&self, class: u8) -> Option<u32> {
-        let tail = self.lru[class as usize].1;
+    pub fn lru_tail(&self, lru: Lru) -> Option<u32> {
+        let tail = self.lru[lru.index()].1;
         (tail != NIL).then_some(tail)
     }
 
@@ -252,8 +291,8 @@ impl Table {
         }
     }
 
-    fn link_head(&mut self, idx: u32, class: u8) {
-        let (head, tail) = self.lru[class as usize];
+    fn link_head(&mut self, idx: u32, lru: Lru) {
+        let (head, tail) = self.lru[lru.index()];
         {
             let e = self.entry_mut(idx);
             e.prev = NIL;
@@ -262,15 +301,17 @@ impl Table {
         if head != NIL {
             self.entry_mut(head).prev = idx;
         }
-        self.lru[class as usize] = (idx, if tail == NIL { idx } else { tail });
+        self.lru[lru.index()] = (idx, if tail == NIL { idx } else { tail });
+        self.lru_len[lru.index()] += 1;
     }
 
-    fn unlink(&mut self, idx: u32, class: u8) {
+    fn unlink(&mut self, idx: u32, lru: Lru) {
         let (prev, next) = {
             let e = self.entry(idx);
             (e.prev, e.next)
         };
-        let lru = &mut self.lru[class as usize];
+        self.lru_len[lru.index()] -= 1;
+        let lru = &mut self.lru[lru.index()];
         if prev == NIL {
             lru.0 = next;
         }
@@ -294,6 +335,10 @@ mod tests {
     use super::*;
     use crate::cache::arena::{Arena, PAGE_SIZE};
 
+    fn l(class: u8) -> Lru {
+        Lru { class, seg: HOT }
+    }
+
     fn chunks(arena: &Arena, n: usize) -> Vec<Chunk> {
         let mut carving = arena.carve(arena.alloc_page().expect("page"), 64);
         (0..n)
@@ -309,7 +354,7 @@ mod tests {
         // Colliding hashes (same low bits) exercise probing and backward shifts.
         for (i, c) in chunks(&arena, 200).into_iter().enumerate() {
             let hash = (i as u32 % 7) * 1024 + (i as u32 / 7) % 3;
-            ids.push((t.insert(c, hash, 1, None), hash, i));
+            ids.push((t.insert(c, hash, l(1), None), hash, i));
         }
         assert_eq!(t.len(), 200);
         assert!(t.buckets() >= 256);
@@ -318,7 +363,7 @@ mod tests {
         }
         for &(idx, _, i) in &ids {
             if i % 2 == 0 {
-                t.remove(idx, 1);
+                t.remove(idx, l(1));
             }
         }
         for &(idx, hash, i) in &ids {
@@ -333,22 +378,29 @@ mod tests {
         let arena = Arena::new(PAGE_SIZE, false).expect("map");
         let mut t = Table::with_capacity(16, 16);
         let mut c = chunks(&arena, 5).into_iter();
-        let a = t.insert(c.next().expect("a"), 1, 1, None);
-        let b = t.insert(c.next().expect("b"), 2, 1, None);
-        let x = t.insert(c.next().expect("x"), 3, 2, None);
-        assert_eq!(t.lru_tail(1), Some(a));
-        assert_eq!(t.lru_tail(2), Some(x));
-        t.bump(a, 1);
-        assert_eq!(t.lru_tail(1), Some(b));
-        t.remove(b, 1);
-        assert_eq!(t.lru_tail(1), Some(a));
-        t.remove(a, 1);
-        assert_eq!(t.lru_tail(1), None);
-        assert_eq!(t.lru_tail(2), Some(x));
+        let a = t.insert(c.next().expect("a"), 1, l(1), None);
+        let b = t.insert(c.next().expect("b"), 2, l(1), None);
+        let x = t.insert(c.next().expect("x"), 3, l(2), None);
+        assert_eq!(t.lru_tail(l(1)), Some(a));
+        assert_eq!(t.lru_tail(l(2)), Some(x));
+        t.bump(a, l(1));
+        assert_eq!(t.lru_tail(l(1)), Some(b));
+        let cold = Lru {
+            class: 1,
+            seg: COLD,
+        };
+        t.move_to(b, l(1), cold);
+        assert_eq!(t.lru_len(l(1)), 1);
+        assert_eq!(t.lru_tail(cold), Some(b));
+        t.remove(b, cold);
+        assert_eq!(t.lru_tail(l(1)), Some(a));
+        t.remove(a, l(1));
+        assert_eq!(t.lru_tail(l(1)), None);
+        assert_eq!(t.lru_tail(l(2)), Some(x));
         let chain: Box<[Chunk]> = vec![c.next().expect("extra")].into_boxed_slice();
-        let big = t.insert(c.next().expect("big"), 9, 3, Some(chain));
+        let big = t.insert(c.next().expect("big"), 9, l(3), Some(chain));
         assert_eq!(t.chain(big).len(), 1);
-        let (_, extra) = t.remove(big, 3);
+        let (_, extra) = t.remove(big, l(3));
         assert_eq!(extra.map(|e| e.len()), Some(1));
     }
 }

@@ -407,3 +407,44 @@ fn appending_to_a_chained_item() {
         StoreOutcome::Stored(_)
     ));
 }
+
+#[test]
+fn segmented_lru_keeps_items_read_again_through_a_scan() {
+    let c = cache_with(2 * arena::PAGE_SIZE, true);
+    let s = ThreadStats::default();
+    let value = vec![b'x'; 1000];
+    // A working set that is read repeatedly...
+    for i in 0..100 {
+        c.store(
+            &s,
+            StoreMode::Set,
+            format!("hot{i}").as_bytes(),
+            0,
+            0,
+            &value,
+        );
+    }
+    for round in 0..3 {
+        // A plain LRU would have lost all of them to the previous scan.
+        let present = (0..100)
+            .filter(|i| read(&c, &s, format!("hot{i}").as_bytes()).is_some())
+            .count();
+        assert!(present >= 90, "round {round}: {present} of 100 survived");
+        // ...survives a scan of items read once, larger than the cache.
+        for j in 0..2500 {
+            let key = format!("scan{round}:{j}");
+            c.store(&s, StoreMode::Set, key.as_bytes(), 0, 0, &value);
+        }
+    }
+    let kept = (0..100)
+        .filter(|i| read(&c, &s, format!("hot{i}").as_bytes()).is_some())
+        .count();
+    assert!(
+        kept >= 90,
+        "only {kept} of the working set survived the scans"
+    );
+    let (counters, lru) = c.class_counters(c.slabs().table().class_for(1000 + 40).expect("class"));
+    assert!(counters.evicted > 0);
+    assert!(lru.number[1] > 0, "read items live in warm");
+    assert!(counters.moves_to_cold > 0 && counters.moves_to_warm > 0);
+}

@@ -220,16 +220,12 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "reclaimed", c.reclaimed);
     stat(out, "crawler_reclaimed", c.crawler_reclaimed);
     stat(out, "crawler_items_checked", c.crawler_items_checked);
-    for name in [
-        "lrutail_reflocked",
-        "moves_to_cold",
-        "moves_to_warm",
-        "moves_within_lru",
-        "direct_reclaims",
-        "lru_bumps_dropped",
-    ] {
-        stat(out, name, 0);
-    }
+    stat(out, "lrutail_reflocked", 0);
+    stat(out, "moves_to_cold", c.moves[0]);
+    stat(out, "moves_to_warm", c.moves[1]);
+    stat(out, "moves_within_lru", c.moves[2]);
+    stat(out, "direct_reclaims", 0);
+    stat(out, "lru_bumps_dropped", 0);
 }
 
 /// `stats slabs`: every class that has pages, as memcached lists them.
@@ -269,24 +265,23 @@ fn slabs(server: &Server, out: &mut Vec<u8>) {
     );
 }
 
-/// `stats items`: every class that holds items. This engine keeps one LRU per class (no
-/// hot/warm segments yet), reported as memcached's cold segment.
+/// `stats items`: every class that holds items, with its segmented LRU.
 fn items(server: &Server, out: &mut Vec<u8>) {
     let slabs = server.cache.slabs();
     for class in 1..=slabs.table().largest() {
-        let (c, number, age) = server.cache.class_counters(class);
-        if number == 0 {
+        let (c, lru) = server.cache.class_counters(class);
+        if lru.items == 0 {
             continue;
         }
         let ops = server.stats.class_totals(class);
         let mut line = |name: &str, value: u64| stat(out, &format!("items:{class}:{name}"), value);
-        line("number", number);
-        line("number_hot", 0);
-        line("number_warm", 0);
-        line("number_cold", number);
-        line("age_hot", 0);
-        line("age_warm", 0);
-        line("age", u64::from(age));
+        line("number", lru.items);
+        line("number_hot", lru.number[0]);
+        line("number_warm", lru.number[1]);
+        line("number_cold", lru.number[2]);
+        line("age_hot", u64::from(lru.age[0]));
+        line("age_warm", u64::from(lru.age[1]));
+        line("age", u64::from(lru.age[2]));
         line("mem_requested", c.mem_requested);
         line("evicted", c.evicted);
         line("evicted_nonzero", c.evicted_nonzero);
@@ -300,13 +295,13 @@ fn items(server: &Server, out: &mut Vec<u8>) {
         line("crawler_reclaimed", c.crawler_reclaimed);
         line("crawler_items_checked", c.crawler_items_checked);
         line("lrutail_reflocked", 0);
-        line("moves_to_cold", 0);
-        line("moves_to_warm", 0);
-        line("moves_within_lru", 0);
+        line("moves_to_cold", c.moves_to_cold);
+        line("moves_to_warm", c.moves_to_warm);
+        line("moves_within_lru", c.moves_within_lru);
         line("direct_reclaims", 0);
-        line("hits_to_hot", 0);
-        line("hits_to_warm", 0);
-        line("hits_to_cold", ops.get_hits + ops.touch_hits);
+        line("hits_to_hot", ops.hits_to_hot);
+        line("hits_to_warm", ops.hits_to_warm);
+        line("hits_to_cold", ops.hits_to_cold);
         line("hits_to_temp", 0);
     }
 }
