@@ -352,7 +352,6 @@ impl Builder {
             show(&s.auth_file).map(|p| format!("-Y {p}")),
             s.tls.then(|| "-Z".to_string()),
             (!s.watch_enabled).then(|| "-W".to_string()),
-            (!s.dump_enabled).then(|| "-X".to_string()),
             self.napi_ids.map(|n| format!("-N {n}")),
         ];
         let mut list: Vec<String> = entries.into_iter().flatten().collect();

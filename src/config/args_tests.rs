@@ -486,7 +486,6 @@ fn not_implemented_is_recorded() {
         "-e /e",
         "-Z",
         "-W",
-        "-X",
         "-o hash_algorithm=xxh3",
         "-o modern",
         "-o no_hashexpand",
