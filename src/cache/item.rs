@@ -1,18 +1,19 @@
 //! The item header, as laid out at the start of an item's first chunk.
 //!
 //! memcached spends 48 bytes of header (plus a NUL after the key and `\r\n` after the value)
-//! per item; this layout spends 20, or 28 with a CAS id:
+//! per item; this layout spends 16, plus 8 for a CAS id when CAS is on and 4 for client flags
+//! when they are not zero (memcached also stores zero flags in no space):
 //!
 //! ```text
 //! 0  nkey      u8    key length (≤ 250)
-//! 1  bits      u8    FETCHED | STALE | TOKEN_SENT | KEY_BINARY | ACTIVE | LRU segment
+//! 1  bits      u8    FETCHED | STALE | TOKEN_SENT | KEY_BINARY | ACTIVE | LRU segment | HAS_FLAGS
 //! 2  class     u8    slab class of the chunks
 //! 3  -         u8
 //! 4  nbytes    u32   value length
 //! 8  exptime   u32   relative expiry (0 = never)
 //! 12 time      u32   relative last access
-//! 16 flags     u32   client flags
-//! 20 cas       u64   only when CAS is on
+//! 16 cas       u64   only when CAS is on
+//! .. flags     u32   only when not zero
 //! .. key, then value (continued in further chunks when the item is chained)
 //! ```
 //!
@@ -29,20 +30,31 @@ pub const KEY_BINARY: u8 = 8;
 
 /// Read since it last moved between LRU segments (segmented LRU).
 pub const ACTIVE: u8 = 16;
+/// Client flags follow the fixed part (they are not zero).
+pub const HAS_FLAGS: u8 = 128;
 /// Where the LRU segment ([`super::table::HOT`], `WARM`, `COLD`) is kept in the bits.
 const SEG_SHIFT: u8 = 5;
 const SEG_MASK: u8 = 0b11 << SEG_SHIFT;
 
-/// Header bytes without a CAS id.
-pub const BASE_HEADER: usize = 20;
+/// Header bytes before the optional fields.
+const BASE_HEADER: usize = 16;
 
-/// Header size for a cache with or without CAS ids.
-pub const fn header_len(use_cas: bool) -> usize {
+fn cas_len(use_cas: bool) -> usize {
     if use_cas {
-        BASE_HEADER + 8
+        8
     } else {
-        BASE_HEADER
+        0
     }
+}
+
+/// Header size of an item with these bits, in a cache with or without CAS ids.
+pub fn header_len(bits: u8, use_cas: bool) -> usize {
+    BASE_HEADER + cas_len(use_cas) + if bits & HAS_FLAGS != 0 { 4 } else { 0 }
+}
+
+/// Header size of a new item with these client flags.
+pub fn header_len_for(flags: u32, use_cas: bool) -> usize {
+    BASE_HEADER + cas_len(use_cas) + if flags != 0 { 4 } else { 0 }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -82,34 +94,48 @@ impl Header {
         let mut cas = 0;
         if use_cas {
             let mut w = [0u8; 8];
-            w.copy_from_slice(&b[20..28]);
+            w.copy_from_slice(&b[BASE_HEADER..BASE_HEADER + 8]);
             cas = u64::from_le_bytes(w);
         }
+        let bits = b[1];
+        let flags = if bits & HAS_FLAGS != 0 {
+            u32_at(b, BASE_HEADER + cas_len(use_cas))
+        } else {
+            0
+        };
         Header {
             nkey: b[0],
-            bits: b[1],
+            bits,
             class: b[2],
             nbytes: u32_at(b, 4),
             exptime: u32_at(b, 8),
             time: u32_at(b, 12),
-            flags: u32_at(b, 16),
+            flags,
             cas,
         }
     }
 
-    /// Writes the header to the start of a first chunk.
+    /// Writes the header to the start of a first chunk (the flags field only if not zero).
     pub fn write(&self, b: &mut [u8], use_cas: bool) {
+        let has_flags = self.flags != 0;
         b[0] = self.nkey;
-        b[1] = self.bits;
+        b[1] = (self.bits & !HAS_FLAGS) | if has_flags { HAS_FLAGS } else { 0 };
         b[2] = self.class;
         b[3] = 0;
         put_u32(b, 4, self.nbytes);
         put_u32(b, 8, self.exptime);
         put_u32(b, 12, self.time);
-        put_u32(b, 16, self.flags);
         if use_cas {
-            b[20..28].copy_from_slice(&self.cas.to_le_bytes());
+            b[BASE_HEADER..BASE_HEADER + 8].copy_from_slice(&self.cas.to_le_bytes());
         }
+        if has_flags {
+            put_u32(b, BASE_HEADER + cas_len(use_cas), self.flags);
+        }
+    }
+
+    /// This item's header size.
+    pub fn len(&self, use_cas: bool) -> usize {
+        header_len_for(self.flags, use_cas)
     }
 
     /// Whether a bit is set.
@@ -144,7 +170,7 @@ pub fn set_time(b: &mut [u8], time: u32) {
 /// Writes only the CAS id (no-op without CAS).
 pub fn set_cas(b: &mut [u8], cas: u64, use_cas: bool) {
     if use_cas {
-        b[20..28].copy_from_slice(&cas.to_le_bytes());
+        b[BASE_HEADER..BASE_HEADER + 8].copy_from_slice(&cas.to_le_bytes());
     }
 }
 
@@ -166,10 +192,29 @@ mod tests {
         };
         let mut b = [0u8; 28];
         h.write(&mut b, true);
-        assert_eq!(Header::read(&b, true), h);
+        assert_eq!(
+            Header::read(&b, true),
+            Header {
+                bits: h.bits | HAS_FLAGS,
+                ..h
+            }
+        );
+        assert_eq!(header_len(b[1], true), 28);
         let mut b = [0u8; 20];
         h.write(&mut b, false);
-        assert_eq!(Header::read(&b, false), Header { cas: 0, ..h });
+        assert_eq!(
+            Header::read(&b, false),
+            Header {
+                cas: 0,
+                bits: h.bits | HAS_FLAGS,
+                ..h
+            }
+        );
+        let zero = Header { flags: 0, ..h };
+        let mut b = [0u8; 24];
+        zero.write(&mut b, true);
+        assert_eq!(Header::read(&b, true), zero);
+        assert_eq!(header_len(b[1], true), 24, "zero flags take no space");
         set_time(&mut b, 8);
         set_bits(&mut b, STALE);
         let r = Header::read(&b, false);

@@ -141,7 +141,7 @@ impl Cache {
         key_binary: bool,
         now: RelTime,
     ) -> Result<Found, NeedRoom> {
-        let Some((class, 1)) = self.layout(key.len(), value.len()) else {
+        let Some((class, 1)) = self.layout(0, key.len(), value.len()) else {
             return Err(NeedRoom(self.slabs.table().largest() as u8));
         };
         let Some(chunk) = self.slabs.alloc(class as usize) else {

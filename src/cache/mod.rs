@@ -332,8 +332,6 @@ pub struct Cache {
     item_size_max: usize,
     use_cas: bool,
     evictions: bool,
-    /// Header bytes per item (with or without CAS).
-    header: usize,
     memory_limit: AtomicUsize,
     last_cas: AtomicU64,
     /// memcached's `settings.oldest_live`: items last touched at or before it are flushed.
@@ -395,7 +393,6 @@ impl Cache {
             item_size_max: config.item_size_max,
             use_cas: config.use_cas,
             evictions: config.evictions,
-            header: item::header_len(config.use_cas),
             memory_limit: AtomicUsize::new(config.memory_limit),
             last_cas: AtomicU64::new(0),
             oldest_live: AtomicU32::new(0),
@@ -431,8 +428,8 @@ impl Cache {
     }
 
     /// The class and chunk count an item of this key and value length needs.
-    fn layout(&self, key_len: usize, value_len: usize) -> Option<(u8, usize)> {
-        let total = self.header + key_len + value_len;
+    fn layout(&self, flags: u32, key_len: usize, value_len: usize) -> Option<(u8, usize)> {
+        let total = item::header_len_for(flags, self.use_cas) + key_len + value_len;
         let table = self.slabs.table();
         let class = table.class_for(total)?;
         let size = table.chunk_size(class);
@@ -463,7 +460,8 @@ impl Cache {
     /// The key stored in an entry's first chunk.
     fn key_of<'a>(&'a self, chunk: &'a Chunk) -> &'a [u8] {
         let b = self.arena().bytes(chunk);
-        &b[self.header..self.header + b[0] as usize]
+        let start = item::header_len(b[1], self.use_cas);
+        &b[start..start + b[0] as usize]
     }
 
     fn header_of(&self, chunk: &Chunk) -> Header {
@@ -473,7 +471,7 @@ impl Cache {
     /// The value of a found item.
     fn value<'a>(&'a self, shard: &'a Shard, found: &Found) -> Value<'a> {
         let entry = shard.table.entry(found.idx);
-        let start = self.header + found.header.nkey as usize;
+        let start = found.header.len(self.use_cas) + found.header.nkey as usize;
         let len = found.header.nbytes as usize;
         let b = self.arena().bytes(&entry.chunk);
         let first = &b[start..(start + len).min(b.len())];
@@ -494,8 +492,9 @@ impl Cache {
         };
         let mut dst = arena.bytes_mut(first);
         header.write(dst, self.use_cas);
-        dst[self.header..self.header + key.len()].copy_from_slice(key);
-        let mut at = self.header + key.len();
+        let start = header.len(self.use_cas);
+        dst[start..start + key.len()].copy_from_slice(key);
+        let mut at = start + key.len();
         for part in parts {
             let mut part: &[u8] = part;
             while !part.is_empty() {
@@ -591,7 +590,7 @@ impl Cache {
 
     /// Bytes an item occupies in its chunks (memcached's `ITEM_ntotal` for this layout).
     fn footprint(&self, header: &Header) -> usize {
-        self.header + header.nkey as usize + header.nbytes as usize
+        header.len(self.use_cas) + header.nkey as usize + header.nbytes as usize
     }
 
     fn is_flushed(&self, header: &Header, now: RelTime) -> bool {

@@ -134,7 +134,7 @@ impl Cache {
         let old_len = found.header.nbytes as usize;
         if in_place && digits.len() <= old_len {
             found.header.cas = self.next_cas();
-            let start = self.header + found.header.nkey as usize;
+            let start = found.header.len(self.use_cas) + found.header.nkey as usize;
             let entry = shard.table.entry_mut(found.idx);
             let b = self.arena().bytes_mut(&mut entry.chunk);
             b[start..start + digits.len()].copy_from_slice(digits.as_bytes());
@@ -143,7 +143,7 @@ impl Cache {
             return Ok(Ok(new));
         }
         let key = self.key_of(&shard.table.entry(found.idx).chunk).to_vec();
-        let Some((class, 1)) = self.layout(key.len(), digits.len()) else {
+        let Some((class, 1)) = self.layout(found.header.flags, key.len(), digits.len()) else {
             return Ok(Err(ArithOutcome::NonNumeric));
         };
         // Under the lock only free chunks may be taken; eviction happens without it.

@@ -62,7 +62,7 @@ impl Cache {
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
             return self.concatenate(stats, mode, opts, key, data);
         }
-        let Some((class, n)) = self.layout(key.len(), data.len()) else {
+        let Some((class, n)) = self.layout(flags, key.len(), data.len()) else {
             return StoreOutcome::TooLarge;
         };
         stats.classes.class(class as usize).set_cmds.incr();
@@ -159,7 +159,7 @@ impl Cache {
                 return StoreOutcome::Exists;
             }
             let len = old.header.nbytes as usize + data.len();
-            let layout = self.layout(key.len(), len);
+            let layout = self.layout(old.header.flags, key.len(), len);
             let Some((class, n)) =
                 layout.filter(|_| self.item_size_ok(key.len(), old.header.flags, len))
             else {
