@@ -124,6 +124,10 @@ impl ItemMut<'_> {
     pub fn created(&self) -> bool {
         self.created
     }
+    /// The slab class of its chunks.
+    pub fn class(&self) -> u8 {
+        self.found.header.class
+    }
     /// Bytes the item occupies in its chunks.
     pub fn size(&self) -> usize {
         self.cache.footprint(&self.found.header)

@@ -298,6 +298,25 @@ pub struct ClassCounters {
     pub moves_within_lru: u64,
 }
 
+impl ClassCounters {
+    /// Adds another shard's counters (`evicted_time` keeps the most recent, i.e. the largest).
+    fn add(&mut self, c: &ClassCounters) {
+        self.evicted += c.evicted;
+        self.evicted_nonzero += c.evicted_nonzero;
+        self.evicted_time = self.evicted_time.max(c.evicted_time);
+        self.outofmemory += c.outofmemory;
+        self.reclaimed += c.reclaimed;
+        self.expired_unfetched += c.expired_unfetched;
+        self.evicted_unfetched += c.evicted_unfetched;
+        self.mem_requested += c.mem_requested;
+        self.crawler_reclaimed += c.crawler_reclaimed;
+        self.crawler_items_checked += c.crawler_items_checked;
+        self.moves_to_cold += c.moves_to_cold;
+        self.moves_to_warm += c.moves_to_warm;
+        self.moves_within_lru += c.moves_within_lru;
+    }
+}
+
 /// A class's LRU segments, summed over shards (for `stats items`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ClassLru {

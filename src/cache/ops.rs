@@ -293,6 +293,7 @@ impl Cache {
             pages_used: self.arena().pages_used() as u64,
             ..CacheStats::default()
         };
+        let mut all = ClassCounters::default();
         for i in 0..SHARDS {
             let shard = self.shard(i);
             s.curr_items += shard.table.len() as u64;
@@ -300,18 +301,15 @@ impl Cache {
             s.bytes += shard.bytes;
             s.hash_buckets += shard.table.buckets() as u64;
             s.hash_bytes += shard.table.overhead_bytes() as u64;
-            for c in &shard.classes {
-                s.evictions += c.evicted;
-                s.reclaimed += c.reclaimed;
-                s.expired_unfetched += c.expired_unfetched;
-                s.evicted_unfetched += c.evicted_unfetched;
-                s.crawler_reclaimed += c.crawler_reclaimed;
-                s.crawler_items_checked += c.crawler_items_checked;
-                s.moves[0] += c.moves_to_cold;
-                s.moves[1] += c.moves_to_warm;
-                s.moves[2] += c.moves_within_lru;
-            }
+            shard.classes.iter().for_each(|c| all.add(c));
         }
+        s.evictions = all.evicted;
+        s.reclaimed = all.reclaimed;
+        s.expired_unfetched = all.expired_unfetched;
+        s.evicted_unfetched = all.evicted_unfetched;
+        s.crawler_reclaimed = all.crawler_reclaimed;
+        s.crawler_items_checked = all.crawler_items_checked;
+        s.moves = [all.moves_to_cold, all.moves_to_warm, all.moves_within_lru];
         s
     }
 
@@ -323,20 +321,7 @@ impl Cache {
         let mut lru = ClassLru::default();
         for i in 0..SHARDS {
             let shard = self.shard(i);
-            let c = &shard.classes[class];
-            sum.evicted += c.evicted;
-            sum.evicted_nonzero += c.evicted_nonzero;
-            sum.evicted_time = sum.evicted_time.max(c.evicted_time);
-            sum.outofmemory += c.outofmemory;
-            sum.reclaimed += c.reclaimed;
-            sum.expired_unfetched += c.expired_unfetched;
-            sum.evicted_unfetched += c.evicted_unfetched;
-            sum.mem_requested += c.mem_requested;
-            sum.crawler_reclaimed += c.crawler_reclaimed;
-            sum.crawler_items_checked += c.crawler_items_checked;
-            sum.moves_to_cold += c.moves_to_cold;
-            sum.moves_to_warm += c.moves_to_warm;
-            sum.moves_within_lru += c.moves_within_lru;
+            sum.add(&shard.classes[class]);
             lru.items += shard.table.class_len(class as u8) as u64;
             for seg in 0..SEGMENTS as u8 {
                 let list = Lru {

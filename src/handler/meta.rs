@@ -435,13 +435,6 @@ impl TextHandler<'_> {
                 None => return reply(out, BAD_FORMAT, false),
             }
         }
-        let settings = &self.server.settings;
-        let classes = crate::cache::slabs::ClassTable::new(
-            settings.chunk_size,
-            settings.growth_factor,
-            settings.slab_chunk_max,
-            settings.item_size_max,
-        );
         let cache = &self.server.cache;
         let found = cache.debug_item(self.stats, &key, |item| {
             let size = item.size();
@@ -459,7 +452,7 @@ impl TextHandler<'_> {
                 item.idle(),
                 item.cas(),
                 if item.fetched() { "yes" } else { "no" },
-                classes.class_for(size).unwrap_or(0),
+                item.class(),
                 size
             );
         });

@@ -257,7 +257,7 @@ fn slabs(server: &Server, out: &mut Vec<u8>) {
         line("touch_hits", ops.touch_hits);
     }
     stat(out, "active_slabs", active);
-    let pages = server.cache.stats().pages_used;
+    let pages = slabs.arena().pages_used() as u64;
     stat(
         out,
         "total_malloced",
