@@ -172,6 +172,25 @@ pub fn strtol_int(s: &[u8], radix: u32) -> i32 {
 /// C's `atof`: the longest prefix that reads as a decimal float, else 0.0. Hexadecimal floats
 /// are not recognised (nobody writes `-f 0x1.4p0`).
 pub fn atof(s: &[u8]) -> f64 {
+    strtod(s).map_or(0.0, |(value, _)| value)
+}
+
+/// memcached's `safe_strtod`: a float followed by whitespace or the end, and in range (a
+/// finite number written too large is C's `ERANGE`).
+pub fn safe_strtod(s: &[u8]) -> Option<f64> {
+    let (value, end) = strtod(s)?;
+    let written_infinite = s[..end]
+        .iter()
+        .any(|b| b.is_ascii_alphabetic() && !b"eE".contains(b));
+    if value.is_infinite() && !written_infinite {
+        return None;
+    }
+    ends_cleanly(s, end).then_some(value)
+}
+
+/// C's `strtod` on decimal input: the value of the longest float prefix and where it ends, or
+/// `None` when there is none.
+fn strtod(s: &[u8]) -> Option<(f64, usize)> {
     let mut i = 0;
     while i < s.len() && is_c_space(s[i]) {
         i += 1;
@@ -184,7 +203,8 @@ pub fn atof(s: &[u8]) -> f64 {
         let found = s.get(i..i + word.len());
         if found.is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes())) {
             // Rust parses the same words, sign included, so only the case needs normalising.
-            return parse_f64(&[&s[start..i], word.as_bytes()].concat());
+            let end = i + word.len();
+            return Some((parse_f64(&[&s[start..i], word.as_bytes()].concat()), end));
         }
     }
     let digits = |i: &mut usize| {
@@ -200,7 +220,7 @@ pub fn atof(s: &[u8]) -> f64 {
         mantissa_digits += digits(&mut i);
     }
     if mantissa_digits == 0 {
-        return 0.0;
+        return None;
     }
     // An exponent counts only if digits follow it: "1e" is 1.
     if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
@@ -212,7 +232,7 @@ pub fn atof(s: &[u8]) -> f64 {
             i = j;
         }
     }
-    parse_f64(&s[start..i])
+    Some((parse_f64(&s[start..i]), i))
 }
 
 /// Rust's float parser on a prefix [`atof`] has already validated (ASCII, C float syntax, which

@@ -60,6 +60,7 @@ impl Server {
                 lru_crawler_sleep: settings.lru_crawler_sleep,
                 lru_crawler_tocrawl: settings.lru_crawler_tocrawl,
                 slab_automove: settings.slab_automove,
+                lru: settings.lru,
             },
             clock,
         )?;

@@ -105,7 +105,7 @@ counters!(
     /// Operation counters of one slab class on one thread.
     ClassOps, ClassOpsSnapshot {
         get_hits, set_cmds, delete_hits, incr_hits, decr_hits, cas_hits, cas_badval, touch_hits,
-        hits_to_hot, hits_to_warm, hits_to_cold,
+        hits_to_hot, hits_to_warm, hits_to_cold, hits_to_temp,
     }
 );
 

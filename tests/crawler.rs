@@ -62,9 +62,11 @@ fn metadump_streams_every_item() {
     assert!(lines.iter().all(|l| l.starts_with(b"key=some%2Fkey%3A")));
 }
 
+/// Without the LRU maintainer the LRU is flat and items are cold at once; with it, see
+/// `tests/lru.rs`.
 #[test]
 fn cachedump_lists_a_class() {
-    let server = Server::start(ServerKind::MemcachedRs, &[]);
+    let server = Server::start(ServerKind::MemcachedRs, &["-o", "no_lru_maintainer"]);
     let mut c = server.client();
     assert_eq!(c.request("set k 0 0 3\r\nabc"), "STORED\r\n");
     assert_eq!(

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::item;
-use super::table::{Lru, SEGMENTS};
+use super::table::{self, Lru, SEGMENTS};
 use super::{Cache, Found, RelTime, SHARDS};
 
 /// Crawler settings and figures, shared by the commands and the background thread.
@@ -53,10 +53,6 @@ pub struct DumpedItem {
     pub class: u8,
     /// Bytes in its chunks.
     pub size: usize,
-    /// Value length.
-    pub nbytes: u32,
-    /// Relative expiry (0 = never).
-    pub rel_exptime: RelTime,
 }
 
 /// Where a paused item walk resumes: shard and entry number, packed.
@@ -89,8 +85,7 @@ impl Cache {
                         seen += 1;
                         cursor = shard.table.lru_newer(idx);
                         let header = self.header_of(&shard.table.entry(idx).chunk);
-                        let dead = self.is_flushed(&header, now)
-                            || (header.exptime != 0 && header.exptime <= now);
+                        let dead = self.is_dead(&header, now);
                         let c = &mut shard.classes[class];
                         c.crawler_items_checked += 1;
                         if dead {
@@ -116,6 +111,28 @@ impl Cache {
     /// The crawler's settings and figures.
     pub fn crawler(&self) -> &CrawlerState {
         &self.crawler
+    }
+
+    /// `stats cachedump`: calls `visit` with the key, value length and expiry of the items in
+    /// a class's cold LRU, newest first, shard by shard — expired ones included, as memcached
+    /// lists them. `visit` returns false to stop.
+    pub fn cold_items(&self, class: u8, mut visit: impl FnMut(&[u8], u32, RelTime) -> bool) {
+        let cold = Lru {
+            class,
+            seg: table::COLD,
+        };
+        for s in 0..SHARDS {
+            let shard = self.shard(s);
+            let mut cursor = shard.table.lru_head(cold);
+            while let Some(idx) = cursor {
+                let chunk = &shard.table.entry(idx).chunk;
+                let header = self.header_of(chunk);
+                if !visit(self.key_of(chunk), header.nbytes, header.exptime) {
+                    return;
+                }
+                cursor = shard.table.lru_older(idx);
+            }
+        }
     }
 
     /// Calls `visit` for live items of the selected classes, shard by shard, from `cursor` on;
@@ -153,8 +170,6 @@ impl Cache {
                     fetched: header.has(item::FETCHED),
                     class: header.class,
                     size: self.footprint(&found.header),
-                    nbytes: header.nbytes,
-                    rel_exptime: header.exptime,
                 };
                 if !visit(&item) {
                     return Some(((s as u64) << 32) | u64::from(from));

@@ -159,7 +159,8 @@ impl Header {
 
 /// Writes only the bits byte.
 pub fn set_bits(b: &mut [u8], bits: u8) {
-    b[1] = bits;
+    // HAS_FLAGS describes the layout, which only a whole header write may change.
+    b[1] = (bits & !HAS_FLAGS) | (b[1] & HAS_FLAGS);
 }
 
 /// Writes only the access time.

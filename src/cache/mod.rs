@@ -32,6 +32,7 @@ use crate::stats::{lock, ThreadStats};
 use arena::{Arena, Chunk};
 pub use clock::{Clock, RelTime};
 use item::Header;
+pub use lru::{LruSettings, LruTuning, TuneError};
 pub use meta::{ItemMut, MetaArith, MetaDelete, MetaGetOptions};
 use slabs::{ClassTable, Slabs, MAX_CLASSES};
 use table::Table;
@@ -79,6 +80,8 @@ pub struct CacheConfig {
     pub lru_crawler_tocrawl: u32,
     /// `-o slab_automove`.
     pub slab_automove: u8,
+    /// The segmented LRU's settings.
+    pub lru: LruSettings,
 }
 
 impl CacheConfig {
@@ -99,6 +102,7 @@ impl CacheConfig {
             lru_crawler_sleep: 100,
             lru_crawler_tocrawl: 0,
             slab_automove: 1,
+            lru: LruSettings::default(),
         }
     }
 }
@@ -322,10 +326,10 @@ impl ClassCounters {
 pub struct ClassLru {
     /// Items in the class.
     pub items: u64,
-    /// Items per segment: hot, warm, cold.
-    pub number: [u64; 3],
+    /// Items per segment: hot, warm, cold, temporary.
+    pub number: [u64; table::SEGMENTS],
     /// Seconds since the oldest item of each segment was last accessed.
-    pub age: [u32; 3],
+    pub age: [u32; table::SEGMENTS],
 }
 
 #[derive(Debug)]
@@ -357,6 +361,7 @@ pub struct Cache {
     sizes: Option<Box<[AtomicU64]>>,
     crawler: crawler::CrawlerState,
     mover: mover::MoverState,
+    lru: LruTuning,
 }
 
 /// A live item found under its shard's lock.
@@ -413,6 +418,7 @@ impl Cache {
             evict_cursor: AtomicUsize::new(0),
             crawler: crawler::CrawlerState::new(config),
             mover: mover::MoverState::with_automove(config.slab_automove),
+            lru: LruTuning::new(&config.lru),
             sizes: config.track_sizes.then(|| {
                 (0..=config.item_size_max / SIZE_BUCKET + 1)
                     .map(|_| AtomicU64::new(0))
@@ -539,7 +545,7 @@ impl Cache {
         let header = self.header_of(&shard.table.entry(idx).chunk);
         if self.is_flushed(&header, now) {
             stats.get_flushed.incr();
-        } else if header.exptime != 0 && header.exptime <= now {
+        } else if is_expired(&header, now) {
             stats.get_expired.incr();
         } else {
             return Some(Found { idx, header });
@@ -562,18 +568,23 @@ impl Cache {
         }
     }
 
-    /// Links a filled item into its shard; returns its entry number.
+    /// Links a filled item into its shard, in the LRU segment its expiry and the tuning give
+    /// it; returns its entry number.
     fn link(&self, shard: &mut Shard, hash: u32, mut chunks: Vec<Chunk>, header: &Header) -> u32 {
         shard.total_items += 1;
         let size = self.footprint(header);
         shard.bytes += size as u64;
         shard.classes[header.class as usize].mem_requested += size as u64;
         self.count_size(size, true);
-        let first = chunks.remove(0);
+        let mut first = chunks.remove(0);
         let chain = (!chunks.is_empty()).then(|| chunks.into_boxed_slice());
-        // New items enter the hot segment (a fresh header's segment bits are 0, hot).
+        let mut header = *header;
+        header.set_seg(self.lru.entry_segment(header.exptime, header.time));
+        item::set_bits(self.slabs.arena().bytes_mut(&mut first), header.bits);
         let idx = shard.table.insert(first, hash, header.lru(), chain);
-        self.balance(shard, header.class);
+        if header.lru().seg == table::HOT {
+            self.balance(shard, header.class);
+        }
         idx
     }
 
@@ -606,6 +617,11 @@ impl Cache {
         header.len(self.use_cas) + header.nkey as usize + header.nbytes as usize
     }
 
+    /// Whether an item is gone for its readers: flushed or expired.
+    fn is_dead(&self, header: &Header, now: RelTime) -> bool {
+        self.is_flushed(header, now) || is_expired(header, now)
+    }
+
     fn is_flushed(&self, header: &Header, now: RelTime) -> bool {
         let oldest_live = self.oldest_live.load(Ordering::Acquire);
         if oldest_live == 0 || oldest_live > now {
@@ -623,6 +639,10 @@ impl Cache {
             .header
             .write(self.slabs.arena().bytes_mut(&mut entry.chunk), self.use_cas);
     }
+}
+
+fn is_expired(header: &Header, now: RelTime) -> bool {
+    header.exptime != 0 && header.exptime <= now
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::arena::Chunk;
 use super::item::{self, Header};
-use super::table::{Lru, COLD, HOT, SEGMENTS, WARM};
+use super::table::{Lru, COLD, HOT, SEGMENTS, TEMP, WARM};
 use super::{
     ArithOutcome, Cache, CacheStats, ClassCounters, ClassLru, Found, ItemView, RelTime, Shard,
     SHARDS,
@@ -230,8 +230,7 @@ impl Cache {
             else {
                 continue;
             };
-            let dead =
-                self.is_flushed(&header, now) || (header.exptime != 0 && header.exptime <= now);
+            let dead = self.is_dead(&header, now);
             if !dead && !self.evictions {
                 continue;
             }
@@ -252,9 +251,10 @@ impl Cache {
         false
     }
 
-    /// The item to free in a shard's class: the cold tail, where an item read since it got
-    /// there is given another round in warm instead (a few times at most, as memcached's
-    /// eviction search); with `any_segment`, hot and then warm tails when cold is empty.
+    /// The item to free in a shard's class: an expired item at the temporary LRU's tail, else
+    /// the cold tail, where an item read since it got there is given another round in warm
+    /// instead (a few times at most, as memcached's eviction search); with `any_segment`, hot
+    /// and then warm tails when cold is empty.
     fn eviction_candidate(
         &self,
         shard: &mut Shard,
@@ -262,6 +262,13 @@ impl Cache {
         any_segment: bool,
     ) -> Option<(u32, Header)> {
         let now = self.clock.now();
+        // Temporary items are never evicted, but an expired one is the cheapest room of all.
+        if let Some(idx) = shard.table.lru_tail(Lru { class, seg: TEMP }) {
+            let header = self.header_of(&shard.table.entry(idx).chunk);
+            if self.is_dead(&header, now) {
+                return Some((idx, header));
+            }
+        }
         let cold = Lru { class, seg: COLD };
         let warm = Lru { class, seg: WARM };
         for _ in 0..5 {
@@ -269,8 +276,7 @@ impl Cache {
                 break;
             };
             let header = self.header_of(&shard.table.entry(idx).chunk);
-            let dead =
-                self.is_flushed(&header, now) || (header.exptime != 0 && header.exptime <= now);
+            let dead = self.is_dead(&header, now);
             if dead || !header.has(item::ACTIVE) {
                 return Some((idx, header));
             }

@@ -22,8 +22,11 @@ pub const HOT: u8 = 0;
 pub const WARM: u8 = 1;
 /// Items not read lately: evicted first.
 pub const COLD: u8 = 2;
+/// Items stored with a TTL of at most `temporary_ttl` (`-o temporary_ttl`): never moved, never
+/// evicted, only reclaimed once expired.
+pub const TEMP: u8 = 3;
 /// Segments per class.
-pub const SEGMENTS: usize = 3;
+pub const SEGMENTS: usize = 4;
 
 /// One LRU list: a slab class and a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +235,18 @@ impl Table {
     /// old one.
     pub fn swap_chunk(&mut self, idx: u32, chunk: Chunk) -> Chunk {
         std::mem::replace(&mut self.entry_mut(idx).chunk, chunk)
+    }
+
+    /// The most recently used entry of a list.
+    pub fn lru_head(&self, lru: Lru) -> Option<u32> {
+        let head = self.lru[lru.index()].0;
+        (head != NIL).then_some(head)
+    }
+
+    /// The entry after `idx` towards the tail of its list (less recently used).
+    pub fn lru_older(&self, idx: u32) -> Option<u32> {
+        let next = self.entry(idx).next;
+        (next != NIL).then_some(next)
     }
 
     /// The entry after `idx` towards the head of its class's LRU (more recently used).

@@ -57,31 +57,13 @@ const RECORDED_WITH_VALUE: &[&str] = &[
 ];
 
 /// What `-o` options leave behind for the checks memcached makes after reading all flags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Extended {
     /// `slab_chunk_max` was given, so `-I` above 1m and `no_modern` leave it alone.
     pub slab_chunk_changed: bool,
-    lru_maintainer: bool,
-    temp_lru: bool,
-    hot_lru_pct: i32,
-    warm_lru_pct: i32,
     slab_sizes: Option<String>,
     /// `-o ...` entries for `Settings::not_implemented`, in the order given.
     pub not_implemented: Vec<String>,
-}
-
-impl Default for Extended {
-    fn default() -> Self {
-        Extended {
-            slab_chunk_changed: false,
-            lru_maintainer: true,
-            temp_lru: false,
-            hot_lru_pct: 20,
-            warm_lru_pct: 40,
-            slab_sizes: None,
-            not_implemented: Vec::new(),
-        }
-    }
 }
 
 fn fail(message: impl Into<String>) -> ConfigError {
@@ -170,21 +152,22 @@ fn apply_one(
             }
             s.maxconns_fast = false;
             s.lru_crawler = false;
-            st.lru_maintainer = false;
+            s.lru.maintainer = false;
+            s.lru.segmented = false;
             return Ok(true);
         }
         "lru_maintainer" => {
-            st.lru_maintainer = true;
-            return Ok(true);
+            s.lru.maintainer = true;
+            s.lru.segmented = true;
         }
         "no_lru_maintainer" => {
-            st.lru_maintainer = false;
-            return Ok(true);
+            s.lru.maintainer = false;
+            s.lru.segmented = false;
         }
         "temporary_ttl" => {
-            need(value, &missing_argument(name))?;
-            st.temp_lru = true;
-            return Ok(true);
+            let v = need(value, &missing_argument(name))?;
+            s.lru.temp_lru = true;
+            s.lru.temp_ttl = atoi(v.as_bytes());
         }
         "hot_lru_pct" | "warm_lru_pct" => {
             let v = atoi(need(value, &missing_argument(name))?.as_bytes());
@@ -192,11 +175,21 @@ fn apply_one(
                 return Err(fail(format!("{name} must be > 1 and < 80")));
             }
             if name == "hot_lru_pct" {
-                st.hot_lru_pct = v;
+                s.lru.hot_pct = v as u32;
             } else {
-                st.warm_lru_pct = v;
+                s.lru.warm_pct = v as u32;
             }
-            return Ok(true);
+        }
+        "hot_max_factor" | "warm_max_factor" => {
+            let v = atof(need(value, &missing_argument(name))?.as_bytes());
+            if v <= 0.0 {
+                return Err(fail(format!("{name} must be > 0")));
+            }
+            if name == "hot_max_factor" {
+                s.lru.hot_max_factor = v;
+            } else {
+                s.lru.warm_max_factor = v;
+            }
         }
         "resp_obj_mem_limit" => {
             s.warnings.push(
@@ -279,11 +272,6 @@ fn check_recorded(name: &str, value: Option<&str>) -> Result<bool, ConfigError> 
                 return Err(fail("lru_crawler_tocrawl takes a numeric 32bit value"));
             }
         }
-        "hot_max_factor" | "warm_max_factor" => {
-            if float(&missing_argument(name))? <= 0.0 {
-                return Err(fail(format!("{name} must be > 0")));
-            }
-        }
         "watcher_logbuf_size" | "worker_logbuf_size" | "read_buf_mem_limit" => {
             let v = value.ok_or_else(|| fail(missing_argument(name)))?;
             if safe_strtoul(v.as_bytes()).is_none() {
@@ -320,13 +308,13 @@ pub(crate) fn check(settings: &Settings, st: &Extended) -> Result<(), ConfigErro
     if let Some(sizes) = &st.slab_sizes {
         check_slab_sizes(sizes, settings)?;
     }
-    if st.hot_lru_pct + st.warm_lru_pct > 80 {
+    if settings.lru.hot_pct + settings.lru.warm_pct > 80 {
         return Err(ConfigError::new(
             "hot_lru_pct + warm_lru_pct cannot be more than 80% combined",
             EX_USAGE,
         ));
     }
-    if st.temp_lru && !st.lru_maintainer {
+    if settings.lru.temp_lru && !settings.lru.maintainer {
         return Err(ConfigError::new(
             "temporary_ttl requires lru_maintainer to be enabled",
             EX_USAGE,

@@ -124,6 +124,8 @@ pub struct Settings {
     pub track_sizes: bool,
     /// `-o slab_automove`: 0, 1 (memcached's default) or 2.
     pub slab_automove: u8,
+    /// `-o lru_maintainer`, `hot_lru_pct`, `temporary_ttl` …: the segmented LRU's settings.
+    pub lru: crate::cache::LruSettings,
     /// `-o slab_reassign` / `no_slab_reassign`: allow `slabs reassign`.
     pub slab_reassign: bool,
     /// `-o lru_crawler_sleep`: microseconds the crawler pauses every 1000 items.
@@ -185,6 +187,7 @@ impl Default for Settings {
             maxconns_fast: true,
             track_sizes: false,
             slab_automove: 1,
+            lru: crate::cache::LruSettings::default(),
             slab_reassign: true,
             lru_crawler_sleep: 100,
             lru_crawler_tocrawl: 0,

@@ -1,7 +1,7 @@
 //! The cache's background thread: every few seconds, while `lru_crawler` is enabled, it walks
 //! every class and reclaims expired items, so their memory is free before an eviction would
-//! have to take a live item instead; every second it lets `slabs automove` move a page to a
-//! class that is evicting.
+//! have to take a live item instead; every second it runs the LRU maintainer's pass over the
+//! segmented LRU and lets `slabs automove` move a page to a class that is evicting.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ pub fn spawn(server: Arc<Server>, shutdown: Arc<AtomicBool>) -> std::io::Result<
                 std::thread::sleep(TICK);
                 if last_automove.elapsed() >= AUTOMOVE_INTERVAL {
                     last_automove = Instant::now();
+                    server.cache.maintain_lru();
                     server.cache.automove();
                 }
                 let crawler = server.cache.crawler();

@@ -1,5 +1,5 @@
-//! `lru_crawler`, `stats cachedump` and `slabs`: the cache's maintenance commands, answered as
-//! memcached 1.6.18 answers them.
+//! `lru_crawler`, `stats cachedump`, `slabs` and `lru`: the cache's maintenance commands,
+//! answered as memcached 1.6.18 answers them.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use super::text::{reply, Next, Session, TextHandler, OUTPUT_HIGH_WATER};
 use crate::cache::slabs::ReassignError;
 use crate::cache::slabs::MAX_CLASSES;
-use crate::numparse::{safe_strtol, safe_strtoul};
+use crate::cache::TuneError;
+use crate::numparse::{safe_strtod, safe_strtol, safe_strtoul};
 use crate::protocol::text::Tokens;
 
 const BAD_CLASS: &str = "BADCLASS invalid class id";
@@ -161,7 +162,8 @@ impl TextHandler<'_> {
         }
     }
 
-    /// `stats cachedump <class> <limit>`: `ITEM key [size b; expiry s]` lines for one class.
+    /// `stats cachedump <class> <limit>`: `ITEM key [size b; expiry s]` lines for the items of
+    /// one class's cold LRU (memcached lists no other segment).
     pub(super) fn cachedump(&self, t: &Tokens<'_>, out: &mut Vec<u8>) {
         if !self.server.settings.dump_enabled {
             return reply(out, "CLIENT_ERROR stats cachedump not allowed", false);
@@ -175,24 +177,66 @@ impl TextHandler<'_> {
         if id as usize >= MAX_CLASSES {
             return reply(out, "CLIENT_ERROR Illegal slab id", false);
         }
-        let mut on = vec![false; MAX_CLASSES];
-        on[id as usize] = true;
         let started = self.server.cache.clock().process_started();
         let mut left = if limit == 0 { u32::MAX } else { limit };
         // memcached caps the dump at 2 MB.
         let cap = out.len() + 2 * 1024 * 1024;
-        self.server.cache.walk_items(&on, 0, |item| {
-            out.extend_from_slice(b"ITEM ");
-            out.extend_from_slice(&item.key);
-            let exp = match item.rel_exptime {
-                0 => 0,
-                e => started + i64::from(e),
-            };
-            let _ = write!(out, " [{} b; {} s]\r\n", item.nbytes, exp);
-            left -= 1;
-            left > 0 && out.len() < cap
-        });
+        self.server
+            .cache
+            .cold_items(id as u8, |key, nbytes, rel_exptime| {
+                out.extend_from_slice(b"ITEM ");
+                out.extend_from_slice(key);
+                let exp = match rel_exptime {
+                    0 => 0,
+                    e => started + i64::from(e),
+                };
+                let _ = write!(out, " [{nbytes} b; {exp} s]\r\n");
+                left -= 1;
+                left > 0 && out.len() < cap
+            });
         out.extend_from_slice(b"END\r\n");
+    }
+
+    /// `lru tune <hot%> <warm%> <hot factor> <warm factor>`, `lru mode flat|segmented` and
+    /// `lru temp_ttl <ttl>` (negative: off). `mode` and `temp_ttl` need the LRU maintainer.
+    pub(super) fn lru(&self, t: &Tokens<'_>, out: &mut Vec<u8>) {
+        let tuning = self.server.cache.lru_tuning();
+        let n = t.count();
+        let line = match t.get(1) {
+            b"tune" if n >= 7 => {
+                let values = (
+                    safe_strtoul(t.get(2)),
+                    safe_strtoul(t.get(3)),
+                    safe_strtod(t.get(4)),
+                    safe_strtod(t.get(5)),
+                );
+                match values {
+                    (Some(hot), Some(warm), Some(hot_factor), Some(warm_factor)) => {
+                        match tuning.tune(hot, warm, hot_factor, warm_factor) {
+                            Ok(()) => "OK",
+                            Err(TuneError::PercentTooHigh) => {
+                                "ERROR hot and warm pcts must not exceed 80"
+                            }
+                            Err(TuneError::FactorNotPositive) => {
+                                "ERROR hot/warm age factors must be greater than 0"
+                            }
+                        }
+                    }
+                    _ => "ERROR",
+                }
+            }
+            b"mode" if n >= 4 => match t.get(2) {
+                b"flat" if tuning.set_segmented(false) => "OK",
+                b"segmented" if tuning.set_segmented(true) => "OK",
+                _ => "ERROR",
+            },
+            b"temp_ttl" if n >= 4 => match safe_strtol(t.get(2)) {
+                Some(ttl) if tuning.set_temp_ttl(ttl) => "OK",
+                _ => "ERROR",
+            },
+            _ => "ERROR",
+        };
+        reply(out, line, t.noreply());
     }
 
     /// `slabs reassign <src> <dst>` and `slabs automove <0|1|2>`.

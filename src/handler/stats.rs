@@ -268,6 +268,7 @@ fn slabs(server: &Server, out: &mut Vec<u8>) {
 /// `stats items`: every class that holds items, with its segmented LRU.
 fn items(server: &Server, out: &mut Vec<u8>) {
     let slabs = server.cache.slabs();
+    let tuning = server.cache.lru_tuning().get();
     for class in 1..=slabs.table().largest() {
         let (c, lru) = server.cache.class_counters(class);
         if lru.items == 0 {
@@ -276,11 +277,17 @@ fn items(server: &Server, out: &mut Vec<u8>) {
         let ops = server.stats.class_totals(class);
         let mut line = |name: &str, value: u64| stat(out, &format!("items:{class}:{name}"), value);
         line("number", lru.items);
-        line("number_hot", lru.number[0]);
-        line("number_warm", lru.number[1]);
-        line("number_cold", lru.number[2]);
-        line("age_hot", u64::from(lru.age[0]));
-        line("age_warm", u64::from(lru.age[1]));
+        // memcached lists the segments whenever its LRU maintainer runs, even in flat mode.
+        if tuning.maintainer {
+            line("number_hot", lru.number[0]);
+            line("number_warm", lru.number[1]);
+            line("number_cold", lru.number[2]);
+            if tuning.temp_lru {
+                line("number_temp", lru.number[3]);
+            }
+            line("age_hot", u64::from(lru.age[0]));
+            line("age_warm", u64::from(lru.age[1]));
+        }
         line("age", u64::from(lru.age[2]));
         line("mem_requested", c.mem_requested);
         line("evicted", c.evicted);
@@ -302,7 +309,7 @@ fn items(server: &Server, out: &mut Vec<u8>) {
         line("hits_to_hot", ops.hits_to_hot);
         line("hits_to_warm", ops.hits_to_warm);
         line("hits_to_cold", ops.hits_to_cold);
-        line("hits_to_temp", 0);
+        line("hits_to_temp", ops.hits_to_temp);
     }
 }
 
@@ -355,6 +362,7 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
         server.cache.mover().automove.load(Ordering::Relaxed),
     );
     stat(out, "slab_chunk_max", s.slab_chunk_max);
+    let lru = server.cache.lru_tuning().get();
     let crawler = server.cache.crawler();
     stat(
         out,
@@ -373,6 +381,19 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     );
     stat(out, "flush_enabled", on_off(s.flush_enabled));
     stat(out, "dump_enabled", on_off(s.dump_enabled));
+    stat(out, "lru_maintainer_thread", on_off(lru.maintainer));
+    stat(out, "lru_segmented", on_off(lru.segmented));
+    // memcached prints its unsigned percentages with %d.
+    stat(out, "hot_lru_pct", lru.hot_pct as i32);
+    stat(out, "warm_lru_pct", lru.warm_pct as i32);
+    stat(out, "hot_max_factor", format!("{:.2}", lru.hot_max_factor));
+    stat(
+        out,
+        "warm_max_factor",
+        format!("{:.2}", lru.warm_max_factor),
+    );
+    stat(out, "temp_lru", on_off(lru.temp_lru));
+    stat(out, "temporary_ttl", lru.temp_ttl);
     stat(out, "idle_timeout", s.idle_timeout);
     stat(out, "track_sizes", on_off(s.track_sizes));
     // Not in memcached: which pages back the item memory (-L asks for large ones).

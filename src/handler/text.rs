@@ -298,6 +298,10 @@ impl<'s> TextHandler<'s> {
                 self.slabs(&tokens, out);
                 Next::ReadLine
             }
+            Request::Lru(tokens) => {
+                self.lru(&tokens, out);
+                Next::ReadLine
+            }
             Request::Unsupported(command) => {
                 log::debug!(
                     "command not implemented yet: {}",

@@ -124,3 +124,17 @@ fn only_the_range_differs_between_the_safe_strtols() {
     assert_eq!(safe_strtol(b"4294967295"), Some(-1));
     assert_eq!(safe_strtol_in_range(b"4294967295"), None);
 }
+
+#[test]
+fn safe_strtod_wants_the_whole_token() {
+    assert_eq!(safe_strtod(b"0.2"), Some(0.2));
+    assert_eq!(safe_strtod(b"2"), Some(2.0));
+    assert_eq!(safe_strtod(b"-1"), Some(-1.0));
+    assert_eq!(safe_strtod(b"1e1"), Some(10.0));
+    assert_eq!(safe_strtod(b"0.5 "), Some(0.5));
+    assert_eq!(safe_strtod(b"0.5x"), None);
+    assert_eq!(safe_strtod(b"x"), None);
+    assert_eq!(safe_strtod(b""), None);
+    assert_eq!(safe_strtod(b"1e999"), None);
+    assert!(safe_strtod(b"inf").is_some_and(f64::is_infinite));
+}

@@ -1,4 +1,4 @@
-//! `lru_crawler`, `stats cachedump` and `slabs`: their replies, errors and dump format.
+//! `lru_crawler`, `stats cachedump`, `slabs` and `lru`: their replies, errors and dump format.
 //! (What a page move does to the items is not compared: memcached moves pages later in a
 //! background thread and evicts the items; memcached-rs moves at once and rescues them.)
 //!
@@ -8,8 +8,9 @@
 //! Not compared: a second crawl right after one (memcached says BUSY while its crawler thread
 //! is still at work), and crawls after `lru_crawler disable` (memcached answers with errors
 //! from its stopped thread).
-//! `stats cachedump` contents are not compared: memcached 1.6.18 dumps only a class's hot LRU,
-//! which its background maintainer drains on its own schedule.
+//! `stats cachedump` lists a class's cold LRU, into which memcached's background maintainer
+//! moves items on its own schedule; so its contents are compared without the maintainer, where
+//! the LRU is flat and every item is cold from the start.
 
 use crate::case::Case;
 
@@ -79,6 +80,40 @@ pub fn cases() -> Vec<Case> {
             "cachedump/errors",
             "stats cachedump\r\nstats cachedump 1\r\nstats cachedump x 0\r\nstats cachedump 64 0\r\nstats cachedump 99 1\r\n",
         ),
+        Case::new(
+            "cachedump/contents",
+            "set k 0 0 3\r\nabc\r\nstats cachedump 1 0\r\nstats cachedump 1 1\r\nstats cachedump 2 0\r\n",
+        ),
+        Case::new(
+            "lru/without the maintainer",
+            "lru mode flat\r\nlru mode segmented\r\nlru temp_ttl 5\r\nlru tune 10 20 0.1 0.5\r\nstats settings\r\n",
+        ),
     ];
-    cases.into_iter().map(|c| c.args(NO_AUTOCRAWL)).collect()
+    let mut cases: Vec<Case> = cases.into_iter().map(|c| c.args(NO_AUTOCRAWL)).collect();
+    cases.extend(lru_cases());
+    cases
+}
+
+/// `lru tune|mode|temp_ttl` with the maintainer (memcached's default), their errors, and the
+/// settings they leave (`stats settings` lines in [`crate::mask::GENERAL_STATS`]).
+fn lru_cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "lru/errors",
+            "lru\r\nlru x\r\nlru tune\r\nlru tune 10 20 0.2\r\nlru tune a 20 0.2 2\r\nlru tune 10 20 0.2x 2\r\nlru tune 90 20 0.2 2.0\r\nlru tune 10 20 -1 2\r\nlru tune 10 20 1 0\r\nlru mode\r\nlru mode x\r\nlru temp_ttl\r\nlru temp_ttl abc\r\nlru temp_ttl 5x\r\nstats settings\r\n",
+        ),
+        Case::new(
+            "lru/tune mode temp_ttl",
+            "lru tune 10 20 0.1 0.5\r\nlru mode flat\r\nlru temp_ttl 30\r\nstats settings\r\nlru tune 4294967295 1 1 1\r\nlru mode segmented\r\nlru temp_ttl -1\r\nstats settings\r\n",
+        ),
+        Case::new(
+            "lru/noreply",
+            "lru tune 10 20 0.1 0.5 noreply\r\nlru mode x noreply\r\nlru temp_ttl 7 noreply\r\nlru noreply\r\nstats settings\r\n",
+        ),
+        Case::new(
+            "lru/temporary items",
+            "set t 0 30 1\r\na\r\nset p 0 0 1\r\nb\r\nget t t p\r\nstats settings\r\n",
+        )
+        .args(&["-o", "temporary_ttl=60"]),
+    ]
 }

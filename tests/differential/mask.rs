@@ -31,7 +31,8 @@
 //! mismatch, only hide part of itself from the comparison.
 
 /// The general `stats` lines compared, in memcached 1.6.18's order: the list
-/// (pid … reclaimed) plus the few fixed settings and counters that a protocol test exercises.
+/// (pid … reclaimed) plus the few fixed settings and counters that a protocol test exercises,
+/// and the LRU settings of `stats settings`.
 pub const GENERAL_STATS: &[&str] = &[
     "pid",
     "uptime",
@@ -75,6 +76,15 @@ pub const GENERAL_STATS: &[&str] = &[
     "total_items",
     "evictions",
     "reclaimed",
+    // `stats settings`: the LRU tuning, which `-o` and the `lru` command change.
+    "lru_maintainer_thread",
+    "lru_segmented",
+    "hot_lru_pct",
+    "warm_lru_pct",
+    "hot_max_factor",
+    "warm_max_factor",
+    "temp_lru",
+    "temporary_ttl",
 ];
 
 /// General stats whose values depend on time, the process or memory layout: their names are

@@ -87,7 +87,7 @@ impl<'a> Tokens<'a> {
     }
 
     /// memcached's `set_noreply_maybe`: the last token is `noreply`.
-    fn noreply(&self) -> bool {
+    pub fn noreply(&self) -> bool {
         self.len >= 1 && self.get(self.len - 1) == b"noreply"
     }
 }
@@ -258,6 +258,8 @@ pub enum Request<'a> {
     LruCrawler(Tokens<'a>),
     /// `slabs reassign|automove …`
     Slabs(Tokens<'a>),
+    /// `lru tune|mode|temp_ttl …`
+    Lru(Tokens<'a>),
     /// A meta command (`mg ms md ma mn me`) with its tokens.
     Meta(MetaKind, Tokens<'a>),
     /// A command memcached has that this server does not implement yet.
@@ -362,7 +364,7 @@ pub fn parse(line: &[u8]) -> Request<'_> {
             b"verbosity" => want(n == 3 || n == 4, &t, verbosity),
             b"lru_crawler" => Request::LruCrawler(t),
             b"watch" => Request::Unsupported(cmd),
-            b"lru" => want(n >= 3, &t, |_| Request::Unsupported(cmd)),
+            b"lru" => want(n >= 3, &t, |t| Request::Lru(*t)),
             _ if t.get(n - 2).starts_with(b"HTTP/") => Request::Close,
             _ => ERROR,
         },
