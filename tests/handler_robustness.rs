@@ -3,7 +3,7 @@
 //! (truncated lines, huge numbers, NUL bytes, stray flags) drawn at random.
 
 use memcached_rs::config::Settings;
-use memcached_rs::handler::{Next, Session, TextHandler};
+use memcached_rs::handler::{Handler, Next, Session};
 use memcached_rs::server::Server;
 use proptest::prelude::*;
 
@@ -108,7 +108,7 @@ proptest! {
         };
         let server = Server::new(settings).expect("server");
         let stats = server.stats.register();
-        let handler = TextHandler::new(&server, &stats);
+        let handler = Handler::new(&server, &stats);
         let mut session = Session::default();
         let mut out = Vec::new();
         for line in &lines {

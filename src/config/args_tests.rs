@@ -491,7 +491,7 @@ fn not_implemented_is_recorded() {
         "-o no_hashexpand",
     ];
     assert_eq!(s.not_implemented, want.map(String::from).to_vec());
-    assert_eq!(run(&["-S"]).not_implemented, vec!["-S".to_string()]);
+    assert!(run(&["-S"]).not_implemented.is_empty());
     assert_eq!(
         run(&["-Y", "/a"]).not_implemented,
         vec!["-Y /a".to_string()]

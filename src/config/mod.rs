@@ -104,6 +104,9 @@ pub struct Settings {
     pub memory_file: Option<PathBuf>,
     /// `-S`: SASL authentication.
     pub sasl: bool,
+    /// The SASL password file (`user:password` lines), from the `MEMCACHED_SASL_PWDB`
+    /// environment variable as memcached reads it.
+    pub sasl_pwdb: Option<PathBuf>,
     /// `-Y`: ASCII authentication file.
     pub auth_file: Option<PathBuf>,
     /// `-X` clears it: allow `stats cachedump` and `lru_crawler metadump`.
@@ -177,6 +180,7 @@ impl Default for Settings {
             large_pages: false,
             memory_file: None,
             sasl: false,
+            sasl_pwdb: None,
             auth_file: None,
             dump_enabled: true,
             watch_enabled: true,

@@ -45,8 +45,14 @@ fn os_error(message: String) -> DaemonError {
 }
 
 /// Runs the server until a signal (or the `shutdown` command) stops it.
-pub fn run(settings: Settings) -> Result<(), DaemonError> {
+pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     logging::init(settings.verbose);
+    if settings.sasl {
+        settings.sasl_pwdb = std::env::var_os("MEMCACHED_SASL_PWDB").map(Into::into);
+        if settings.sasl_pwdb.is_none() {
+            log::warn!("-S without MEMCACHED_SASL_PWDB: no user can authenticate");
+        }
+    }
     for warning in &settings.warnings {
         eprintln!("{warning}");
     }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
-use super::text::{reply, Next, Session, TextHandler, OUTPUT_HIGH_WATER};
+use super::text::{reply, Handler, Next, Session, OUTPUT_HIGH_WATER};
 use crate::cache::slabs::ReassignError;
 use crate::cache::slabs::MAX_CLASSES;
 use crate::cache::TuneError;
@@ -43,7 +43,7 @@ fn uri_encode(key: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-impl TextHandler<'_> {
+impl Handler<'_> {
     /// `lru_crawler crawl|metadump|sleep|tocrawl|enable|disable`.
     pub(super) fn lru_crawler(
         &self,

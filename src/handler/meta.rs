@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::text::{reply, Next, Session, TextHandler};
+use super::text::{reply, Handler, Next, Session};
 use crate::cache::{
     MetaArith, MetaDelete, MetaGetOptions, RelTime, StoreMode, StoreOptions, StoreOutcome,
 };
@@ -49,7 +49,7 @@ fn echo_flags(
     Ok(())
 }
 
-impl TextHandler<'_> {
+impl Handler<'_> {
     /// Executes a meta command line.
     pub(super) fn meta(
         &self,

@@ -4,10 +4,12 @@
 //! semantics that are neither parsing nor storage — statistics, `noreply`, the order in which
 //! memcached checks things, and what happens to the connection next.
 
+pub mod binary;
 mod crawler;
 mod meta;
 pub mod prefix_stats;
+mod sasl;
 mod stats;
 pub mod text;
 
-pub use text::{Next, Session, TextHandler};
+pub use text::{Handler, Next, Session};

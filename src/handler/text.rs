@@ -37,6 +37,10 @@ pub struct Session {
     pub(super) referenced: Vec<u64>,
     /// Replies are queued since memcached's last write (see [`Session::set_stacked`]).
     stacked: bool,
+    /// A binary request waiting for its value.
+    pub(super) binary: Option<super::binary::PendingBinary>,
+    /// Passed SASL (`-S`) or ASCII (`-Y`) authentication.
+    pub(super) authenticated: bool,
 }
 
 impl Session {
@@ -82,15 +86,20 @@ pub enum Next {
 
 /// Executes text requests for one connection's worker thread.
 #[derive(Debug)]
-pub struct TextHandler<'s> {
+pub struct Handler<'s> {
     pub(super) server: &'s Server,
     pub(super) stats: &'s ThreadStats,
 }
 
-impl<'s> TextHandler<'s> {
+impl<'s> Handler<'s> {
     /// A handler that counts into `stats`.
     pub fn new(server: &'s Server, stats: &'s ThreadStats) -> Self {
-        TextHandler { server, stats }
+        Handler { server, stats }
+    }
+
+    /// The server's settings.
+    pub fn settings(&self) -> &crate::config::Settings {
+        &self.server.settings
     }
 
     /// Executes one request line, appending its reply to `out`. A storage command fills
@@ -361,7 +370,7 @@ impl<'s> TextHandler<'s> {
         Next::Transmit
     }
 
-    fn count_get(&self, key: &[u8], hit: bool, touch: bool) {
+    pub(super) fn count_get(&self, key: &[u8], hit: bool, touch: bool) {
         let stats = self.stats;
         if self.server.prefix_stats.enabled() {
             self.server.prefix_stats.record_get(key, hit);

@@ -8,8 +8,10 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
+use crate::config::Protocol;
 use crate::handler::text::OUTPUT_HIGH_WATER;
-use crate::handler::{Next, Session, TextHandler};
+use crate::handler::{Handler, Next, Session};
+use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
 use crate::stats::ThreadStats;
 
 /// Bytes read per `read` call.
@@ -22,9 +24,17 @@ const MAX_GET_LINE: usize = 8 * 1024 * 1024;
 /// Buffers above this capacity are given back once empty.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
+/// Which protocol the connection speaks: with `-B auto`, its first byte decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Undecided,
+    Text,
+    Binary,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Input {
-    /// Waiting for a request line.
+    /// Waiting for a request line (text) or request header (binary).
     Line,
     /// Waiting for a storage command's data block.
     Data,
@@ -63,6 +73,7 @@ pub struct Conn {
     /// Output up to here counts as sent (see [`Next::Transmit`]); an abrupt close drops the rest,
     /// as memcached drops replies it had queued but not yet written.
     committed: usize,
+    wire: Wire,
     input: Input,
     /// Where a paused multi-get resumes in the line at `rpos` (0: the line is new).
     resume: usize,
@@ -83,6 +94,7 @@ impl Conn {
             wbuf: Vec::new(),
             wpos: 0,
             committed: 0,
+            wire: Wire::Undecided,
             input: Input::Line,
             resume: 0,
             pending: Session::default(),
@@ -104,12 +116,7 @@ impl Conn {
 
     /// Reads, executes and writes until the socket would block, the request budget is spent,
     /// or the connection should close.
-    pub fn drive(
-        &mut self,
-        handler: &TextHandler<'_>,
-        stats: &ThreadStats,
-        budget: usize,
-    ) -> Drive {
+    pub fn drive(&mut self, handler: &Handler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
         let drive = self.drive_inner(handler, stats, budget);
         self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
         drive
@@ -139,12 +146,7 @@ impl Conn {
         self.counted = now;
     }
 
-    fn drive_inner(
-        &mut self,
-        handler: &TextHandler<'_>,
-        stats: &ThreadStats,
-        budget: usize,
-    ) -> Drive {
+    fn drive_inner(&mut self, handler: &Handler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
         let mut budget = budget;
         loop {
             let processed = self.process(handler, &mut budget);
@@ -182,10 +184,26 @@ impl Conn {
     }
 
     /// Executes every complete request in the read buffer, within the budget.
-    fn process(&mut self, handler: &TextHandler<'_>, budget: &mut usize) -> Processed {
+    fn process(&mut self, handler: &Handler<'_>, budget: &mut usize) -> Processed {
         loop {
             let avail = &self.rbuf[self.rpos..];
+            if self.wire == Wire::Undecided {
+                let Some(&first) = avail.first() else {
+                    return Processed::NeedInput;
+                };
+                self.wire = match handler.settings().protocol {
+                    Protocol::Ascii => Wire::Text,
+                    Protocol::Binary => Wire::Binary,
+                    Protocol::Auto if first == REQUEST_MAGIC => Wire::Binary,
+                    Protocol::Auto => Wire::Text,
+                };
+            }
             match self.input {
+                Input::Line if self.wire == Wire::Binary => {
+                    if let Some(done) = self.process_frame(handler, budget) {
+                        return done;
+                    }
+                }
                 Input::Line => {
                     let Some(nl) = avail.iter().position(|&b| b == b'\n') else {
                         if avail.len() > MAX_PLAIN_LINE && !may_be_long_get(avail)
@@ -226,28 +244,31 @@ impl Conn {
                     }
                     self.resume = 0;
                     self.rpos += nl + 1;
-                    self.last_active = Instant::now();
-                    match next {
-                        Next::ReadLine | Next::Paused(_) => {}
-                        Next::Transmit => self.committed = self.wbuf.len(),
-                        Next::ReadData => self.input = Input::Data,
-                        Next::Swallow(n) => self.input = Input::Swallow(n),
-                        Next::CloseAfterWrite => return Processed::CloseAfterWrite,
-                        Next::Close => {
-                            self.wbuf.truncate(self.committed.max(self.wpos));
-                            return Processed::Close;
-                        }
+                    if let Some(done) = self.after_request(next) {
+                        return done;
                     }
                 }
                 Input::Data => {
-                    let need = self.pending.length + 2;
+                    let need = self.data_len();
                     if avail.len() < need {
                         return Processed::NeedInput;
                     }
-                    handler.complete_store(&self.pending, &avail[..need], &mut self.wbuf);
-                    self.rpos += need;
                     self.input = Input::Line;
-                    self.last_active = Instant::now();
+                    if self.wire == Wire::Binary {
+                        let next = handler.complete_binary(
+                            &mut self.pending,
+                            &avail[..need],
+                            &mut self.wbuf,
+                        );
+                        self.rpos += need;
+                        if let Some(done) = self.after_request(next) {
+                            return done;
+                        }
+                    } else {
+                        handler.complete_store(&self.pending, &avail[..need], &mut self.wbuf);
+                        self.rpos += need;
+                        self.last_active = Instant::now();
+                    }
                 }
                 Input::Swallow(left) => {
                     let take = left.min(avail.len());
@@ -262,17 +283,84 @@ impl Conn {
         }
     }
 
-    /// Reads once into the buffer.
+    /// One binary request: its header, extras and key once buffered (a wrong magic byte closes
+    /// the connection without a reply, as memcached does). `None`: go on with the next input.
+    fn process_frame(&mut self, handler: &Handler<'_>, budget: &mut usize) -> Option<Processed> {
+        let avail = &self.rbuf[self.rpos..];
+        let Some(head) = binary::header_bytes(avail) else {
+            return Some(Processed::NeedInput);
+        };
+        if head[0] != REQUEST_MAGIC {
+            self.wbuf.truncate(self.committed.max(self.wpos));
+            return Some(Processed::Close);
+        }
+        let need = HEADER_LEN + binary::Header::parse(head).prefix_len();
+        if avail.len() < need {
+            return Some(Processed::NeedInput);
+        }
+        if self.wbuf.len() - self.wpos >= OUTPUT_HIGH_WATER {
+            return Some(Processed::OutputFull);
+        }
+        if *budget == 0 {
+            return Some(Processed::OutOfBudget);
+        }
+        *budget -= 1;
+        let next = handler.handle_binary(&avail[..need], &mut self.wbuf, &mut self.pending);
+        self.rpos += need;
+        self.after_request(next)
+    }
+
+    /// Applies what a handled request asks of the connection; `Some` to stop processing.
+    fn after_request(&mut self, next: Next) -> Option<Processed> {
+        self.last_active = Instant::now();
+        match next {
+            Next::ReadLine | Next::Paused(_) => {}
+            Next::Transmit => self.committed = self.wbuf.len(),
+            Next::ReadData => self.input = Input::Data,
+            Next::Swallow(0) => {}
+            Next::Swallow(n) => self.input = Input::Swallow(n),
+            Next::CloseAfterWrite => return Some(Processed::CloseAfterWrite),
+            Next::Close => {
+                self.wbuf.truncate(self.committed.max(self.wpos));
+                return Some(Processed::Close);
+            }
+        }
+        None
+    }
+
+    /// Bytes of the data block the pending store waits for: a text block ends in `\r\n`, a
+    /// binary value does not.
+    fn data_len(&self) -> usize {
+        match self.wire {
+            Wire::Binary => self.pending.length,
+            _ => self.pending.length + 2,
+        }
+    }
+
+    /// Bytes still missing for the request being read, beyond what is buffered: a data block
+    /// can be up to `-I`, a binary key up to 64 KB.
+    fn missing(&self) -> usize {
+        let avail = &self.rbuf[self.rpos..];
+        match (self.input, self.wire) {
+            (Input::Data, _) => self.data_len().saturating_sub(avail.len()),
+            (Input::Line, Wire::Binary) => match binary::header_bytes(avail) {
+                Some(head) => {
+                    let need = HEADER_LEN + binary::Header::parse(head).prefix_len();
+                    need.saturating_sub(avail.len())
+                }
+                None => 0,
+            },
+            _ => 0,
+        }
+    }
+
     /// Reads once into the buffer, first moving unread bytes to its front. The buffer grows
     /// only as far as the request being read needs (a data block can be up to `-I`), and gives
     /// the memory back once such a request is done.
     fn fill(&mut self) -> io::Result<usize> {
         self.rbuf.drain(..self.rpos);
         self.rpos = 0;
-        let missing = match self.input {
-            Input::Data => (self.pending.length + 2).saturating_sub(self.rbuf.len()),
-            _ => 0,
-        };
+        let missing = self.missing();
         if missing == 0 && self.rbuf.capacity() > KEEP_CAPACITY && self.rbuf.len() < READ_CHUNK {
             self.rbuf.shrink_to(READ_CHUNK);
         }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Drive};
 use super::sys::{event_buffer, Epoll, Waker};
-use crate::handler::TextHandler;
+use crate::handler::Handler;
 use crate::server::Server;
 use crate::stats::ThreadStats;
 
@@ -204,7 +204,7 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
             return;
         };
-        let handler = TextHandler::new(&self.server, &self.stats);
+        let handler = Handler::new(&self.server, &self.stats);
         match conn.drive(&handler, &self.stats, self.server.settings.reqs_per_event) {
             Drive::Wait => {}
             Drive::Yield => {

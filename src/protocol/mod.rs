@@ -5,6 +5,7 @@
 //! default; the meta and binary protocols are front ends onto the same cache operations.
 
 pub mod base64;
+pub mod binary;
 pub mod meta;
 pub mod text;
 

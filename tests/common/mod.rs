@@ -190,6 +190,59 @@ pub struct Server {
     args: Vec<String>,
 }
 
+/// The one SASL user servers started with `-S` know.
+pub const SASL_USER: &str = "alice";
+/// Its password.
+pub const SASL_PASSWORD: &str = "secret";
+
+/// What servers started with `-S` read their users from: memcached-rs a `MEMCACHED_SASL_PWDB`
+/// file, memcached (whose Debian build reads no such file) a Cyrus sasldb named by a
+/// `memcached.conf` in `SASL_CONF_PATH`.
+pub struct SaslFiles {
+    pub pwdb: PathBuf,
+    pub conf_dir: PathBuf,
+}
+
+/// Writes the SASL files once per test process.
+pub fn sasl_setup() -> &'static SaslFiles {
+    static FILES: OnceLock<SaslFiles> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = std::env::temp_dir()
+            .join("memcached-rs-tests")
+            .join(format!("sasl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let pwdb = dir.join("pwdb");
+        std::fs::write(&pwdb, format!("{SASL_USER}:{SASL_PASSWORD}\n"))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", pwdb.display()));
+        let sasldb = dir.join("sasldb2");
+        let _ = std::fs::remove_file(&sasldb);
+        let mut saslpasswd = Command::new("saslpasswd2")
+            .args(["-p", "-a", "memcached", "-c", SASL_USER, "-f"])
+            .arg(&sasldb)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run saslpasswd2 (apt-get install sasl2-bin): {e}"));
+        if let Some(stdin) = saslpasswd.stdin.as_mut() {
+            stdin
+                .write_all(SASL_PASSWORD.as_bytes())
+                .expect("write the password to saslpasswd2");
+        }
+        drop(saslpasswd.stdin.take());
+        let status = saslpasswd.wait().expect("wait for saslpasswd2");
+        assert!(status.success(), "saslpasswd2 failed: {status}");
+        std::fs::write(
+            dir.join("memcached.conf"),
+            format!("mech_list: plain\nsasldb_path: {}\n", sasldb.display()),
+        )
+        .unwrap_or_else(|e| panic!("cannot write memcached.conf: {e}"));
+        SaslFiles {
+            pwdb,
+            conf_dir: dir,
+        }
+    })
+}
+
 impl Server {
     /// Starts `kind` with [`base_args`] plus `extra_args` (appended, so they can add flags like
     /// `-A` or `-C`) and waits until it accepts TCP connections. Panics with the server's stderr
@@ -233,7 +286,14 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
         let mut args = base_args(port);
         args.extend(extra_args.iter().map(|s| s.to_string()));
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if extra_args.contains(&"-S") {
+            let sasl = sasl_setup();
+            command
+                .env("MEMCACHED_SASL_PWDB", &sasl.pwdb)
+                .env("SASL_CONF_PATH", &sasl.conf_dir);
+        }
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

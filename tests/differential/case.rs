@@ -24,7 +24,19 @@ pub enum End {
     Sentinel,
     /// Read until the server closes the connection (quit, over-long lines, HTTP requests…).
     UntilClose,
+    /// For binary-protocol cases: a final binary `version` request with a marker opaque,
+    /// read until its response (see [`BINARY_SENTINEL`]).
+    BinarySentinel,
 }
+
+/// The binary sentinel: a `version` request whose opaque no case uses.
+pub const BINARY_SENTINEL: [u8; 24] = [
+    0x80, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0xed, 0xfa, 0xce, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// Its response from a server that reports version 1.6.18 (both sides do).
+pub const BINARY_SENTINEL_REPLY: &[u8] =
+    b"\x81\x0b\0\0\0\0\0\0\0\0\0\x06\xfe\xed\xfa\xce\0\0\0\0\0\0\0\x001.6.18";
 
 /// A named script. Both servers are fresh for every case, so cas ids and counters start equal.
 pub struct Case {
@@ -43,6 +55,14 @@ impl Case {
             steps: vec![Step::Send(script.as_ref().to_vec())],
             end: End::Sentinel,
             args: Vec::new(),
+        }
+    }
+
+    /// A binary-protocol case: `script` in one write, ended by the binary sentinel.
+    pub fn binary(name: impl Into<String>, script: impl AsRef<[u8]>) -> Case {
+        Case {
+            end: End::BinarySentinel,
+            ..Case::new(name, script)
         }
     }
 
@@ -151,8 +171,14 @@ impl Case {
                 }
             }
         }
-        if self.end == End::Sentinel {
-            let _ = writeln!(out, "{indent}<sentinel: version\\r\\n>");
+        match self.end {
+            End::Sentinel => {
+                let _ = writeln!(out, "{indent}<sentinel: version\\r\\n>");
+            }
+            End::BinarySentinel => {
+                let _ = writeln!(out, "{indent}<sentinel: binary version, opaque feedface>");
+            }
+            End::UntilClose => {}
         }
         out
     }

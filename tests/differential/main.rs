@@ -1,5 +1,5 @@
-//! Differential tests: memcached-rs must answer the classic text protocol byte for byte like
-//! Debian's memcached 1.6.18.
+//! Differential tests: memcached-rs must answer the text, meta and binary protocols byte for
+//! byte like Debian's memcached 1.6.18.
 //!
 //! Every case (see `cases_*.rs`) runs on a fresh pair of servers, one memcached and one
 //! memcached-rs, each on its own free loopback port. Both get exactly the same writes and
@@ -22,6 +22,7 @@ mod common;
 
 mod case;
 mod cases_arith;
+mod cases_binary;
 mod cases_crawler;
 mod cases_meta;
 mod cases_meta_write;
@@ -60,6 +61,7 @@ fn all_cases() -> Vec<Case> {
     cases.extend(cases_meta::cases());
     cases.extend(cases_meta_write::cases());
     cases.extend(cases_crawler::cases());
+    cases.extend(cases_binary::cases());
     cases
 }
 
@@ -133,6 +135,13 @@ fn run_side(kind: ServerKind, case: &Case, side_args: &[String]) -> Transcript {
     }
     let end = if case.end == End::UntilClose || send_failed {
         let (bytes, end) = client.read_to_close(CLOSE_LIMIT);
+        received.extend_from_slice(&bytes);
+        end
+    } else if case.end == End::BinarySentinel {
+        let _ = client.try_send(&case::BINARY_SENTINEL);
+        let (bytes, end) = client.read_until(SENTINEL_LIMIT, |new| {
+            new.ends_with(case::BINARY_SENTINEL_REPLY)
+        });
         received.extend_from_slice(&bytes);
         end
     } else {
