@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cache::{Cache, CacheConfig, Clock};
 use crate::config::Settings;
+use crate::handler::ascii_auth::AuthFile;
 use crate::handler::prefix_stats::PrefixStats;
 use crate::stats::StatsRegistry;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct Server {
     pub prefix_stats: PrefixStats,
     /// The process id, for `stats`.
     pub pid: u32,
+    /// `-Y`: the users of the text protocol's authentication.
+    pub ascii_auth: Option<AuthFile>,
 }
 
 impl Server {
@@ -72,6 +75,7 @@ impl Server {
             stats: StatsRegistry::default(),
             conns: ConnCounters::default(),
             pid: std::process::id(),
+            ascii_auth: None,
         })
     }
 

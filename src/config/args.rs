@@ -348,7 +348,6 @@ impl Builder {
             s.lock_memory.then(|| "-k".to_string()),
             s.core_dumps.then(|| "-r".to_string()),
             show(&s.memory_file).map(|p| format!("-e {p}")),
-            show(&s.auth_file).map(|p| format!("-Y {p}")),
             s.tls.then(|| "-Z".to_string()),
             (!s.watch_enabled).then(|| "-W".to_string()),
             self.napi_ids.map(|n| format!("-N {n}")),

@@ -492,10 +492,7 @@ fn not_implemented_is_recorded() {
     ];
     assert_eq!(s.not_implemented, want.map(String::from).to_vec());
     assert!(run(&["-S"]).not_implemented.is_empty());
-    assert_eq!(
-        run(&["-Y", "/a"]).not_implemented,
-        vec!["-Y /a".to_string()]
-    );
+    assert!(run(&["-Y", "/a"]).not_implemented.is_empty());
     assert!(run(&["-U", "0", "-v", "-o", "idle_timeout=1"])
         .not_implemented
         .is_empty());

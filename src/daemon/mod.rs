@@ -13,6 +13,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use crate::config::Settings;
+use crate::handler::ascii_auth::AuthFile;
 use crate::net;
 use crate::server::Server;
 
@@ -36,6 +37,15 @@ impl fmt::Display for DaemonError {
 }
 
 impl std::error::Error for DaemonError {}
+
+/// An OS error as the C library words it (`strerror`), without Rust's "(os error N)" suffix.
+pub fn os_reason(e: &std::io::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" (os error ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
 
 fn os_error(message: String) -> DaemonError {
     DaemonError {
@@ -89,10 +99,17 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         .map_err(|e| os_error(format!("failed to install signal handlers: {e}")))?;
     let listen_count = listeners.len() as u64;
     let listeners = Arc::new(listeners);
-    let server = Arc::new(
-        Server::new(settings)
-            .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?,
-    );
+    let ascii_auth = match &settings.auth_file {
+        Some(path) => Some(AuthFile::load(path).map_err(|message| DaemonError {
+            message,
+            exit_code: 1,
+        })?),
+        None => None,
+    };
+    let mut server = Server::new(settings)
+        .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?;
+    server.ascii_auth = ascii_auth;
+    let server = Arc::new(server);
     // memcached counts its listening sockets as connections in `total_connections`.
     server.conns.total.store(listen_count, Ordering::Relaxed);
     let shutdown = Arc::new(AtomicBool::new(false));

@@ -4,6 +4,7 @@
 //! semantics that are neither parsing nor storage — statistics, `noreply`, the order in which
 //! memcached checks things, and what happens to the connection next.
 
+pub mod ascii_auth;
 pub mod binary;
 mod crawler;
 mod meta;

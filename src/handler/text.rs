@@ -35,8 +35,15 @@ pub struct Session {
     /// item referenced until the reply is written, and an incr/decr then copies the item instead
     /// of rewriting it in place — which shows in the value (no space padding).
     pub(super) referenced: Vec<u64>,
-    /// Replies are queued since memcached's last write (see [`Session::set_stacked`]).
+    /// Replies are queued since memcached's last write (see [`Session::set_output`]).
     stacked: bool,
+    /// Where in the output buffer the unsent replies start (see [`Session::set_output`]).
+    unsent_from: usize,
+    /// `-Y`: where the last authentication reply starts while it is unsent (memcached keeps
+    /// one reply object for them and overwrites it).
+    pub(super) auth_reply_at: Option<usize>,
+    /// `-Y`: the data block being read is `user password`.
+    pub(super) ascii_auth: bool,
     /// A binary request waiting for its value.
     pub(super) binary: Option<super::binary::PendingBinary>,
     /// Passed SASL (`-S`) or ASCII (`-Y`) authentication.
@@ -47,11 +54,18 @@ impl Session {
     /// The replies were written: no item is referenced any more.
     pub fn replies_written(&mut self) {
         self.referenced.clear();
+        self.auth_reply_at = None;
     }
 
-    /// Records whether replies are queued that memcached would not have sent yet.
-    pub fn set_stacked(&mut self, stacked: bool) {
-        self.stacked = stacked;
+    /// Records the output buffer's state before a request: `queued` bytes, of which those from
+    /// `unsent_from` on are replies memcached would not have sent yet.
+    pub fn set_output(&mut self, queued: usize, unsent_from: usize) {
+        self.stacked = queued > unsent_from;
+        self.unsent_from = unsent_from;
+    }
+
+    pub(super) fn unsent_from(&self) -> usize {
+        self.unsent_from
     }
 
     pub(super) fn stacked(&self) -> bool {
@@ -112,6 +126,9 @@ impl<'s> Handler<'s> {
         out: &mut Vec<u8>,
         pending: &mut Session,
     ) -> Next {
+        if self.server.ascii_auth.is_some() && !pending.authenticated {
+            return self.auth_line(line, out, pending);
+        }
         let cache = &self.server.cache;
         let stats = self.stats;
         match text::parse(line) {
@@ -390,7 +407,10 @@ impl<'s> Handler<'s> {
 
     /// Finishes a storage command once its data block (`length + 2` bytes, which should end in
     /// `\r\n`) has arrived.
-    pub fn complete_store(&self, pending: &Session, block: &[u8], out: &mut Vec<u8>) {
+    pub fn complete_store(&self, pending: &mut Session, block: &[u8], out: &mut Vec<u8>) {
+        if pending.ascii_auth {
+            return self.auth_token(pending, block, out);
+        }
         let stats = self.stats;
         stats.set_cmds.incr();
         let length = pending.length;

@@ -230,7 +230,7 @@ impl Conn {
                         nl
                     };
                     self.pending
-                        .set_stacked(self.wbuf.len() > self.committed.max(self.wpos));
+                        .set_output(self.wbuf.len(), self.committed.max(self.wpos));
                     let next = handler.handle_line(
                         &avail[..end],
                         self.resume,
@@ -265,7 +265,7 @@ impl Conn {
                             return done;
                         }
                     } else {
-                        handler.complete_store(&self.pending, &avail[..need], &mut self.wbuf);
+                        handler.complete_store(&mut self.pending, &avail[..need], &mut self.wbuf);
                         self.rpos += need;
                         self.last_active = Instant::now();
                     }

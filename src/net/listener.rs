@@ -18,10 +18,9 @@ pub struct ListenError {
 
 impl std::fmt::Display for ListenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // perror's format: the C library's message without Rust's "(os error N)" suffix.
-        let msg = self.source.to_string();
-        let msg = msg.rfind(" (os error ").map_or(&msg[..], |i| &msg[..i]);
-        write!(f, "{}: {}", self.what, msg)
+        // perror's format.
+        let reason = crate::daemon::os_reason(&self.source);
+        write!(f, "{}: {reason}", self.what)
     }
 }
 

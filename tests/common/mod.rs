@@ -243,6 +243,21 @@ pub fn sasl_setup() -> &'static SaslFiles {
     })
 }
 
+/// A `-Y` file (`alice:secret`, `bob:pw:x`) written once per test process; its path lives as
+/// long as the process, so it can go in `'static` argument lists.
+pub fn ascii_auth_file() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join("memcached-rs-tests");
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let path = dir.join(format!("authfile-{}", std::process::id()));
+        std::fs::write(&path, "alice:secret\nbob:pw:x\n")
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path.display().to_string()
+    })
+}
+
 impl Server {
     /// Starts `kind` with [`base_args`] plus `extra_args` (appended, so they can add flags like
     /// `-A` or `-C`) and waits until it accepts TCP connections. Panics with the server's stderr

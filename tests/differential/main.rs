@@ -22,6 +22,7 @@ mod common;
 
 mod case;
 mod cases_arith;
+mod cases_ascii_auth;
 mod cases_binary;
 mod cases_crawler;
 mod cases_meta;
@@ -62,6 +63,7 @@ fn all_cases() -> Vec<Case> {
     cases.extend(cases_meta_write::cases());
     cases.extend(cases_crawler::cases());
     cases.extend(cases_binary::cases());
+    cases.extend(cases_ascii_auth::cases());
     cases
 }
 

@@ -1,0 +1,144 @@
+//! memcached's ASCII authentication (`-Y FILE`): until a connection has sent
+//! `set <any> <any> <any> <n>` with `user password` as its data, every line is answered
+//! `CLIENT_ERROR unauthenticated`. As memcached 1.6.18 does, the replies of this phase share one
+//! reply slot: a reply not yet sent is replaced by the next one, so a pipelined burst shows only
+//! its last answer.
+
+use std::path::Path;
+
+use super::text::{Handler, Next, Session};
+use crate::numparse::safe_strtoul;
+use crate::protocol::text::Tokens;
+
+const UNAUTHENTICATED: &str = "CLIENT_ERROR unauthenticated";
+
+/// The users of `-Y`: `user:password` lines, split at the first colon.
+#[derive(Debug, Clone, Default)]
+pub struct AuthFile {
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl AuthFile {
+    /// Reads the file, failing with memcached's message when it cannot be read or a line has
+    /// no colon (an empty line included).
+    pub fn load(path: &Path) -> Result<AuthFile, String> {
+        let text = std::fs::read(path).map_err(|e| {
+            let reason = crate::daemon::os_reason(&e);
+            format!(
+                "Could not open authfile [{}] for reading, error {reason}: {reason}",
+                path.display()
+            )
+        })?;
+        AuthFile::parse(&text).ok_or_else(|| {
+            format!(
+                "Authfile [{}] has a malformed entry. Should be 'user:password'",
+                path.display()
+            )
+        })
+    }
+
+    /// Parses the file's contents; `None` if a line is malformed.
+    pub fn parse(text: &[u8]) -> Option<AuthFile> {
+        let body = text.strip_suffix(b"\n").unwrap_or(text);
+        let entries = body
+            .split(|&b| b == b'\n')
+            .map(|line| {
+                let colon = line.iter().position(|&b| b == b':')?;
+                Some((line[..colon].to_vec(), line[colon + 1..].to_vec()))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(AuthFile { entries })
+    }
+
+    /// Whether `user` has `password`.
+    pub fn check(&self, user: &[u8], password: &[u8]) -> bool {
+        self.entries
+            .iter()
+            .any(|(u, p)| u.as_slice() == user && p.as_slice() == password)
+    }
+}
+
+impl Handler<'_> {
+    /// A request line before authentication: only `set … <n>` (announcing the token's length)
+    /// goes on, to read the token.
+    pub(super) fn auth_line(&self, line: &[u8], out: &mut Vec<u8>, pending: &mut Session) -> Next {
+        let t = Tokens::new(line);
+        let size = (t.count() >= 6 && t.get(0) == b"set")
+            .then(|| safe_strtoul(t.get(4)))
+            .flatten();
+        match size {
+            Some(size) => {
+                pending.ascii_auth = true;
+                pending.mode = None;
+                pending.length = size as usize;
+                Next::ReadData
+            }
+            None => {
+                auth_reply(out, pending, UNAUTHENTICATED);
+                Next::ReadLine
+            }
+        }
+    }
+
+    /// The token's data block (`length + 2` bytes): `user password`, checked against the file.
+    pub(super) fn auth_token(&self, pending: &mut Session, block: &[u8], out: &mut Vec<u8>) {
+        pending.ascii_auth = false;
+        let Some(data) = block.strip_suffix(b"\r\n") else {
+            return auth_reply(out, pending, "CLIENT_ERROR bad command line termination");
+        };
+        // memcached tokenizes the token as a C string.
+        let data = match data.iter().position(|&b| b == 0) {
+            Some(nul) => &data[..nul],
+            None => data,
+        };
+        let t = Tokens::new(data);
+        if t.count() < 3 {
+            return auth_reply(out, pending, "CLIENT_ERROR bad authentication token format");
+        }
+        let stats = self.stats;
+        stats.auth_cmds.incr();
+        let users = self.server.ascii_auth.as_ref();
+        if users.is_some_and(|u| u.check(t.get(0), t.get(1))) {
+            pending.authenticated = true;
+            auth_reply(out, pending, "STORED");
+        } else {
+            stats.auth_errors.incr();
+            auth_reply(out, pending, "CLIENT_ERROR authentication failure");
+        }
+    }
+}
+
+/// Writes an authentication-phase reply over the previous one if that is still unsent.
+fn auth_reply(out: &mut Vec<u8>, pending: &mut Session, line: &str) {
+    if let Some(at) = pending.auth_reply_at {
+        if at >= pending.unsent_from() && at <= out.len() {
+            out.truncate(at);
+        }
+    }
+    pending.auth_reply_at = Some(out.len());
+    out.extend_from_slice(line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthFile;
+
+    #[test]
+    fn lines_split_at_the_first_colon() {
+        let f = AuthFile::parse(b"alice:secret\nbob:pw:x\n:empty\nnopass:").expect("valid");
+        assert!(f.check(b"alice", b"secret"));
+        assert!(f.check(b"bob", b"pw:x"));
+        assert!(!f.check(b"bob", b"pw"));
+        assert!(f.check(b"", b"empty"));
+        assert!(f.check(b"nopass", b""));
+        assert!(!f.check(b"alice", b"secre"));
+    }
+
+    #[test]
+    fn malformed_files_are_refused() {
+        assert!(AuthFile::parse(b"nocolon\n").is_none());
+        assert!(AuthFile::parse(b"a:b\n\n").is_none(), "an empty line");
+        assert!(AuthFile::parse(b"a:b").is_some(), "no final newline");
+    }
+}
