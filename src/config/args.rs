@@ -93,7 +93,6 @@ struct Builder {
     /// `-I` as memcached computes it, in an `int`.
     item_size_max: Option<i32>,
     protocol_given: bool,
-    unix_mask_given: bool,
     napi_ids: Option<i32>,
     listen: Vec<String>,
 }
@@ -120,7 +119,6 @@ impl Builder {
             "a" => {
                 // An `int` holding strtol's result, so a huge mask keeps its low bits.
                 s.unix_mask = strtol_int(value.as_bytes(), 8) as u32;
-                self.unix_mask_given = true;
             }
             "A" => s.shutdown_command = true,
             "p" => self.port = Some(atoi(value.as_bytes())),
@@ -340,9 +338,6 @@ impl Builder {
         let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let entries = [
             (s.udp_port != 0).then(|| format!("-U {}", s.udp_port)),
-            show(&s.unix_socket).map(|p| format!("-s {p}")),
-            self.unix_mask_given
-                .then(|| format!("-a {:o}", s.unix_mask)),
             s.daemonize.then(|| "-d".to_string()),
             show(&s.pid_file).map(|p| format!("-P {p}")),
             s.lock_memory.then(|| "-k".to_string()),

@@ -477,8 +477,6 @@ fn not_implemented_is_recorded() {
     ]);
     let want = [
         "-U 5",
-        "-s /tmp/s",
-        "-a 644",
         "-d",
         "-P /p",
         "-k",

@@ -69,12 +69,6 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     for option in &settings.not_implemented {
         log::warn!("{option}: not implemented yet in memcached-rs; ignored");
     }
-    if settings.unix_socket.is_some() {
-        return Err(DaemonError {
-            message: "unix sockets (-s) are not supported yet".into(),
-            exit_code: EX_USAGE,
-        });
-    }
     if settings.udp_port != 0 {
         log::warn!(
             "UDP (-U {}) is not supported yet; not listening on UDP",
@@ -89,7 +83,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         });
     }
 
-    let listeners = net::bind_tcp(&settings).map_err(|e| os_error(e.to_string()))?;
+    let listeners = open_listeners(&settings)?;
     privileges::drop_root(settings.user.as_deref()).map_err(|e| DaemonError {
         message: e.message,
         exit_code: e.exit_code,
@@ -118,9 +112,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     let crawler = crawler::spawn(Arc::clone(&server), Arc::clone(&shutdown))
         .map_err(|e| os_error(format!("failed to start the LRU crawler: {e}")))?;
     for l in listeners.iter() {
-        if let Ok(addr) = l.local_addr() {
-            log::info!("listening on {addr}");
-        }
+        log::info!("listening on {}", l.describe());
     }
     log_memory(&server);
 
@@ -136,7 +128,25 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     if crawler.join().is_err() {
         log::error!("the LRU crawler thread panicked");
     }
+    if let Some(path) = &server.settings.unix_socket {
+        // memcached leaves the socket file behind; a clean exit should not.
+        if let Err(e) = std::fs::remove_file(path) {
+            log::warn!("could not remove {}: {e}", path.display());
+        }
+    }
     Ok(())
+}
+
+/// The sockets to serve: the `-s` unix socket (which, as in memcached, turns the network
+/// off), else TCP on every `-l` address.
+fn open_listeners(settings: &Settings) -> Result<Vec<net::Listener>, DaemonError> {
+    if let Some(path) = &settings.unix_socket {
+        let l = net::bind_unix(path, settings.unix_mask, settings.backlog)
+            .map_err(|e| os_error(e.to_string()))?;
+        return Ok(vec![net::Listener::Unix(l)]);
+    }
+    let tcp = net::bind_tcp(settings).map_err(|e| os_error(e.to_string()))?;
+    Ok(tcp.into_iter().map(net::Listener::Tcp).collect())
 }
 
 /// Blocks until a signal asks the server to stop.

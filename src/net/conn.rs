@@ -5,9 +5,9 @@
 //! a client that stops reading stops being read.
 
 use std::io::{self, Write};
-use std::net::TcpStream;
 use std::time::Instant;
 
+use super::stream::Stream;
 use crate::config::Protocol;
 use crate::handler::text::OUTPUT_HIGH_WATER;
 use crate::handler::{Handler, Next, Session};
@@ -65,7 +65,7 @@ enum Processed {
 /// A client connection.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: Vec<u8>,
     rpos: usize,
     wbuf: Vec<u8>,
@@ -86,7 +86,7 @@ pub struct Conn {
 
 impl Conn {
     /// Wraps an accepted, non-blocking stream.
-    pub fn new(stream: TcpStream) -> Conn {
+    pub fn new(stream: Stream) -> Conn {
         Conn {
             stream,
             rbuf: Vec::new(),
@@ -105,7 +105,7 @@ impl Conn {
     }
 
     /// The socket.
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &Stream {
         &self.stream
     }
 

@@ -2,8 +2,12 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::config::Settings;
 
@@ -14,13 +18,19 @@ pub struct ListenError {
     pub what: String,
     /// The OS error.
     pub source: io::Error,
+    /// A further line memcached prints after the error.
+    pub then: Option<String>,
 }
 
 impl std::fmt::Display for ListenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // perror's format.
         let reason = crate::daemon::os_reason(&self.source);
-        write!(f, "{}: {reason}", self.what)
+        write!(f, "{}: {reason}", self.what)?;
+        match &self.then {
+            Some(line) => write!(f, "\n{line}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -46,6 +56,7 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
             )
         },
         source,
+        then: None,
     };
     let wildcard = |port: u16| {
         [
@@ -67,6 +78,7 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
                         .map_err(|e| ListenError {
                             what: format!("getaddrinfo(): {host}"),
                             source: e,
+                            then: None,
                         })?;
                 addrs.extend(resolved);
             }
@@ -115,4 +127,30 @@ fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Binds the `-s` unix socket with mode `mask` (`-a`). A socket file left by an earlier run is
+/// replaced; any other file at the path is an error, as with memcached.
+pub fn bind_unix(path: &Path, mask: u32, backlog: i32) -> Result<UnixListener, ListenError> {
+    let fail = |source: io::Error| ListenError {
+        what: "bind()".into(),
+        source,
+        // memcached then reports the failure once more, with a stale errno.
+        then: Some(format!(
+            "failed to listen on UNIX socket: {}: Invalid argument",
+            path.display()
+        )),
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path).map_err(fail)?;
+        }
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(fail)?;
+    let addr = SockAddr::unix(path).map_err(fail)?;
+    socket.bind(&addr).map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mask & 0o777)).map_err(fail)?;
+    socket.listen(backlog).map_err(fail)?;
+    socket.set_nonblocking(true).map_err(fail)?;
+    Ok(UnixListener::from(OwnedFd::from(socket)))
 }

@@ -3,8 +3,10 @@
 
 mod conn;
 mod listener;
+mod stream;
 mod sys;
 mod worker;
 
-pub use listener::{bind_tcp, ListenError};
+pub use listener::{bind_tcp, bind_unix, ListenError};
+pub use stream::{Listener, Stream};
 pub use worker::{spawn_workers, WorkerHandle};

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Drive};
+use super::stream::{Listener, Stream};
 use super::sys::{event_buffer, Epoll, Waker};
 use crate::handler::Handler;
 use crate::server::Server;
@@ -52,7 +52,7 @@ impl WorkerHandle {
 /// Starts `settings.threads` workers serving `listeners`.
 pub fn spawn_workers(
     server: &Arc<Server>,
-    listeners: &Arc<Vec<TcpListener>>,
+    listeners: &Arc<Vec<Listener>>,
     shutdown: &Arc<AtomicBool>,
 ) -> io::Result<Vec<WorkerHandle>> {
     let mut handles = Vec::new();
@@ -86,7 +86,7 @@ pub fn spawn_workers(
 struct Worker {
     server: Arc<Server>,
     stats: Arc<ThreadStats>,
-    listeners: Arc<Vec<TcpListener>>,
+    listeners: Arc<Vec<Listener>>,
     shutdown: Arc<AtomicBool>,
     epoll: Epoll,
     waker: Arc<Waker>,
@@ -146,7 +146,7 @@ impl Worker {
                 return;
             };
             match l.accept() {
-                Ok((stream, _)) => self.admit(stream),
+                Ok(stream) => self.admit(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -160,7 +160,7 @@ impl Worker {
         }
     }
 
-    fn admit(&mut self, mut stream: std::net::TcpStream) {
+    fn admit(&mut self, mut stream: Stream) {
         let conns = &self.server.conns;
         let current = conns.current.load(Ordering::Relaxed);
         if self.server.settings.maxconns_fast
@@ -173,10 +173,7 @@ impl Worker {
             conns.total.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Err(e) = stream
-            .set_nonblocking(true)
-            .and_then(|_| stream.set_nodelay(true))
-        {
+        if let Err(e) = stream.set_nonblocking(true) {
             log::warn!("could not set up a new connection: {e}");
             return;
         }
