@@ -4,6 +4,7 @@ mod crawler;
 pub mod logging;
 mod privileges;
 pub mod signals;
+mod systemd;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,14 +77,22 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         );
     }
     // Refuse to run as root without -u before touching anything, as memcached does.
-    if is_root() && settings.user.as_deref().map_or(true, str::is_empty) {
+    if is_root() && settings.user.as_deref().is_none_or(str::is_empty) {
         return Err(DaemonError {
             message: "can't run as root without the -u switch".into(),
             exit_code: EX_USAGE,
         });
     }
 
-    let listeners = open_listeners(&settings)?;
+    let listeners = match systemd::activated_sockets().map_err(os_error)? {
+        Some(activated) => {
+            if !activated.datagrams.is_empty() {
+                log::warn!("UDP sockets from systemd are not served yet; ignoring them");
+            }
+            activated.listeners
+        }
+        None => open_listeners(&settings)?,
+    };
     privileges::drop_root(settings.user.as_deref()).map_err(|e| DaemonError {
         message: e.message,
         exit_code: e.exit_code,
@@ -115,9 +124,17 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         log::info!("listening on {}", l.describe());
     }
     log_memory(&server);
+    let notifier = systemd::spawn_notifier(
+        Arc::clone(&server),
+        systemd::heartbeats(&workers),
+        Arc::clone(&shutdown),
+    )
+    .map_err(|e| os_error(format!("failed to start the notifier thread: {e}")))?;
+    systemd::ready(&server);
 
-    wait_for_stop(signals);
+    wait_for_stop(&server, signals);
 
+    systemd::stopping();
     shutdown.store(true, Ordering::Release);
     for w in &workers {
         w.wake();
@@ -127,6 +144,9 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     }
     if crawler.join().is_err() {
         log::error!("the LRU crawler thread panicked");
+    }
+    if notifier.join().is_err() {
+        log::error!("the notifier thread panicked");
     }
     if let Some(path) = &server.settings.unix_socket {
         // memcached leaves the socket file behind; a clean exit should not.
@@ -150,10 +170,10 @@ fn open_listeners(settings: &Settings) -> Result<Vec<net::Listener>, DaemonError
 }
 
 /// Blocks until a signal asks the server to stop.
-fn wait_for_stop(mut signals: Signals) {
+fn wait_for_stop(server: &Server, mut signals: Signals) {
     for signal in signals.forever() {
         match signal {
-            SIGHUP => log::info!("SIGHUP: no log file to reopen"),
+            SIGHUP => systemd::reload(server, || log::info!("SIGHUP: no log file to reopen")),
             SIGUSR1 => {
                 log::info!("Graceful shutdown signal handled");
                 return;

@@ -9,4 +9,5 @@ mod worker;
 
 pub use listener::{bind_tcp, bind_unix, ListenError};
 pub use stream::{Listener, Stream};
+pub use sys::adopt_inherited_fd;
 pub use worker::{spawn_workers, WorkerHandle};

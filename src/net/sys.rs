@@ -162,6 +162,17 @@ impl AsRawFd for Waker {
     }
 }
 
+/// Takes ownership of a descriptor the service manager passed at start (socket activation:
+/// `LISTEN_FDS` descriptors from 3 on), marking it close-on-exec. Fails if it is not open.
+pub fn adopt_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    let flags = syscall!(fcntl(fd, libc::F_GETFD))?;
+    syscall!(fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC))?;
+    // SAFETY: the descriptor is open (F_GETFD succeeded) and was handed to this process by the
+    // service manager for its own use; the caller adopts each passed descriptor exactly once,
+    // at start, so no other owner exists and it will be closed only by this OwnedFd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

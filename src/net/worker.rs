@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,9 +31,16 @@ const ACCEPT_BATCH: usize = 64;
 pub struct WorkerHandle {
     waker: Arc<Waker>,
     thread: JoinHandle<()>,
+    heartbeat: Arc<AtomicU64>,
 }
 
 impl WorkerHandle {
+    /// When the worker last went round its loop (the cache clock's milliseconds); it does at
+    /// least once a second, so a stale value means it is stuck.
+    pub fn heartbeat(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.heartbeat)
+    }
+
     /// Wakes the worker (it then checks the shutdown flag).
     pub fn wake(&self) {
         if let Err(e) = self.waker.wake() {
@@ -63,7 +70,9 @@ pub fn spawn_workers(
         for (i, l) in listeners.iter().enumerate() {
             epoll.add_listener(l.as_raw_fd(), LISTENER_TOKEN_BASE + i as u64)?;
         }
+        let heartbeat = Arc::new(AtomicU64::new(server.cache.clock().monotonic_ms()));
         let worker = Worker {
+            heartbeat: Arc::clone(&heartbeat),
             stats: server.stats.register(),
             server: Arc::clone(server),
             listeners: Arc::clone(listeners),
@@ -78,12 +87,17 @@ pub fn spawn_workers(
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
             .spawn(move || worker.run())?;
-        handles.push(WorkerHandle { waker, thread });
+        handles.push(WorkerHandle {
+            waker,
+            thread,
+            heartbeat,
+        });
     }
     Ok(handles)
 }
 
 struct Worker {
+    heartbeat: Arc<AtomicU64>,
     server: Arc<Server>,
     stats: Arc<ThreadStats>,
     listeners: Arc<Vec<Listener>>,
@@ -103,6 +117,8 @@ impl Worker {
         let idle_timeout = self.server.settings.idle_timeout;
         let mut last_sweep = Instant::now();
         while !self.shutdown.load(Ordering::Acquire) {
+            self.heartbeat
+                .store(self.server.cache.clock().monotonic_ms(), Ordering::Relaxed);
             let timeout = if !self.ready.is_empty() {
                 Duration::ZERO
             } else if self.accept_paused_until.is_some() {

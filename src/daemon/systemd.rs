@@ -1,0 +1,185 @@
+//! systemd integration: sockets handed over by socket activation, and the notifications of
+//! `Type=notify` — `READY=1` once serving, a `STATUS=` summary kept fresh, `WATCHDOG=1` while the
+//! workers are alive, `RELOADING=1`/`STOPPING=1` around SIGHUP and shutdown. Outside systemd
+//! (no `NOTIFY_SOCKET`, no `LISTEN_FDS`) every function here does nothing.
+
+use std::net::{TcpListener, UdpSocket};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sd_notify::NotifyState;
+use socket2::{Domain, Socket, Type};
+
+use crate::net::{self, Listener, WorkerHandle};
+use crate::server::Server;
+
+/// How often `STATUS=` is refreshed.
+const STATUS_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the notifier thread looks at the shutdown flag.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Sockets systemd passed: stream sockets to accept on, datagram sockets for UDP.
+pub struct Activated {
+    /// TCP and unix stream sockets, listening.
+    pub listeners: Vec<Listener>,
+    /// UDP sockets.
+    pub datagrams: Vec<UdpSocket>,
+}
+
+/// The sockets systemd passed (`LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`). `None` when the
+/// process was not socket-activated.
+pub fn activated_sockets() -> Result<Option<Activated>, String> {
+    let fds = sd_notify::listen_fds_with_names()
+        .map_err(|e| format!("socket activation: bad LISTEN_FDS/LISTEN_PID: {e}"))?;
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let mut listeners = Vec::new();
+    let mut datagrams = Vec::new();
+    for (fd, name) in fds {
+        let what = format!("socket activation: fd {fd} ({name})");
+        let owned = net::adopt_inherited_fd(fd).map_err(|e| format!("{what}: {e}"))?;
+        let socket = Socket::from(owned);
+        let kind = socket.r#type().map_err(|e| format!("{what}: {e}"))?;
+        let domain = socket.domain().map_err(|e| format!("{what}: {e}"))?;
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| format!("{what}: {e}"))?;
+        let inet = domain == Domain::IPV4 || domain == Domain::IPV6;
+        if kind == Type::STREAM && (inet || domain == Domain::UNIX) {
+            if !socket.is_listener().map_err(|e| format!("{what}: {e}"))? {
+                return Err(format!("{what}: a stream socket that is not listening"));
+            }
+            let fd = OwnedFd::from(socket);
+            let listener = if inet {
+                Listener::Tcp(TcpListener::from(fd))
+            } else {
+                Listener::Unix(UnixListener::from(fd))
+            };
+            log::info!("{what}: {}", listener.describe());
+            listeners.push(listener);
+        } else if kind == Type::DGRAM && inet {
+            log::info!("{what}: udp");
+            datagrams.push(UdpSocket::from(OwnedFd::from(socket)));
+        } else {
+            return Err(format!(
+                "{what}: not a TCP, UDP or unix stream socket ({domain:?}, {kind:?})"
+            ));
+        }
+    }
+    Ok(Some(Activated {
+        listeners,
+        datagrams,
+    }))
+}
+
+/// Sends notifications; failures are logged, never fatal (the manager may be gone).
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        log::warn!("sd_notify: {e}");
+    }
+}
+
+/// Every listener is bound and the cache mapped: tell systemd, with a first status.
+pub fn ready(server: &Server) {
+    let status = status_line(server);
+    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+}
+
+/// SIGHUP: reloading (with the monotonic time systemd wants for `Type=notify-reload`), then
+/// ready again once `reload` has run.
+pub fn reload(server: &Server, reload: impl FnOnce()) {
+    let mut states = vec![NotifyState::Reloading];
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    notify(&states);
+    reload();
+    ready(server);
+}
+
+/// Shutdown has begun.
+pub fn stopping() {
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+}
+
+/// Starts the thread that refreshes `STATUS=` and, under `WatchdogSec=`, pings the watchdog
+/// at half its interval while every worker's loop is still turning.
+pub fn spawn_notifier(
+    server: Arc<Server>,
+    workers: Vec<Arc<std::sync::atomic::AtomicU64>>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    std::thread::Builder::new()
+        .name("notifier".into())
+        .spawn(move || {
+            let mut last_status = Instant::now();
+            let mut last_ping = Instant::now();
+            while !shutdown.load(Ordering::Acquire) {
+                std::thread::sleep(TICK);
+                if last_status.elapsed() >= STATUS_INTERVAL {
+                    last_status = Instant::now();
+                    let status = status_line(&server);
+                    notify(&[NotifyState::Status(&status)]);
+                }
+                if let Some(every) = watchdog {
+                    if last_ping.elapsed() >= every && workers_alive(&server, &workers, every) {
+                        last_ping = Instant::now();
+                        notify(&[NotifyState::Watchdog]);
+                    }
+                }
+            }
+        })
+}
+
+/// Whether every worker has been round its loop within `limit` (they wake at least once a
+/// second).
+fn workers_alive(
+    server: &Server,
+    beats: &[Arc<std::sync::atomic::AtomicU64>],
+    limit: Duration,
+) -> bool {
+    let now = server.cache.clock().monotonic_ms();
+    let limit_ms = u64::try_from(limit.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(2000);
+    beats
+        .iter()
+        .all(|b| now.saturating_sub(b.load(Ordering::Relaxed)) <= limit_ms)
+}
+
+/// One line for `systemctl status`: where, how many threads, memory, items, connections and
+/// the hit ratio.
+fn status_line(server: &Server) -> String {
+    let s = &server.settings;
+    let cache = server.cache.stats();
+    let totals = server.stats.totals();
+    let lookups = totals.get_hits + totals.get_misses;
+    let hits = if lookups == 0 {
+        "no gets yet".to_string()
+    } else {
+        format!(
+            "{:.1}% hits of {lookups} gets",
+            totals.get_hits as f64 * 100.0 / lookups as f64
+        )
+    };
+    let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    format!(
+        "{} threads, {:.1} of {:.0} MB in {} items, {} connections, {hits}",
+        s.threads,
+        mb(cache.bytes),
+        mb(cache.limit_maxbytes),
+        cache.curr_items,
+        server.conns.current.load(Ordering::Relaxed)
+    )
+}
+
+/// Keeps `WorkerHandle` in this module's vocabulary for the caller.
+pub fn heartbeats(workers: &[WorkerHandle]) -> Vec<Arc<std::sync::atomic::AtomicU64>> {
+    workers.iter().map(WorkerHandle::heartbeat).collect()
+}

@@ -1,0 +1,202 @@
+//! systemd integration with the real binary: readiness and status over a `NOTIFY_SOCKET` the
+//! test owns, and socket activation through Debian's `systemd-socket-activate`.
+
+mod common;
+
+use common::{free_port, memcached_rs_bin, running_as_root, Client};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed if the test ends early.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Daemon {
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.0.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("memcached-rs-tests");
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let path = dir.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn user_args() -> Vec<&'static str> {
+    if running_as_root() {
+        vec!["-u", "root"]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Receives notification datagrams until one satisfies `want`; returns it.
+fn receive_until(sock: &UnixDatagram, what: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        assert!(Instant::now() < deadline, "no {what} notification");
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if want(&msg) {
+                    return msg;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
+
+fn status_of(msg: &str) -> Option<&str> {
+    msg.lines().find_map(|l| l.strip_prefix("STATUS="))
+}
+
+#[test]
+fn notifies_ready_status_and_stopping() {
+    let notify_path = temp_path("notify.sock");
+    let sock = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let port = free_port();
+    let mut args = vec![
+        "-l".to_string(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-U".into(),
+        "0".into(),
+    ];
+    args.extend(user_args().into_iter().map(String::from));
+    let mut daemon = Daemon(
+        Command::new(memcached_rs_bin())
+            .args(&args)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let ready = receive_until(&sock, "READY=1", |m| m.lines().any(|l| l == "READY=1"));
+    // Ready means serving: the port accepts at once.
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(
+        TcpStream::connect(addr).is_ok(),
+        "READY=1 before the port accepts"
+    );
+    let first = status_of(&ready)
+        .expect("a status with READY=1")
+        .to_string();
+    assert!(first.contains("0 items"), "{first}");
+    let mut c = Client::connect(addr);
+    for i in 0..5 {
+        assert_eq!(c.request(&format!("set k{i} 0 0 1\r\nv")), "STORED\r\n");
+    }
+    let changed = receive_until(&sock, "a changed STATUS=", |m| {
+        status_of(m).is_some_and(|s| s != first)
+    });
+    assert!(
+        status_of(&changed).is_some_and(|s| s.contains("5 items")),
+        "{changed}"
+    );
+    daemon.signal("TERM");
+    receive_until(&sock, "STOPPING=1", |m| {
+        m.lines().any(|l| l == "STOPPING=1")
+    });
+    let exit = daemon.wait_exit();
+    assert!(exit.success(), "{exit}");
+    let _ = std::fs::remove_file(&notify_path);
+}
+
+#[test]
+fn serves_the_sockets_systemd_passes_and_binds_nothing_else() {
+    let activate = "/usr/bin/systemd-socket-activate";
+    assert!(
+        std::path::Path::new(activate).exists(),
+        "{activate} is missing: `make test` installs Debian's systemd package"
+    );
+    let tcp_port = free_port();
+    let unused_port = free_port();
+    let unix_path = temp_path("activated.sock");
+    let mut args = vec![
+        "-l".to_string(),
+        format!("127.0.0.1:{tcp_port}"),
+        "-l".into(),
+        unix_path.display().to_string(),
+        "--fdname=tcp:unix".into(),
+        memcached_rs_bin().display().to_string(),
+        "-p".into(),
+        unused_port.to_string(),
+        "-U".into(),
+        "0".into(),
+    ];
+    args.extend(user_args().into_iter().map(String::from));
+    let mut daemon = Daemon(
+        Command::new(activate)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn systemd-socket-activate"),
+    );
+    // systemd-socket-activate listens at once and starts the daemon on the first connection.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tcp = SocketAddr::from(([127, 0, 0, 1], tcp_port));
+    while TcpStream::connect(tcp).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {tcp}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = Client::connect(tcp);
+    assert_eq!(c.request("set k 0 0 3\r\nabc"), "STORED\r\n");
+    let mut u = std::os::unix::net::UnixStream::connect(&unix_path).expect("unix socket");
+    u.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    std::io::Write::write_all(&mut u, b"get k\r\n").expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"END\r\n") {
+        let n = std::io::Read::read(&mut u, &mut buf).expect("read");
+        assert!(n > 0, "unix socket closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"VALUE k 0 3\r\nabc\r\nEND\r\n");
+    // -p names a port, but with sockets passed in, nothing else is bound.
+    assert!(TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], unused_port))).is_err());
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    let _ = std::fs::remove_file(&unix_path);
+}
