@@ -337,7 +337,6 @@ impl Builder {
         let s = &self.settings;
         let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let entries = [
-            (s.udp_port != 0).then(|| format!("-U {}", s.udp_port)),
             s.daemonize.then(|| "-d".to_string()),
             show(&s.pid_file).map(|p| format!("-P {p}")),
             s.lock_memory.then(|| "-k".to_string()),

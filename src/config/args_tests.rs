@@ -476,7 +476,6 @@ fn not_implemented_is_recorded() {
         "no_hashexpand",
     ]);
     let want = [
-        "-U 5",
         "-d",
         "-P /p",
         "-k",

@@ -70,12 +70,6 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     for option in &settings.not_implemented {
         log::warn!("{option}: not implemented yet in memcached-rs; ignored");
     }
-    if settings.udp_port != 0 {
-        log::warn!(
-            "UDP (-U {}) is not supported yet; not listening on UDP",
-            settings.udp_port
-        );
-    }
     // Refuse to run as root without -u before touching anything, as memcached does.
     if is_root() && settings.user.as_deref().is_none_or(str::is_empty) {
         return Err(DaemonError {
@@ -84,13 +78,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         });
     }
 
-    let listeners = match systemd::activated_sockets().map_err(os_error)? {
-        Some(activated) => {
-            if !activated.datagrams.is_empty() {
-                log::warn!("UDP sockets from systemd are not served yet; ignoring them");
-            }
-            activated.listeners
-        }
+    let (listeners, datagrams) = match systemd::activated_sockets().map_err(os_error)? {
+        Some(activated) => (activated.listeners, activated.datagrams),
         None => open_listeners(&settings)?,
     };
     privileges::drop_root(settings.user.as_deref()).map_err(|e| DaemonError {
@@ -118,6 +107,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     let shutdown = Arc::new(AtomicBool::new(false));
     let workers = net::spawn_workers(&server, &listeners, &shutdown)
         .map_err(|e| os_error(format!("failed to start worker threads: {e}")))?;
+    let udp = net::spawn_udp(&server, datagrams, &shutdown)
+        .map_err(|e| os_error(format!("failed to start the UDP threads: {e}")))?;
     let crawler = crawler::spawn(Arc::clone(&server), Arc::clone(&shutdown))
         .map_err(|e| os_error(format!("failed to start the LRU crawler: {e}")))?;
     for l in listeners.iter() {
@@ -142,6 +133,11 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     for w in workers {
         w.join();
     }
+    for t in udp {
+        if t.join().is_err() {
+            log::error!("a UDP thread panicked");
+        }
+    }
     if crawler.join().is_err() {
         log::error!("the LRU crawler thread panicked");
     }
@@ -157,16 +153,52 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// memcached's `MEMCACHED_PORT_FILENAME`: when set, the bound ports go to that file (`TCP
+/// INET: 11211` lines, `INET6` for IPv6), written beside it first and renamed into place, so a
+/// reader never sees half of it. Test suites use it to find servers started on port 0.
+fn write_port_file(tcp: &[std::net::TcpListener], udp: &[std::net::UdpSocket]) {
+    let Some(path) = std::env::var_os("MEMCACHED_PORT_FILENAME") else {
+        return;
+    };
+    let family = |a: &std::net::SocketAddr| if a.is_ipv6() { "INET6" } else { "INET" };
+    let mut text = String::new();
+    for addr in tcp.iter().filter_map(|l| l.local_addr().ok()) {
+        text.push_str(&format!("TCP {}: {}\n", family(&addr), addr.port()));
+    }
+    for addr in udp.iter().filter_map(|s| s.local_addr().ok()) {
+        text.push_str(&format!("UDP {}: {}\n", family(&addr), addr.port()));
+    }
+    let path = std::path::PathBuf::from(path);
+    let mut temp = path.clone().into_os_string();
+    temp.push(".lck");
+    if let Err(e) = std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, &path)) {
+        log::warn!("could not write the port file {}: {e}", path.display());
+    }
+}
+
 /// The sockets to serve: the `-s` unix socket (which, as in memcached, turns the network
-/// off), else TCP on every `-l` address.
-fn open_listeners(settings: &Settings) -> Result<Vec<net::Listener>, DaemonError> {
+/// off), else TCP on every `-l` address and, with `-U`, UDP on the same addresses.
+fn open_listeners(
+    settings: &Settings,
+) -> Result<(Vec<net::Listener>, Vec<std::net::UdpSocket>), DaemonError> {
     if let Some(path) = &settings.unix_socket {
         let l = net::bind_unix(path, settings.unix_mask, settings.backlog)
             .map_err(|e| os_error(e.to_string()))?;
-        return Ok(vec![net::Listener::Unix(l)]);
+        return Ok((vec![net::Listener::Unix(l)], Vec::new()));
     }
-    let tcp = net::bind_tcp(settings).map_err(|e| os_error(e.to_string()))?;
-    Ok(tcp.into_iter().map(net::Listener::Tcp).collect())
+    // Port 0 turns a transport off, as in memcached.
+    let tcp = if settings.port == 0 {
+        Vec::new()
+    } else {
+        net::bind_tcp(settings).map_err(|e| os_error(e.to_string()))?
+    };
+    let udp = if settings.udp_port == 0 {
+        Vec::new()
+    } else {
+        net::bind_udp(settings).map_err(|e| os_error(e.to_string()))?
+    };
+    write_port_file(&tcp, &udp);
+    Ok((tcp.into_iter().map(net::Listener::Tcp).collect(), udp))
 }
 
 /// Blocks until a signal asks the server to stop.

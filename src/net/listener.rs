@@ -40,24 +40,10 @@ impl std::error::Error for ListenError {
     }
 }
 
-/// Binds a TCP listener on every address `-l`/`-p` name (every interface, IPv4 and IPv6, when
-/// no `-l` is given). Like memcached, an address already in use is skipped as long as at least
-/// one address could be bound.
-pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
+/// The addresses `-l` names with `port` (every interface, IPv4 and IPv6, when no `-l` is
+/// given), resolved.
+pub fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, ListenError> {
     let mut addrs: Vec<SocketAddr> = Vec::new();
-    // memcached's two messages: one naming the -l list, one naming the port.
-    let fail = |source: io::Error| ListenError {
-        what: if settings.listen.is_empty() {
-            format!("failed to listen on TCP port {}", settings.port)
-        } else {
-            format!(
-                "failed to listen on one of interface(s) {}",
-                settings.inter.as_deref().unwrap_or_default()
-            )
-        },
-        source,
-        then: None,
-    };
     let wildcard = |port: u16| {
         [
             SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
@@ -65,10 +51,10 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
         ]
     };
     if settings.listen.is_empty() {
-        addrs.extend(wildcard(settings.port));
+        addrs.extend(wildcard(port));
     }
     for spec in &settings.listen {
-        let port = spec.port.unwrap_or(settings.port);
+        let port = spec.port.unwrap_or(port);
         match &spec.host {
             None => addrs.extend(wildcard(port)),
             Some(host) => {
@@ -84,6 +70,26 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
             }
         }
     }
+    Ok(addrs)
+}
+
+/// Binds a TCP listener on every address `-l`/`-p` name. Like memcached, an address already
+/// in use is skipped as long as at least one address could be bound.
+pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
+    // memcached's two messages: one naming the -l list, one naming the port.
+    let fail = |source: io::Error| ListenError {
+        what: if settings.listen.is_empty() {
+            format!("failed to listen on TCP port {}", settings.port)
+        } else {
+            format!(
+                "failed to listen on one of interface(s) {}",
+                settings.inter.as_deref().unwrap_or_default()
+            )
+        },
+        source,
+        then: None,
+    };
+    let addrs = listen_addrs(settings, settings.port)?;
     let mut listeners = Vec::new();
     let mut last_error = None;
     for addr in addrs {

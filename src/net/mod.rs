@@ -5,9 +5,11 @@ mod conn;
 mod listener;
 mod stream;
 mod sys;
+mod udp;
 mod worker;
 
 pub use listener::{bind_tcp, bind_unix, ListenError};
 pub use stream::{Listener, Stream};
 pub use sys::adopt_inherited_fd;
+pub use udp::{bind_udp, spawn_udp};
 pub use worker::{spawn_workers, WorkerHandle};
