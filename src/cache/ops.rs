@@ -188,6 +188,11 @@ impl Cache {
         }
     }
 
+    /// The item memory limit now in force (`-m`, changed by `cache_memlimit`).
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit.load(Ordering::Relaxed)
+    }
+
     /// `cache_memlimit`: changes how much of the arena may be used; refuses a limit below the
     /// pages already handed out or above the arena `-m` reserved.
     pub fn set_memory_limit(&self, bytes: usize) -> bool {

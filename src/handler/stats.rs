@@ -152,7 +152,7 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "auth_errors", t.auth_errors);
     stat(out, "bytes_read", t.bytes_read);
     stat(out, "bytes_written", t.bytes_written);
-    stat(out, "limit_maxbytes", s.memory_limit);
+    stat(out, "limit_maxbytes", server.cache.memory_limit());
     stat(out, "accepting_conns", 1);
     stat(out, "listen_disabled_num", 0);
     stat(out, "time_in_listen_disabled_us", 0);
@@ -324,7 +324,7 @@ fn on_off(b: bool) -> &'static str {
 fn settings(server: &Server, out: &mut Vec<u8>) {
     let s = &server.settings;
     let inter = s.inter.as_deref().unwrap_or("NULL");
-    stat(out, "maxbytes", s.memory_limit);
+    stat(out, "maxbytes", server.cache.memory_limit());
     stat(out, "maxconns", s.max_connections);
     stat(out, "tcpport", s.port);
     stat(out, "udpport", s.udp_port);

@@ -8,7 +8,7 @@ from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import MemcacheClientError, MemcacheIllegalInputError
 
-from memcached_server import Server, known_divergence
+from memcached_server import Server
 
 
 def client(server, **kwargs):
@@ -191,10 +191,6 @@ def test_stats_version_flush_all(server):
     assert mc.stats()[b"cmd_flush"] == 2
 
 
-@known_divergence(
-    "`cache_memlimit 128` answers OK but `stats settings` maxbytes and `stats` limit_maxbytes "
-    "stay 67108864; memcached 1.6.18 reports 134217728 in both"
-)
 def test_cache_memlimit(server):
     mc = client(server)
     assert mc.cache_memlimit(128) is True

@@ -97,6 +97,10 @@ fn admin_cases() -> Vec<Case> {
         .args(&["-A"]),
         Case::new("cache_memlimit/set", "cache_memlimit 100\r\n"),
         Case::new(
+            "cache_memlimit/the new limit shows in stats",
+            "cache_memlimit 100\r\nstats\r\ncache_memlimit 32\r\nstats\r\n",
+        ),
+        Case::new(
             "cache_memlimit/noreply",
             "cache_memlimit 100 noreply\r\nget k\r\n",
         ),
