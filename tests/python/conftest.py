@@ -19,3 +19,11 @@ def server():
     s = Server()
     yield s
     s.stop()
+
+
+@pytest.fixture
+def three_servers():
+    servers = [Server() for _ in range(3)]
+    yield servers
+    for s in servers:
+        s.stop()

@@ -61,3 +61,56 @@ def test_binary_safe_values_and_types(server):
     assert mc.touch("int", 100)
     assert mc.flush_all() is None
     assert mc.get("int") is None
+
+
+def curr_items(server):
+    (_, values), = memcache.Client([server.address]).get_stats()
+    return int(values["curr_items"])
+
+
+def test_one_client_over_three_servers(three_servers):
+    """The seed's multi-server usage: python-memcached hashes the keys over its server list."""
+    mc = memcache.Client([s.address for s in three_servers])
+    for i in range(1000):
+        assert mc.set("key:%d" % i, "value-%d" % i)
+    for i in range(1000):
+        assert mc.get("key:%d" % i) == "value-%d" % i
+    counts = [curr_items(s) for s in three_servers]
+    assert sum(counts) == 1000
+    assert all(c > 0 for c in counts), counts
+
+
+class Md5Router:
+    """The seed's own routing: md5(key) % 3 picks one of three single-server clients."""
+
+    def __init__(self, servers):
+        import hashlib
+
+        self._md5 = hashlib.md5
+        self.clients = [memcache.Client([s.address]) for s in servers]
+
+    def client_for(self, key):
+        return self.clients[int(self._md5(key.encode()).hexdigest(), 16) % len(self.clients)]
+
+    def set(self, key, value):
+        return self.client_for(key).set(key, value)
+
+    def get(self, key):
+        return self.client_for(key).get(key)
+
+
+def test_md5_router_over_three_servers(three_servers):
+    router = Md5Router(three_servers)
+    for i in range(1000):
+        assert router.set("user:%d" % i, {"id": i})
+    for i in range(1000):
+        assert router.get("user:%d" % i) == {"id": i}
+    counts = [curr_items(s) for s in three_servers]
+    assert sum(counts) == 1000
+    assert all(c > 250 for c in counts), counts
+    # Each key lives exactly where the router sends it.
+    for i in range(0, 1000, 97):
+        key = "user:%d" % i
+        owner = router.client_for(key)
+        for c in router.clients:
+            assert (c.get(key) is not None) == (c is owner)
