@@ -337,10 +337,6 @@ impl Builder {
         let s = &self.settings;
         let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let entries = [
-            s.daemonize.then(|| "-d".to_string()),
-            show(&s.pid_file).map(|p| format!("-P {p}")),
-            s.lock_memory.then(|| "-k".to_string()),
-            s.core_dumps.then(|| "-r".to_string()),
             show(&s.memory_file).map(|p| format!("-e {p}")),
             s.tls.then(|| "-Z".to_string()),
             (!s.watch_enabled).then(|| "-W".to_string()),

@@ -476,10 +476,6 @@ fn not_implemented_is_recorded() {
         "no_hashexpand",
     ]);
     let want = [
-        "-d",
-        "-P /p",
-        "-k",
-        "-r",
         "-e /e",
         "-Z",
         "-W",

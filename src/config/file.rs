@@ -396,10 +396,10 @@ mod tests {
 
     #[test]
     fn command_line_undoes_file_flags() {
-        let conf = TempConf::new("undo", "-U 5\n-M\n-k\n");
+        let conf = TempConf::new("undo", "-U 5\n-M\n-e /tmp/e\n");
         let s = run(&[&conf.arg(), "-U", "0"]);
         assert_eq!((s.udp_port, s.evictions), (0, false));
         assert_eq!(run(&[&conf.arg()]).udp_port, 5);
-        assert_eq!(s.not_implemented, vec!["-k".to_string()]);
+        assert_eq!(s.not_implemented, vec!["-e /tmp/e".to_string()]);
     }
 }

@@ -1,28 +1,66 @@
-//! Logging to stderr (journald picks it up under systemd), with memcached's verbosity levels:
-//! nothing but warnings by default, `-v` errors and warnings in the event loop plus start-up
-//! information, `-vv` client commands, `-vvv` internal state.
+//! Logging with memcached's verbosity levels — nothing but warnings by default, `-v` start-up
+//! information, `-vv` client commands, `-vvv` internal state — to one of three places: stderr
+//! (the journal, under systemd), the `logfile` of the config file (reopened on SIGHUP, so
+//! logrotate can move it), or syslog when daemonized without a log file.
 
-use log::{LevelFilter, Log, Metadata, Record};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-struct StderrLogger;
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use syslog::{Facility, Formatter3164, LoggerBackend};
 
-impl Log for StderrLogger {
+/// Where log lines go.
+enum Sink {
+    Stderr,
+    File { path: PathBuf, file: File },
+    Syslog(syslog::Logger<LoggerBackend, Formatter3164>),
+}
+
+struct Logger {
+    sink: Mutex<Sink>,
+}
+
+impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.level() <= log::max_level()
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
-            // A failed write to stderr has nowhere to be reported.
-            let _ = writeln!(std::io::stderr().lock(), "{}", record.args());
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut sink = match self.sink.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // A failed write has nowhere to be reported.
+        match &mut *sink {
+            Sink::Stderr => {
+                let _ = writeln!(std::io::stderr().lock(), "{}", record.args());
+            }
+            Sink::File { file, .. } => {
+                let _ = writeln!(file, "{}", record.args());
+            }
+            Sink::Syslog(logger) => {
+                let msg = record.args().to_string();
+                let _ = match record.level() {
+                    Level::Error => logger.err(msg),
+                    Level::Warn => logger.warning(msg),
+                    Level::Info => logger.info(msg),
+                    Level::Debug | Level::Trace => logger.debug(msg),
+                };
+            }
         }
     }
 
     fn flush(&self) {}
 }
 
-static LOGGER: StderrLogger = StderrLogger;
+static LOGGER: Logger = Logger {
+    sink: Mutex::new(Sink::Stderr),
+};
 
 fn level_for(verbosity: u32) -> LevelFilter {
     match verbosity {
@@ -33,7 +71,7 @@ fn level_for(verbosity: u32) -> LevelFilter {
     }
 }
 
-/// Installs the logger at a verbosity level. Safe to call more than once.
+/// Installs the logger (to stderr) at a verbosity level. Safe to call more than once.
 pub fn init(verbosity: u32) {
     // Only the first call installs the logger; later calls just change the level.
     let _ = log::set_logger(&LOGGER);
@@ -43,4 +81,57 @@ pub fn init(verbosity: u32) {
 /// Changes the verbosity at run time (the `verbosity` command).
 pub fn set_verbosity(verbosity: u32) {
     log::set_max_level(level_for(verbosity));
+}
+
+fn set_sink(sink: Sink) {
+    match LOGGER.sink.lock() {
+        Ok(mut s) => *s = sink,
+        Err(poisoned) => *poisoned.into_inner() = sink,
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Sends the log to `path` (appending, created if missing).
+pub fn to_file(path: &Path) -> std::io::Result<()> {
+    let file = open_append(path)?;
+    set_sink(Sink::File {
+        path: path.to_path_buf(),
+        file,
+    });
+    Ok(())
+}
+
+/// Sends the log to syslog (facility daemon); stays on stderr if syslog cannot be reached.
+pub fn to_syslog() {
+    let formatter = Formatter3164 {
+        facility: Facility::LOG_DAEMON,
+        hostname: None,
+        process: "memcached-rs".into(),
+        pid: std::process::id(),
+    };
+    match syslog::unix(formatter) {
+        Ok(logger) => set_sink(Sink::Syslog(logger)),
+        Err(e) => log::warn!("cannot reach syslog ({e}); logging to stderr"),
+    }
+}
+
+/// SIGHUP: reopens the log file (after logrotate moved it). Returns what happened, for the log.
+pub fn reopen() -> String {
+    let mut sink = match LOGGER.sink.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    match &mut *sink {
+        Sink::File { path, file } => match open_append(path) {
+            Ok(new) => {
+                *file = new;
+                format!("SIGHUP: reopened {}", path.display())
+            }
+            Err(e) => format!("SIGHUP: cannot reopen {}: {e}", path.display()),
+        },
+        _ => "SIGHUP: no log file to reopen".into(),
+    }
 }

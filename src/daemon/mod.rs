@@ -3,6 +3,7 @@
 mod crawler;
 pub mod logging;
 mod privileges;
+mod process;
 pub mod signals;
 mod systemd;
 
@@ -78,6 +79,21 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         });
     }
 
+    if settings.core_dumps {
+        process::enable_core_dumps().map_err(os_error)?;
+    }
+    process::raise_fd_limit(settings.max_connections);
+    // The log file is opened before privileges go, as Debian's wrapper opens it as root.
+    if let Some(path) = &settings.logfile {
+        logging::to_file(path).map_err(|e| {
+            os_error(format!(
+                "cannot open log file {}: {}",
+                path.display(),
+                os_reason(&e)
+            ))
+        })?;
+    }
+
     let (listeners, datagrams) = match systemd::activated_sockets().map_err(os_error)? {
         Some(activated) => (activated.listeners, activated.datagrams),
         None => open_listeners(&settings)?,
@@ -86,6 +102,22 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         message: e.message,
         exit_code: e.exit_code,
     })?;
+    // Under systemd the service manager supervises the process: -d means nothing there, as
+    // Debian's wrapper has it.
+    if settings.daemonize && std::env::var_os("NOTIFY_SOCKET").is_none() {
+        process::daemonize().map_err(|e| {
+            os_error(format!(
+                "failed to daemon() in order to daemonize: {}",
+                os_reason(&e)
+            ))
+        })?;
+        if settings.logfile.is_none() {
+            logging::to_syslog();
+        }
+    }
+    if let Some(path) = &settings.pid_file {
+        process::write_pid_file(path);
+    }
 
     let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
         .map_err(|e| os_error(format!("failed to install signal handlers: {e}")))?;
@@ -101,6 +133,9 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     let mut server = Server::new(settings)
         .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?;
     server.ascii_auth = ascii_auth;
+    if server.settings.lock_memory {
+        process::lock_memory();
+    }
     let server = Arc::new(server);
     // memcached counts its listening sockets as connections in `total_connections`.
     server.conns.total.store(listen_count, Ordering::Relaxed);
@@ -143,6 +178,9 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     }
     if notifier.join().is_err() {
         log::error!("the notifier thread panicked");
+    }
+    if let Some(path) = &server.settings.pid_file {
+        process::remove_pid_file(path);
     }
     if let Some(path) = &server.settings.unix_socket {
         // memcached leaves the socket file behind; a clean exit should not.
@@ -205,7 +243,10 @@ fn open_listeners(
 fn wait_for_stop(server: &Server, mut signals: Signals) {
     for signal in signals.forever() {
         match signal {
-            SIGHUP => systemd::reload(server, || log::info!("SIGHUP: no log file to reopen")),
+            SIGHUP => systemd::reload(server, || {
+                let what = logging::reopen();
+                log::info!("{what}");
+            }),
             SIGUSR1 => {
                 log::info!("Graceful shutdown signal handled");
                 return;

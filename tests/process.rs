@@ -1,0 +1,207 @@
+//! Process life with the real binary: `-d` and `-P`, the log file and its reopening on SIGHUP,
+//! `-u` (the uid after start), `-k` and `-r`.
+
+mod common;
+
+use common::{free_port, memcached_rs_bin, running_as_root, Client};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("memcached-rs-tests");
+    std::fs::create_dir_all(&dir).expect("test directory");
+    let path = dir.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn base(port: u16) -> Command {
+    let mut c = Command::new(memcached_rs_bin());
+    c.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"])
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The daemon answers (a connection alone is not enough: the kernel accepts on a bound
+/// socket before the workers — and the set-up that precedes them — are running).
+fn serving(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reply = [0u8; 16];
+    s.write_all(b"version\r\n").is_ok() && s.read(&mut reply).is_ok_and(|n| n > 0)
+}
+
+fn proc_field(pid: u32, file: &str, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field).map(|v| v.trim().to_string()))
+        .unwrap_or_default()
+}
+
+fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// A foreground daemon, killed if the test ends early.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn daemonizes_writes_the_pid_file_and_removes_it() {
+    let port = free_port();
+    let pid_file = temp_path("daemon.pid");
+    let mut c = base(port);
+    c.args(["-d", "-P"]).arg(&pid_file);
+    if running_as_root() {
+        c.args(["-u", "root"]);
+    }
+    // The command returns once the daemon has detached.
+    let status = c.status().expect("run");
+    assert!(status.success(), "{status}");
+    wait_until("the pid file", || pid_file.exists());
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    wait_until("the port", || serving(port));
+    assert_eq!(
+        Client::connect(SocketAddr::from(([127, 0, 0, 1], port))).request("version"),
+        "VERSION 1.6.18\r\n"
+    );
+    // Detached: not our child, in a session of its own, without a terminal.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let (ppid, sid) = (fields[1], fields[3]);
+    assert_ne!(ppid, std::process::id().to_string());
+    assert_ne!(
+        sid,
+        pid.to_string(),
+        "the second fork leaves the session leader behind"
+    );
+    assert_eq!(fields[4], "0", "no controlling terminal");
+    kill(pid, "TERM");
+    wait_until("the daemon to exit", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    assert!(!pid_file.exists(), "pid file left behind");
+}
+
+#[test]
+fn the_log_file_is_reopened_on_sighup() {
+    let port = free_port();
+    let log = temp_path("server.log");
+    let conf = temp_path("logfile.conf");
+    std::fs::write(&conf, format!("logfile {}\n-v\n", log.display())).expect("conf");
+    let mut c = base(port);
+    c.arg("--config-file").arg(&conf);
+    if running_as_root() {
+        c.args(["-u", "root"]);
+    }
+    let daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", || serving(port));
+    wait_until("start-up lines in the log", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("listening on tcp 127.0.0.1:"))
+    });
+    // logrotate moves the file away, then signals.
+    let rotated = log.with_extension("log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    kill(daemon.0.id(), "HUP");
+    wait_until("a fresh log file", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("SIGHUP: reopened"))
+    });
+    assert!(std::fs::read_to_string(&rotated)
+        .expect("rotated log")
+        .contains("item memory: 64 MB"));
+    let _ = std::fs::remove_file(&rotated);
+    let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn drops_to_the_user_named_by_u() {
+    if !running_as_root() {
+        // Without root there is no user to drop from; -u is ignored, as by memcached.
+        return;
+    }
+    let port = free_port();
+    let mut c = base(port);
+    c.args(["-u", "nobody"]);
+    let daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", || serving(port));
+    let uid = proc_field(daemon.0.id(), "status", "Uid:");
+    let nobody = Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .expect("id");
+    let nobody = String::from_utf8_lossy(&nobody.stdout).trim().to_string();
+    assert!(
+        uid.split_whitespace().all(|id| id == nobody),
+        "uids {uid}, nobody is {nobody}"
+    );
+}
+
+#[test]
+fn k_locks_memory_and_r_allows_core_files() {
+    if !running_as_root() {
+        // An unprivileged mlockall is bounded by RLIMIT_MEMLOCK; the warning path is all there
+        // is to see.
+        return;
+    }
+    let port = free_port();
+    let mut c = base(port);
+    c.args(["-k", "-r", "-u", "root"]);
+    let daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", || serving(port));
+    let pid = daemon.0.id();
+    let locked: u64 = proc_field(pid, "status", "VmLck:")
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(locked > 0, "nothing locked");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("core limit line");
+    assert!(core.contains("unlimited"), "{core}");
+    // Locking on fault: the reserved item memory is not made resident.
+    let rss: u64 = proc_field(pid, "status", "VmRSS:")
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX);
+    assert!(rss < 64 * 1024, "RSS {rss} kB");
+}
