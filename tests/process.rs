@@ -205,3 +205,91 @@ fn k_locks_memory_and_r_allows_core_files() {
         .unwrap_or(u64::MAX);
     assert!(rss < 64 * 1024, "RSS {rss} kB");
 }
+
+/// SIGTERM while replies are queued: the daemon stops accepting, sends what it owes, closes
+/// and exits 0. The client sees whole replies, then the close.
+#[test]
+fn sigterm_sends_queued_replies_then_exits_cleanly() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let mut c = base(port);
+    if running_as_root() {
+        c.args(["-u", "root"]);
+    }
+    let mut daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", || serving(port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let value = vec![b'v'; 200_000];
+    let mut setter = Client::connect(addr);
+    let mut set = format!("set big 0 0 {}\r\n", value.len()).into_bytes();
+    set.extend_from_slice(&value);
+    assert_eq!(setter.request(&String::from_utf8_lossy(&set)), "STORED\r\n");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // Far more replies than the socket buffers hold, none read yet.
+    s.write_all(&b"get big\r\n".repeat(50)).expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    kill(daemon.0.id(), "TERM");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let mut status = None;
+    wait_until("the daemon to exit", || {
+        status = daemon.0.try_wait().expect("wait");
+        status.is_some()
+    });
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let mut reply = format!("VALUE big 0 {}\r\n", value.len()).into_bytes();
+    reply.extend_from_slice(&value);
+    reply.extend_from_slice(b"\r\nEND\r\n");
+    assert!(
+        got.len() >= reply.len(),
+        "not even one reply: {} bytes",
+        got.len()
+    );
+    let whole = got.len() / reply.len();
+    for i in 0..whole {
+        assert!(
+            got[i * reply.len()..(i + 1) * reply.len()] == reply[..],
+            "reply {i} damaged"
+        );
+    }
+    assert!(
+        reply.starts_with(&got[whole * reply.len()..]),
+        "trailing bytes are not the start of a reply"
+    );
+}
+
+/// `-vv`: every command and the first line of its reply, memcached's `<fd`/`>fd` lines.
+#[test]
+fn vv_logs_commands_and_replies() {
+    let port = free_port();
+    let log = temp_path("vv.log");
+    let conf = temp_path("vv.conf");
+    std::fs::write(&conf, format!("logfile {}\n-vv\n", log.display())).expect("conf");
+    let mut c = base(port);
+    c.arg("--config-file").arg(&conf);
+    if running_as_root() {
+        c.args(["-u", "root"]);
+    }
+    let _daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", || serving(port));
+    let mut client = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(client.request("set vk 0 0 1\r\nx"), "STORED\r\n");
+    assert_eq!(client.request("get vk"), "VALUE vk 0 1\r\nx\r\nEND\r\n");
+    wait_until("the exchange in the log", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| {
+            ["set vk 0 0 1", "STORED", "get vk", "VALUE vk 0 1"]
+                .iter()
+                .all(|want| t.lines().any(|l| l.ends_with(want)))
+        })
+    });
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with('<') && l.ends_with(" set vk 0 0 1")));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with('>') && l.ends_with(" STORED")));
+    let _ = std::fs::remove_file(&log);
+}

@@ -122,6 +122,19 @@ impl Conn {
         drive
     }
 
+    /// At shutdown: writes what is still queued for the client, until `deadline`. Nothing more
+    /// is read or executed.
+    pub fn finish(&mut self, stats: &ThreadStats, deadline: Instant) {
+        loop {
+            match self.flush(stats) {
+                Ok(false) if Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                _ => return,
+            }
+        }
+    }
+
     /// Removes this connection's buffers from the thread's gauges (when it closes).
     pub fn uncount_buffers(&mut self, stats: &ThreadStats) {
         self.count_buffers(stats, (0, 0));
@@ -231,12 +244,16 @@ impl Conn {
                     };
                     self.pending
                         .set_output(self.wbuf.len(), self.committed.max(self.wpos));
+                    let before = self.wbuf.len();
                     let next = handler.handle_line(
                         &avail[..end],
                         self.resume,
                         &mut self.wbuf,
                         &mut self.pending,
                     );
+                    if log::log_enabled!(log::Level::Debug) && self.resume == 0 {
+                        log_exchange(&self.stream, &avail[..end], &self.wbuf[before..]);
+                    }
                     if let Next::Paused(offset) = next {
                         self.resume = offset;
                         self.committed = self.wbuf.len();
@@ -265,7 +282,11 @@ impl Conn {
                             return done;
                         }
                     } else {
+                        let before = self.wbuf.len();
                         handler.complete_store(&mut self.pending, &avail[..need], &mut self.wbuf);
+                        if log::log_enabled!(log::Level::Debug) {
+                            log_exchange(&self.stream, b"", &self.wbuf[before..]);
+                        }
                         self.rpos += need;
                         self.last_active = Instant::now();
                     }
@@ -389,6 +410,21 @@ impl Conn {
             self.wbuf.shrink_to(READ_CHUNK);
         }
         Ok(true)
+    }
+}
+
+/// `-vv`: each command and the first line of its reply, as memcached's `<fd command` and
+/// `>fd reply` lines.
+fn log_exchange(stream: &Stream, line: &[u8], reply: &[u8]) {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    if !line.is_empty() {
+        log::debug!("<{fd} {}", String::from_utf8_lossy(line));
+    }
+    let first = reply.split(|&b| b == b'\n').next().unwrap_or(b"");
+    if !first.is_empty() {
+        let first = first.strip_suffix(b"\r").unwrap_or(first);
+        log::debug!(">{fd} {}", String::from_utf8_lossy(first));
     }
 }
 

@@ -25,6 +25,8 @@ const LISTENER_TOKEN_BASE: u64 = u64::MAX - 1024;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections accepted per wake-up before serving others.
 const ACCEPT_BATCH: usize = 64;
+/// At shutdown, how long queued replies may take to go out before connections are closed.
+const FINISH_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A running worker: wake it to make it notice shutdown.
 #[derive(Debug)]
@@ -154,6 +156,21 @@ impl Worker {
                 self.close_idle(Duration::from_secs(u64::from(idle_timeout)));
             }
         }
+        self.finish();
+    }
+
+    /// Shutdown: stop accepting, send every connection what it is owed (within a bound), close.
+    fn finish(&mut self) {
+        for l in self.listeners.iter() {
+            let _ = self.epoll.remove(l.as_raw_fd());
+        }
+        let deadline = Instant::now() + FINISH_TIMEOUT;
+        for idx in 0..self.conns.len() {
+            if let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) {
+                conn.finish(&self.stats, deadline);
+            }
+            self.close(idx);
+        }
     }
 
     fn accept(&mut self, listener: usize) {
@@ -208,6 +225,10 @@ impl Worker {
         let now_open = conns.current.fetch_add(1, Ordering::Relaxed) + 1;
         conns.total.fetch_add(1, Ordering::Relaxed);
         conns.structures.fetch_max(now_open, Ordering::Relaxed);
+        log::debug!(
+            "<{} new auto-negotiating client connection",
+            stream.as_raw_fd()
+        );
         self.conns[idx] = Some(Conn::new(stream));
         // The first edge may already have passed: serve at once.
         self.serve(idx);
@@ -231,6 +252,7 @@ impl Worker {
 
     fn close(&mut self, idx: usize) {
         if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
+            log::debug!("<{} connection closed.", conn.stream().as_raw_fd());
             conn.uncount_buffers(&self.stats);
             let _ = self.epoll.remove(conn.stream().as_raw_fd());
             self.server.conns.current.fetch_sub(1, Ordering::Relaxed);
