@@ -20,6 +20,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod conn_table;
 pub mod daemon;
 pub mod handler;
 pub mod net;

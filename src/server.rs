@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cache::{Cache, CacheConfig, Clock};
 use crate::config::Settings;
+use crate::conn_table::ConnTable;
 use crate::handler::ascii_auth::AuthFile;
 use crate::handler::prefix_stats::PrefixStats;
 use crate::stats::StatsRegistry;
@@ -41,6 +42,8 @@ pub struct Server {
     pub pid: u32,
     /// `-Y`: the users of the text protocol's authentication.
     pub ascii_auth: Option<AuthFile>,
+    /// Every socket, for `stats conns`.
+    pub conn_table: ConnTable,
 }
 
 impl Server {
@@ -76,6 +79,7 @@ impl Server {
             conns: ConnCounters::default(),
             pid: std::process::id(),
             ascii_auth: None,
+            conn_table: ConnTable::default(),
         })
     }
 

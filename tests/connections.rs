@@ -242,3 +242,52 @@ fn read_buffers_stay_small_under_pipelined_writes() {
     );
     drop(open);
 }
+
+/// `stats conns`: the listener, the UDP socket, an idle client and the asking one — the same
+/// shape from memcached and memcached-rs (descriptor numbers and client ports differ).
+#[test]
+fn stats_conns_lists_every_socket() {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
+        let udp = common::free_port();
+        let server = Server::start(kind, &["-U", &udp.to_string()]);
+        let mut idle = server.client();
+        assert_eq!(idle.request("version"), "VERSION 1.6.18\r\n");
+        let mut asker = server.client();
+        let reply = asker.request("stats conns");
+        let lines: Vec<&str> = reply.lines().collect();
+        let port = server.port();
+        let value = |suffix: &str, want: &str| {
+            lines
+                .iter()
+                .filter(|l| l.starts_with("STAT ") && l.contains(suffix))
+                .any(|l| l.ends_with(want))
+        };
+        let listener = format!("tcp:127.0.0.1:{port}");
+        assert!(value(":addr ", &listener), "{}: {reply}", kind.name());
+        assert!(
+            value(":state ", "conn_listening"),
+            "{}: {reply}",
+            kind.name()
+        );
+        assert!(
+            value(":addr ", &format!("udp:127.0.0.1:{udp}")),
+            "{}: {reply}",
+            kind.name()
+        );
+        assert!(value(":UDP ", "UDP"), "{}: {reply}", kind.name());
+        assert!(
+            value(":listen_addr ", &listener),
+            "{}: {reply}",
+            kind.name()
+        );
+        assert!(
+            value(":state ", "conn_parse_cmd"),
+            "{}: {reply}",
+            kind.name()
+        );
+        // The harness's readiness probe may not have been reaped yet: at least ours are there.
+        let clients = lines.iter().filter(|l| l.contains(":listen_addr ")).count();
+        assert!(clients >= 2, "{}: {reply}", kind.name());
+        assert_eq!(lines.last(), Some(&"END"));
+    }
+}

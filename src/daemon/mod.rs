@@ -121,7 +121,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
 
     let signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
         .map_err(|e| os_error(format!("failed to install signal handlers: {e}")))?;
-    let listen_count = listeners.len() as u64;
+    let listen_count = (listeners.len() + datagrams.len()) as u64;
     let listeners = Arc::new(listeners);
     let ascii_auth = match &settings.auth_file {
         Some(path) => Some(AuthFile::load(path).map_err(|message| DaemonError {
@@ -139,6 +139,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     let server = Arc::new(server);
     // memcached counts its listening sockets as connections in `total_connections`.
     server.conns.total.store(listen_count, Ordering::Relaxed);
+    register_sockets(&server, &listeners, &datagrams);
     let shutdown = Arc::new(AtomicBool::new(false));
     let workers = net::spawn_workers(&server, &listeners, &shutdown)
         .map_err(|e| os_error(format!("failed to start worker threads: {e}")))?;
@@ -189,6 +190,34 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         }
     }
     Ok(())
+}
+
+/// Lists the listeners and UDP sockets in the connection table (`stats conns`).
+fn register_sockets(
+    server: &Server,
+    listeners: &[net::Listener],
+    datagrams: &[std::net::UdpSocket],
+) {
+    use crate::conn_table::{inet_addr, ConnEntry, ConnKind};
+    use std::os::fd::AsRawFd;
+    let entry = |kind, addr| ConnEntry {
+        kind,
+        addr,
+        last_cmd: Arc::default(),
+    };
+    for l in listeners {
+        server
+            .conn_table
+            .insert(l.as_raw_fd(), entry(ConnKind::Listening, l.table_addr()));
+    }
+    for s in datagrams {
+        let addr = s
+            .local_addr()
+            .map_or_else(|_| "?".into(), |a| inet_addr("udp", &a));
+        server
+            .conn_table
+            .insert(s.as_raw_fd(), entry(ConnKind::Udp, addr));
+    }
 }
 
 /// memcached's `MEMCACHED_PORT_FILENAME`: when set, the bound ports go to that file (`TCP

@@ -265,6 +265,31 @@ fn slabs(server: &Server, out: &mut Vec<u8>) {
     );
 }
 
+/// `stats conns`: every socket by descriptor — listeners, UDP sockets, clients with their
+/// listener and idle time; the asking connection is the one parsing a command.
+pub fn conns(server: &Server, asking: i32, out: &mut Vec<u8>) {
+    use crate::conn_table::{secs_since, ConnKind};
+    let now = crate::conn_table::now_ms();
+    for (fd, e) in server.conn_table.snapshot() {
+        let (state, idle) = match &e.kind {
+            ConnKind::Listening => ("conn_listening", 0),
+            ConnKind::Udp => {
+                stat(out, &format!("{fd}:UDP"), "UDP");
+                ("conn_read", 0)
+            }
+            ConnKind::Client { .. } if fd == asking => ("conn_parse_cmd", 0),
+            ConnKind::Client { .. } => ("conn_read", secs_since(&e.last_cmd, now)),
+        };
+        stat(out, &format!("{fd}:addr"), &e.addr);
+        if let ConnKind::Client { listen_addr } = &e.kind {
+            stat(out, &format!("{fd}:listen_addr"), listen_addr);
+        }
+        stat(out, &format!("{fd}:state"), state);
+        stat(out, &format!("{fd}:secs_since_last_cmd"), idle);
+    }
+    out.extend_from_slice(b"END\r\n");
+}
+
 /// `stats items`: every class that holds items, with its segmented LRU.
 fn items(server: &Server, out: &mut Vec<u8>) {
     let slabs = server.cache.slabs();

@@ -48,6 +48,8 @@ pub struct Session {
     pub(super) binary: Option<super::binary::PendingBinary>,
     /// Passed SASL (`-S`) or ASCII (`-Y`) authentication.
     pub(super) authenticated: bool,
+    /// The connection's descriptor (`stats conns` marks the asking one); -1 for UDP.
+    pub fd: i32,
 }
 
 impl Session {
@@ -315,7 +317,7 @@ impl<'s> Handler<'s> {
                 Next::ReadLine
             }
             Request::Stats(tokens) => {
-                self.stats_command(&tokens, out);
+                self.stats_command(&tokens, pending.fd, out);
                 Next::ReadLine
             }
             Request::Meta(kind, tokens) => self.meta(kind, tokens, out, pending),
@@ -461,9 +463,12 @@ impl<'s> Handler<'s> {
         reply(out, line, pending.noreply);
     }
 
-    fn stats_command(&self, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
+    fn stats_command(&self, tokens: &Tokens<'_>, fd: i32, out: &mut Vec<u8>) {
         if tokens.count() > 2 && tokens.get(1) == b"cachedump" {
             return self.cachedump(tokens, out);
+        }
+        if tokens.count() > 2 && tokens.get(1) == b"conns" {
+            return super::stats::conns(self.server, fd, out);
         }
         super::stats::stats_command(self.server, tokens, out);
     }

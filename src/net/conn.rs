@@ -5,6 +5,8 @@
 //! a client that stops reading stops being read.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::stream::Stream;
@@ -80,13 +82,17 @@ pub struct Conn {
     pending: Session,
     close_after_write: bool,
     last_active: Instant,
+    /// `last_active` for `stats conns` (see [`crate::conn_table`]).
+    last_cmd: Arc<AtomicU64>,
     /// Buffer capacities last added to the thread's gauges.
     counted: (usize, usize),
 }
 
 impl Conn {
     /// Wraps an accepted, non-blocking stream.
-    pub fn new(stream: Stream) -> Conn {
+    pub fn new(stream: Stream, last_cmd: Arc<AtomicU64>) -> Conn {
+        let mut pending = Session::default();
+        pending.fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
         Conn {
             stream,
             rbuf: Vec::new(),
@@ -97,9 +103,10 @@ impl Conn {
             wire: Wire::Undecided,
             input: Input::Line,
             resume: 0,
-            pending: Session::default(),
+            pending,
             close_after_write: false,
             last_active: Instant::now(),
+            last_cmd,
             counted: (0, 0),
         }
     }
@@ -288,7 +295,7 @@ impl Conn {
                             log_exchange(&self.stream, b"", &self.wbuf[before..]);
                         }
                         self.rpos += need;
-                        self.last_active = Instant::now();
+                        self.touch();
                     }
                 }
                 Input::Swallow(left) => {
@@ -333,7 +340,7 @@ impl Conn {
 
     /// Applies what a handled request asks of the connection; `Some` to stop processing.
     fn after_request(&mut self, next: Next) -> Option<Processed> {
-        self.last_active = Instant::now();
+        self.touch();
         match next {
             Next::ReadLine | Next::Paused(_) => {}
             Next::Transmit => self.committed = self.wbuf.len(),
@@ -347,6 +354,14 @@ impl Conn {
             }
         }
         None
+    }
+
+    /// Records that a request was handled now.
+    fn touch(&mut self) {
+        let now = Instant::now();
+        self.last_active = now;
+        self.last_cmd
+            .store(crate::conn_table::ms_at(now), Ordering::Relaxed);
     }
 
     /// Bytes of the data block the pending store waits for: a text block ends in `\r\n`, a

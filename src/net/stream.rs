@@ -42,6 +42,20 @@ impl Listener {
         }
     }
 
+    /// Its address as `stats conns` shows it (`tcp:127.0.0.1:11211`, `unix:/path`).
+    pub fn table_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "?".into(), |a| crate::conn_table::inet_addr("tcp", &a)),
+            Listener::Unix(l) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+                .unwrap_or_else(|| "?".into()),
+        }
+    }
+
     /// The TCP port, if this is a TCP listener.
     pub fn tcp_port(&self) -> Option<u16> {
         match self {
@@ -70,6 +84,17 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// The peer's address as `stats conns` shows it; memcached prints an unnamed unix peer as
+    /// `?:<AF 0>`.
+    pub fn table_addr(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|_| "?".into(), |a| crate::conn_table::inet_addr("tcp", &a)),
+            Stream::Unix(_) => "?:<AF 0>".into(),
+        }
+    }
+
     /// Switches the socket to non-blocking mode.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {

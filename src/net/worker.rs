@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::conn::{Conn, Drive};
 use super::stream::{Listener, Stream};
 use super::sys::{event_buffer, Epoll, Waker};
+use crate::conn_table::{ConnEntry, ConnKind};
 use crate::handler::Handler;
 use crate::server::Server;
 use crate::stats::ThreadStats;
@@ -179,7 +180,7 @@ impl Worker {
                 return;
             };
             match l.accept() {
-                Ok(stream) => self.admit(stream),
+                Ok(stream) => self.admit(stream, listener),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -193,7 +194,7 @@ impl Worker {
         }
     }
 
-    fn admit(&mut self, mut stream: Stream) {
+    fn admit(&mut self, mut stream: Stream, listener: usize) {
         let conns = &self.server.conns;
         let current = conns.current.load(Ordering::Relaxed);
         if self.server.settings.maxconns_fast
@@ -225,11 +226,22 @@ impl Worker {
         let now_open = conns.current.fetch_add(1, Ordering::Relaxed) + 1;
         conns.total.fetch_add(1, Ordering::Relaxed);
         conns.structures.fetch_max(now_open, Ordering::Relaxed);
-        log::debug!(
-            "<{} new auto-negotiating client connection",
-            stream.as_raw_fd()
+        let fd = stream.as_raw_fd();
+        log::debug!("<{fd} new auto-negotiating client connection");
+        let last_cmd = Arc::new(AtomicU64::new(crate::conn_table::now_ms()));
+        let listen_addr = self
+            .listeners
+            .get(listener)
+            .map_or_else(String::new, Listener::table_addr);
+        self.server.conn_table.insert(
+            fd,
+            ConnEntry {
+                kind: ConnKind::Client { listen_addr },
+                addr: stream.table_addr(),
+                last_cmd: Arc::clone(&last_cmd),
+            },
         );
-        self.conns[idx] = Some(Conn::new(stream));
+        self.conns[idx] = Some(Conn::new(stream, last_cmd));
         // The first edge may already have passed: serve at once.
         self.serve(idx);
     }
@@ -252,7 +264,9 @@ impl Worker {
 
     fn close(&mut self, idx: usize) {
         if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
-            log::debug!("<{} connection closed.", conn.stream().as_raw_fd());
+            let fd = conn.stream().as_raw_fd();
+            log::debug!("<{fd} connection closed.");
+            self.server.conn_table.remove(fd);
             conn.uncount_buffers(&self.stats);
             let _ = self.epoll.remove(conn.stream().as_raw_fd());
             self.server.conns.current.fetch_sub(1, Ordering::Relaxed);

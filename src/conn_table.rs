@@ -1,0 +1,91 @@
+//! Every socket the server holds, for `stats conns`: listeners, UDP sockets and client
+//! connections, by descriptor, with their addresses and when each client last sent a command.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::stats::lock;
+
+/// What a socket is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnKind {
+    /// A listening socket.
+    Listening,
+    /// A UDP socket.
+    Udp,
+    /// A client connection, accepted on the listener with this address.
+    Client {
+        /// The listener's address, as `addr` lines show addresses.
+        listen_addr: String,
+    },
+}
+
+/// One socket.
+#[derive(Debug, Clone)]
+pub struct ConnEntry {
+    /// What it is.
+    pub kind: ConnKind,
+    /// Its address (a client's is the peer's), memcached-style: `tcp:1.2.3.4:5`,
+    /// `tcp6:[::1]:5`, `udp:…`, `unix:/path`.
+    pub addr: String,
+    /// When the client last sent a command ([`ms_at`]).
+    pub last_cmd: Arc<AtomicU64>,
+}
+
+/// The table, shared by the workers.
+#[derive(Debug, Default)]
+pub struct ConnTable {
+    entries: Mutex<BTreeMap<RawFd, ConnEntry>>,
+}
+
+impl ConnTable {
+    /// Adds (or replaces) the socket `fd`.
+    pub fn insert(&self, fd: RawFd, entry: ConnEntry) {
+        lock(&self.entries).insert(fd, entry);
+    }
+
+    /// Forgets the socket `fd`.
+    pub fn remove(&self, fd: RawFd) {
+        lock(&self.entries).remove(&fd);
+    }
+
+    /// A copy of every entry, by descriptor.
+    pub fn snapshot(&self) -> Vec<(RawFd, ConnEntry)> {
+        lock(&self.entries)
+            .iter()
+            .map(|(fd, e)| (*fd, e.clone()))
+            .collect()
+    }
+}
+
+/// memcached's address format for a socket of `transport` (`tcp` or `udp`).
+pub fn inet_addr(transport: &str, addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("{transport}:{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("{transport}6:[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// A client's idle time in whole seconds, from its last command.
+pub fn secs_since(last_cmd: &AtomicU64, now_ms: u64) -> u64 {
+    now_ms.saturating_sub(last_cmd.load(Ordering::Relaxed)) / 1000
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Milliseconds from the table's epoch to `at` (the clock of [`ConnEntry::last_cmd`]).
+pub fn ms_at(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds from the table's epoch to now.
+pub fn now_ms() -> u64 {
+    ms_at(Instant::now())
+}
