@@ -291,3 +291,73 @@ fn stats_conns_lists_every_socket() {
         assert_eq!(lines.last(), Some(&"END"));
     }
 }
+
+/// `-l ::1` with `-U`: UDP over IPv6 too, and `stats conns` naming the v6 sockets as memcached.
+#[test]
+fn udp_and_stats_conns_over_ipv6() {
+    use std::io::{Read, Write};
+    let port = common::free_port();
+    let mut cmd = std::process::Command::new(common::memcached_rs_bin());
+    cmd.args([
+        "-l",
+        "::1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        &port.to_string(),
+    ])
+    .stdin(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    if common::running_as_root() {
+        cmd.args(["-u", "root"]);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let addr: std::net::SocketAddr = format!("[::1]:{port}").parse().expect("addr");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no IPv6 listener: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(b"set k 0 0 2\r\nv6\r\nstats conns\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"END\r\n") {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("STORED\r\n"), "{text}");
+    assert!(
+        text.contains(&format!(":addr tcp6:[::1]:{port}\r\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(":addr udp6:[::1]:{port}\r\n")),
+        "{text}"
+    );
+    // And over UDP on the same address.
+    let u = std::net::UdpSocket::bind("[::1]:0").expect("udp");
+    u.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    u.send_to(b"\x00\x07\x00\x00\x00\x01\x00\x00get k\r\n", addr)
+        .expect("send");
+    let n = u.recv(&mut buf).expect("udp reply");
+    assert_eq!(
+        &buf[..n],
+        b"\x00\x07\x00\x00\x00\x01\x00\x00VALUE k 0 2\r\nv6\r\nEND\r\n"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
