@@ -215,6 +215,17 @@ fn apply_one(
             check_recorded(name, value)?;
             s.lru_crawler_tocrawl = value.and_then(|v| safe_strtoul(v.as_bytes())).unwrap_or(0);
         }
+        "slab_automove_ratio" | "slab_automove_window" => {
+            // Checked and reported in `stats settings`; the mover does not use them yet.
+            check_recorded(name, value)?;
+            let v = value.unwrap_or_default().as_bytes();
+            if name == "slab_automove_ratio" {
+                s.slab_automove_ratio = atof(v);
+            } else {
+                s.slab_automove_window = atoi(v).max(0) as u32;
+            }
+            return Ok(true);
+        }
         "slab_reassign" => s.slab_reassign = true,
         "no_slab_reassign" => s.slab_reassign = false,
         _ => return check_recorded(name, value),

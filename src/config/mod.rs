@@ -127,6 +127,10 @@ pub struct Settings {
     pub track_sizes: bool,
     /// `-o slab_automove`: 0, 1 (memcached's default) or 2.
     pub slab_automove: u8,
+    /// `-o slab_automove_ratio` (memcached's default 0.8).
+    pub slab_automove_ratio: f64,
+    /// `-o slab_automove_window` (memcached's default 30).
+    pub slab_automove_window: u32,
     /// `-o lru_maintainer`, `hot_lru_pct`, `temporary_ttl` …: the segmented LRU's settings.
     pub lru: crate::cache::LruSettings,
     /// `-o slab_reassign` / `no_slab_reassign`: allow `slabs reassign`.
@@ -191,6 +195,8 @@ impl Default for Settings {
             maxconns_fast: true,
             track_sizes: false,
             slab_automove: 1,
+            slab_automove_ratio: 0.8,
+            slab_automove_window: 30,
             lru: crate::cache::LruSettings::default(),
             slab_reassign: true,
             lru_crawler_sleep: 100,

@@ -369,6 +369,7 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "growth_factor", format!("{:.2}", s.growth_factor));
     stat(out, "chunk_size", s.chunk_size);
     stat(out, "num_threads", s.threads);
+    stat(out, "num_threads_per_udp", s.threads);
     stat(out, "stat_key_prefix", ":");
     stat(out, "detail_enabled", on_off(server.prefix_stats.enabled()));
     stat(out, "reqs_per_event", s.reqs_per_event);
@@ -386,6 +387,12 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
         "slab_automove",
         server.cache.mover().automove.load(Ordering::Relaxed),
     );
+    stat(
+        out,
+        "slab_automove_ratio",
+        format!("{:.2}", s.slab_automove_ratio),
+    );
+    stat(out, "slab_automove_window", s.slab_automove_window);
     stat(out, "slab_chunk_max", s.slab_chunk_max);
     let lru = server.cache.lru_tuning().get();
     let crawler = server.cache.crawler();
@@ -404,6 +411,8 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
         "lru_crawler_tocrawl",
         crawler.tocrawl.load(Ordering::Relaxed),
     );
+    // No tail repair: items are never leaked by a crashed connection here.
+    stat(out, "tail_repair_time", 0);
     stat(out, "flush_enabled", on_off(s.flush_enabled));
     stat(out, "dump_enabled", on_off(s.dump_enabled));
     stat(out, "lru_maintainer_thread", on_off(lru.maintainer));
@@ -421,6 +430,7 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "temporary_ttl", lru.temp_ttl);
     stat(out, "idle_timeout", s.idle_timeout);
     stat(out, "track_sizes", on_off(s.track_sizes));
+    stat(out, "inline_ascii_response", "no");
     // Not in memcached: which pages back the item memory (-L asks for large ones).
     stat(
         out,
