@@ -4,7 +4,7 @@
 
 use super::item::{self, Header};
 use super::ops::NeedRoom;
-use super::{Cache, Found, RelTime, Shard, Value};
+use super::{Cache, Chunks, Found, RelTime, Shard, Value};
 use crate::stats::ThreadStats;
 
 /// How a meta get treats the item it reads.
@@ -161,8 +161,8 @@ impl Cache {
             flags: 0,
             cas: self.next_cas(),
         };
-        let mut chunks = vec![chunk];
-        self.fill(&mut chunks, &header, key, &[value]);
+        let mut chunks = Chunks::One(chunk);
+        self.fill(chunks.as_mut_slice(), &header, key, &[value]);
         let idx = self.link(shard, hash, chunks, &header);
         Ok(Found { idx, header })
     }

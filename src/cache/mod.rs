@@ -364,6 +364,42 @@ pub struct Cache {
     lru: LruTuning,
 }
 
+/// The chunks of an item being stored: one for almost every item (no heap allocation on the
+/// store path), several when the value is chained over the largest class.
+#[derive(Debug)]
+enum Chunks {
+    One(Chunk),
+    Many(Vec<Chunk>),
+}
+
+impl Chunks {
+    fn from_vec(mut chunks: Vec<Chunk>) -> Chunks {
+        match (chunks.len(), chunks.pop()) {
+            (1, Some(only)) => Chunks::One(only),
+            (_, Some(last)) => {
+                chunks.push(last);
+                Chunks::Many(chunks)
+            }
+            (_, None) => Chunks::Many(chunks),
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Chunk] {
+        match self {
+            Chunks::One(c) => std::slice::from_mut(c),
+            Chunks::Many(v) => v,
+        }
+    }
+
+    /// Gives the chunks back to the allocator (a store that did not happen).
+    fn free(self, slabs: &Slabs, class: u8) {
+        match self {
+            Chunks::One(c) => slabs.free(class as usize, c),
+            Chunks::Many(v) => v.into_iter().for_each(|c| slabs.free(class as usize, c)),
+        }
+    }
+}
+
 /// A live item found under its shard's lock.
 #[derive(Debug, Clone, Copy)]
 struct Found {
@@ -570,14 +606,19 @@ impl Cache {
 
     /// Links a filled item into its shard, in the LRU segment its expiry and the tuning give
     /// it; returns its entry number.
-    fn link(&self, shard: &mut Shard, hash: u32, mut chunks: Vec<Chunk>, header: &Header) -> u32 {
+    fn link(&self, shard: &mut Shard, hash: u32, chunks: Chunks, header: &Header) -> u32 {
         shard.total_items += 1;
         let size = self.footprint(header);
         shard.bytes += size as u64;
         shard.classes[header.class as usize].mem_requested += size as u64;
         self.count_size(size, true);
-        let mut first = chunks.remove(0);
-        let chain = (!chunks.is_empty()).then(|| chunks.into_boxed_slice());
+        let (mut first, chain) = match chunks {
+            Chunks::One(c) => (c, None),
+            Chunks::Many(mut v) => {
+                let first = v.remove(0);
+                (first, (!v.is_empty()).then(|| v.into_boxed_slice()))
+            }
+        };
         let mut header = *header;
         header.set_seg(self.lru.entry_segment(header.exptime, header.time));
         item::set_bits(self.slabs.arena().bytes_mut(&mut first), header.bits);

@@ -2,12 +2,11 @@
 
 use std::sync::atomic::Ordering;
 
-use super::arena::Chunk;
 use super::item::{self, Header};
 use super::table::{Lru, COLD, HOT, SEGMENTS, TEMP, WARM};
 use super::{
-    ArithOutcome, Cache, CacheStats, ClassCounters, ClassLru, Found, ItemView, RelTime, Shard,
-    SHARDS,
+    ArithOutcome, Cache, CacheStats, Chunks, ClassCounters, ClassLru, Found, ItemView, RelTime,
+    Shard, SHARDS,
 };
 use crate::stats::ThreadStats;
 
@@ -160,8 +159,8 @@ impl Cache {
             flags: found.header.flags,
             cas: self.next_cas(),
         };
-        let mut chunks = vec![chunk];
-        self.fill(&mut chunks, &header, &key, &[digits.as_bytes()]);
+        let mut chunks = Chunks::One(chunk);
+        self.fill(chunks.as_mut_slice(), &header, &key, &[digits.as_bytes()]);
         self.unlink(shard, found.idx, &found.header);
         let idx = self.link(shard, hash, chunks, &header);
         *found = Found { idx, header };
@@ -206,21 +205,34 @@ impl Cache {
     /// `n` chunks of `class`, making room by reclaiming expired items and (unless `-M`)
     /// evicting the least recently used items of that class. Never called with a shard lock
     /// held.
-    pub(super) fn alloc_chunks(&self, class: u8, n: usize) -> Option<Vec<Chunk>> {
+    pub(super) fn alloc_chunks(&self, class: u8, n: usize) -> Option<Chunks> {
+        if n == 1 {
+            loop {
+                if let Some(c) = self.slabs.alloc(class as usize) {
+                    return Some(Chunks::One(c));
+                }
+                if !self.make_room(class) {
+                    self.count_out_of_memory(class);
+                    return None;
+                }
+            }
+        }
         let mut got = Vec::with_capacity(n);
         while got.len() < n {
             if let Some(c) = self.slabs.alloc(class as usize) {
                 got.push(c);
             } else if !self.make_room(class) {
-                for c in got {
-                    self.slabs.free(class as usize, c);
-                }
-                let mut shard = self.shard(0);
-                shard.classes[class as usize].outofmemory += 1;
+                Chunks::Many(got).free(&self.slabs, class);
+                self.count_out_of_memory(class);
                 return None;
             }
         }
-        Some(got)
+        Some(Chunks::Many(got))
+    }
+
+    fn count_out_of_memory(&self, class: u8) {
+        let mut shard = self.shard(0);
+        shard.classes[class as usize].outofmemory += 1;
     }
 
     /// Frees the least recently used item of `class` in some shard (shards take turns): an

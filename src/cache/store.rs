@@ -1,7 +1,7 @@
 //! Storing: set, add, replace, append, prepend and cas (memcached's `do_store_item`).
 
 use super::item::{self, Header};
-use super::{Cache, Found, RelTime, Shard, StoreMode, StoreOptions, StoreOutcome};
+use super::{Cache, Chunks, Found, RelTime, Shard, StoreMode, StoreOptions, StoreOutcome};
 use crate::stats::ThreadStats;
 
 /// How a client's CAS id compares with the item's (memcached's `cas_result`).
@@ -125,13 +125,11 @@ impl Cache {
             (Some(_), _) => None,
         };
         if let Some(outcome) = refused {
-            for c in chunks {
-                self.slabs.free(class as usize, c);
-            }
+            chunks.free(&self.slabs, class);
             return outcome;
         }
         header.cas = self.next_cas();
-        self.fill(&mut chunks, &header, key, &[data]);
+        self.fill(chunks.as_mut_slice(), &header, key, &[data]);
         if let Some(old) = existing {
             self.unlink(&mut shard, old.idx, &old.header);
         }
@@ -175,9 +173,7 @@ impl Cache {
                 }
             }
             if chunks.len() < n {
-                for c in chunks {
-                    self.slabs.free(class as usize, c);
-                }
+                Chunks::Many(chunks).free(&self.slabs, class);
                 drop(shard);
                 if !self.make_room(class) {
                     return StoreOutcome::NotStored;
@@ -205,7 +201,7 @@ impl Cache {
                 self.fill(&mut chunks, &header, key, &parts);
             }
             self.unlink(&mut shard, old.idx, &old.header);
-            self.link(&mut shard, hash, chunks, &header);
+            self.link(&mut shard, hash, Chunks::from_vec(chunks), &header);
             return StoreOutcome::Stored(header.cas);
         }
     }
