@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -88,4 +88,23 @@ pub fn ms_at(at: Instant) -> u64 {
 /// Milliseconds from the table's epoch to now.
 pub fn now_ms() -> u64 {
     ms_at(Instant::now())
+}
+
+static COARSE_MS: AtomicU64 = AtomicU64::new(0);
+static TICKING: AtomicBool = AtomicBool::new(false);
+
+/// Updates the coarse time [`coarse_now_ms`] returns (the daemon's clock thread calls it).
+pub fn tick() {
+    COARSE_MS.store(now_ms(), Ordering::Relaxed);
+    TICKING.store(true, Ordering::Relaxed);
+}
+
+/// Now, to the last tick (exact when nothing ticks): what connections record per request,
+/// without a clock read each time.
+pub fn coarse_now_ms() -> u64 {
+    if TICKING.load(Ordering::Relaxed) {
+        COARSE_MS.load(Ordering::Relaxed)
+    } else {
+        now_ms()
+    }
 }

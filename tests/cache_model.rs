@@ -80,6 +80,12 @@ impl Model {
         let Some(e) = self.items.get(&key).cloned() else {
             return ArithOutcome::NotFound;
         };
+        // memcached does not parse an item chunked over several slab chunks (one larger than
+        // slab_chunk_max, 512 KB): not a number, whatever it holds.
+        let key_len = format!("key:{key}").len();
+        if 48 + key_len + 1 + 2 + 8 + e.value.len() > 512 * 1024 {
+            return ArithOutcome::NonNumeric;
+        }
         let Some(n) = (!e.value.is_empty())
             .then(|| parse_stored_u64(&e.value))
             .flatten()

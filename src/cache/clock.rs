@@ -5,6 +5,7 @@
 //! offsets never underflow, and the monotonic clock drives it so that changing the wall clock
 //! does not expire or revive items.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the (back-dated) process start.
@@ -22,6 +23,11 @@ pub struct Clock {
     start: Instant,
     /// Unix time that relative time 0 stands for.
     process_started: i64,
+    /// The relative time as last set by [`Clock::tick`]: like memcached's `current_time`,
+    /// read on every request instead of asking the kernel each time.
+    cached: AtomicU32,
+    /// Whether something calls [`Clock::tick`]; until then `now` reads the monotonic clock.
+    ticking: AtomicBool,
 }
 
 impl Default for Clock {
@@ -40,12 +46,29 @@ impl Clock {
         Clock {
             start: Instant::now(),
             process_started: unix_now - i64::from(START_OFFSET),
+            cached: AtomicU32::new(START_OFFSET),
+            ticking: AtomicBool::new(false),
         }
     }
 
-    /// The current relative time.
+    /// The current relative time: the ticked value once a ticker runs (the daemon's ticks
+    /// every 50 ms), else read from the monotonic clock.
     #[inline]
     pub fn now(&self) -> RelTime {
+        if self.ticking.load(Ordering::Relaxed) {
+            self.cached.load(Ordering::Relaxed)
+        } else {
+            self.read()
+        }
+    }
+
+    /// Updates the cached time; from then on [`Clock::now`] returns it.
+    pub fn tick(&self) {
+        self.cached.store(self.read(), Ordering::Relaxed);
+        self.ticking.store(true, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> RelTime {
         let secs = self.start.elapsed().as_secs();
         START_OFFSET.saturating_add(u32::try_from(secs).unwrap_or(u32::MAX - START_OFFSET))
     }

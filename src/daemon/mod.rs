@@ -141,6 +141,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     server.conns.total.store(listen_count, Ordering::Relaxed);
     register_sockets(&server, &listeners, &datagrams);
     let shutdown = Arc::new(AtomicBool::new(false));
+    let clock = spawn_clock(Arc::clone(&server), Arc::clone(&shutdown))
+        .map_err(|e| os_error(format!("failed to start the clock thread: {e}")))?;
     let workers = net::spawn_workers(&server, &listeners, &shutdown)
         .map_err(|e| os_error(format!("failed to start worker threads: {e}")))?;
     let udp = net::spawn_udp(&server, datagrams, &shutdown)
@@ -180,6 +182,9 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     if notifier.join().is_err() {
         log::error!("the notifier thread panicked");
     }
+    if clock.join().is_err() {
+        log::error!("the clock thread panicked");
+    }
     if let Some(path) = &server.settings.pid_file {
         process::remove_pid_file(path);
     }
@@ -190,6 +195,27 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         }
     }
     Ok(())
+}
+
+/// The clock thread: like memcached's clock event, it keeps the time the requests read up to
+/// date (every 50 ms), so no request asks the kernel for the time.
+fn spawn_clock(
+    server: Arc<Server>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    fn tick(server: &Server) {
+        server.cache.clock().tick();
+        crate::conn_table::tick();
+    }
+    tick(&server);
+    std::thread::Builder::new()
+        .name("clock".into())
+        .spawn(move || {
+            while !shutdown.load(Ordering::Acquire) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                tick(&server);
+            }
+        })
 }
 
 /// Lists the listeners and UDP sockets in the connection table (`stats conns`).

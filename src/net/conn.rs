@@ -81,8 +81,8 @@ pub struct Conn {
     resume: usize,
     pending: Session,
     close_after_write: bool,
-    last_active: Instant,
-    /// `last_active` for `stats conns` (see [`crate::conn_table`]).
+    /// When a request was last handled ([`crate::conn_table::coarse_now_ms`]), shared with
+    /// `stats conns`; the idle timeout reads it too.
     last_cmd: Arc<AtomicU64>,
     /// Buffer capacities last added to the thread's gauges.
     counted: (usize, usize),
@@ -105,7 +105,6 @@ impl Conn {
             resume: 0,
             pending,
             close_after_write: false,
-            last_active: Instant::now(),
             last_cmd,
             counted: (0, 0),
         }
@@ -116,9 +115,9 @@ impl Conn {
         &self.stream
     }
 
-    /// When the connection last completed a request.
-    pub fn last_active(&self) -> Instant {
-        self.last_active
+    /// When the connection last completed a request ([`crate::conn_table::coarse_now_ms`]).
+    pub fn last_active_ms(&self) -> u64 {
+        self.last_cmd.load(Ordering::Relaxed)
     }
 
     /// Reads, executes and writes until the socket would block, the request budget is spent,
@@ -358,10 +357,8 @@ impl Conn {
 
     /// Records that a request was handled now.
     fn touch(&mut self) {
-        let now = Instant::now();
-        self.last_active = now;
         self.last_cmd
-            .store(crate::conn_table::ms_at(now), Ordering::Relaxed);
+            .store(crate::conn_table::coarse_now_ms(), Ordering::Relaxed);
     }
 
     /// Bytes of the data block the pending store waits for: a text block ends in `\r\n`, a

@@ -228,7 +228,7 @@ impl Worker {
         conns.structures.fetch_max(now_open, Ordering::Relaxed);
         let fd = stream.as_raw_fd();
         log::debug!("<{fd} new auto-negotiating client connection");
-        let last_cmd = Arc::new(AtomicU64::new(crate::conn_table::now_ms()));
+        let last_cmd = Arc::new(AtomicU64::new(crate::conn_table::coarse_now_ms()));
         let listen_addr = self
             .listeners
             .get(listener)
@@ -275,13 +275,15 @@ impl Worker {
     }
 
     fn close_idle(&mut self, timeout: Duration) {
+        let now = crate::conn_table::coarse_now_ms();
+        let limit = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let idle: Vec<usize> = self
             .conns
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
                 c.as_ref()
-                    .filter(|c| c.last_active().elapsed() > timeout)
+                    .filter(|c| now.saturating_sub(c.last_active_ms()) > limit)
                     .map(|_| i)
             })
             .collect();
