@@ -291,6 +291,14 @@ pub fn parse(line: &[u8]) -> Request<'_> {
         Some(nul) => &line[..nul],
         None => line,
     };
+    if let Some(get) = plain_get(line) {
+        return get;
+    }
+    parse_tokens(line)
+}
+
+/// The general path: split the line, then dispatch as memcached does.
+fn parse_tokens(line: &[u8]) -> Request<'_> {
     let t = Tokens::new(line);
     let n = t.count();
     if n < 2 || t.get(0).len() < 2 {
@@ -369,6 +377,22 @@ pub fn parse(line: &[u8]) -> Request<'_> {
             _ => ERROR,
         },
     }
+}
+
+/// The most common request, `get`/`gets` with at least one key, recognised without splitting
+/// the line into tokens: the keys are split once, by the handler. Exactly what the general path
+/// yields for such a line (the keys start at the second token).
+fn plain_get(line: &[u8]) -> Option<Request<'_>> {
+    let (rest, with_cas) = match line.strip_prefix(b"get ") {
+        Some(rest) => (rest, false),
+        None => (line.strip_prefix(b"gets ")?, true),
+    };
+    let first_key = rest.iter().position(|&b| b != b' ')?;
+    Some(Request::Get {
+        keys: Keys(&rest[first_key..]),
+        with_cas,
+        touch: None,
+    })
 }
 
 /// memcached's `WANT_TOKENS` checks: a wrong token count is a plain `ERROR`.

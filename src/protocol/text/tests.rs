@@ -158,3 +158,28 @@ fn writes_values() {
     write_u64(&mut out, u64::MAX);
     assert_eq!(out, b"18446744073709551615");
 }
+
+#[test]
+fn the_get_fast_path_matches_the_general_parser() {
+    let long: String = (0..40).map(|i| format!(" k{i}")).collect();
+    let lines = [
+        "get k".to_string(),
+        "gets k".into(),
+        "get   a  b   c ".into(),
+        "gets  x".into(),
+        format!("get{long}"),
+        format!("gets{long}"),
+        "get k noreply".into(),
+    ];
+    for line in &lines {
+        let fast = super::plain_get(line.as_bytes()).expect("a plain get");
+        let general = super::parse_tokens(line.as_bytes());
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"), "{line:?}");
+    }
+    // Lines the fast path must leave to the general one.
+    for line in [
+        "get", "get ", "get    ", "gets ", "gat 1 k", "getx k", " get k",
+    ] {
+        assert!(super::plain_get(line.as_bytes()).is_none(), "{line:?}");
+    }
+}
