@@ -90,3 +90,116 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+# ---------------------------------------------------------------------------------------------
+# Install and packages.
+#
+#   make install [DESTDIR=…] [PREFIX=/usr/local]   binary, units, default config, man page
+#   make deb       target/packages/deb/memcached-rs_<version>_<arch>.deb, then lintian
+#   make rpm       target/packages/rpm/RPMS/<arch>/memcached-rs-<version>-1.<arch>.rpm, then rpmlint
+
+.PHONY: install uninstall check-man deb rpm deb-deps rpm-deps clean-packages
+
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+UNITS      := memcached-rs.service memcached-rs.socket memcached-rs@.service
+PKG_DIR    := target/packages
+DEB_SRC    := $(PKG_DIR)/deb/memcached-rs-$(VERSION)
+RPM_TOP    := $(abspath $(PKG_DIR)/rpm)
+DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_FILE   := $(PKG_DIR)/deb/memcached-rs_$(VERSION)_$(DEB_ARCH).deb
+# What goes into a package build: the work tree's files that git tracks or does not ignore
+# (so uncommitted changes are packaged too), without target/ or node_modules/.
+SOURCE_FILES = { git ls-files -z --cached --others --exclude-standard 2>/dev/null \
+	  || find . -path ./target -prune -o -path ./.git -prune -o -type f -print0; }
+
+# Not depending on build: `make && sudo make install` must not run cargo as root.
+# The units name $(BINDIR) and $(SYSCONFDIR); an existing $(SYSCONFDIR)/memcached.conf is kept.
+install:
+	@[ -x $(BIN) ] || { echo "$(BIN) is missing: run make build first" >&2; exit 1; }
+	install -D -m 755 $(BIN) $(DESTDIR)$(BINDIR)/memcached-rs
+	install -D -m 644 man/memcached-rs.1 $(DESTDIR)$(MANDIR)/man1/memcached-rs.1
+	install -D -m 644 etc/memcached.conf $(DESTDIR)$(DATADIR)/memcached-rs/memcached.conf.default
+	install -d $(DESTDIR)$(UNITDIR)
+	for unit in $(UNITS); do \
+	  sed -e 's|/usr/bin/memcached-rs|$(BINDIR)/memcached-rs|g' \
+	      -e 's|/etc/memcached|$(SYSCONFDIR)/memcached|g' systemd/$$unit \
+	    > $(DESTDIR)$(UNITDIR)/$$unit && chmod 644 $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/memcached.conf ] \
+	  || install -D -m 644 etc/memcached.conf $(DESTDIR)$(SYSCONFDIR)/memcached.conf
+	@echo "installed; the units run as user memcache:" \
+	  "useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin memcache"
+
+# Leaves $(SYSCONFDIR)/memcached.conf, as a package's remove does.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/memcached-rs $(DESTDIR)$(MANDIR)/man1/memcached-rs.1 \
+	  $(DESTDIR)$(DATADIR)/memcached-rs/memcached.conf.default \
+	  $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	-rmdir $(DESTDIR)$(DATADIR)/memcached-rs
+
+# Every flag `memcached-rs -h` lists is in the man page, which groff renders without warnings.
+check-man: build
+	man/check-flags.sh $(BIN)
+
+deb-deps:
+	@if ! command -v dh >/dev/null || ! command -v lintian >/dev/null \
+	    || ! command -v man >/dev/null || ! command -v git >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    debhelper dpkg-dev lintian man-db git >/dev/null; \
+	fi
+
+# dpkg-buildpackage runs in a copy of the tree under target/packages/deb (its target/ kept
+# between runs): the work tree gets no debian/ build files and its target/ is not touched.
+# cargo fetch needs the network; the package build is offline.
+deb: deb-deps
+	@[ "$$(dpkg-parsechangelog -l debian/changelog -S Version)" = "$(VERSION)" ] \
+	  || { echo "debian/changelog is not at Cargo.toml's version $(VERSION)" >&2; exit 1; }
+	$(CARGO) fetch --locked
+	mkdir -p $(DEB_SRC)
+	find $(DEB_SRC) -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
+	$(SOURCE_FILES) | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEB_SRC)
+	rm -f $(PKG_DIR)/deb/*.deb $(PKG_DIR)/deb/*.changes $(PKG_DIR)/deb/*.buildinfo
+	cd $(DEB_SRC) && CARGO=$(CARGO) dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning --display-info $(PKG_DIR)/deb/memcached-rs_$(VERSION)_$(DEB_ARCH).changes
+	@ls -l $(DEB_FILE)
+
+rpm-deps:
+	@if ! command -v rpmbuild >/dev/null || ! command -v rpmlint >/dev/null \
+	    || ! command -v eu-strip >/dev/null || ! command -v find-debuginfo >/dev/null \
+	    || ! command -v man >/dev/null || ! command -v git >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    rpm rpmlint debugedit elfutils man-db git >/dev/null; \
+	fi
+
+# Debian's rpm runs brp-compress (written for bash: `read -d`) with dash, so man pages stay
+# uncompressed; run it with bash.
+RPM_HOST_FIXES := $(if $(wildcard /etc/debian_version),\
+	--define "__brp_compress bash /usr/lib/rpm/brp-compress %{?_prefix}")
+# rpmbuild from a tarball of the tree. --nodeps: on a Debian host rpm's database is empty, so
+# the spec's BuildRequires (cargo, systemd-rpm-macros) cannot be checked; cargo is the machine's.
+rpm: rpm-deps
+	@[ "$$(sed -n 's/^Version:[[:space:]]*//p' rpm/memcached-rs.spec)" = "$(VERSION)" ] \
+	  || { echo "rpm/memcached-rs.spec is not at Cargo.toml's version $(VERSION)" >&2; exit 1; }
+	$(CARGO) fetch --locked
+	rm -rf $(RPM_TOP)/RPMS $(RPM_TOP)/SOURCES
+	mkdir -p $(RPM_TOP)/SOURCES
+	$(SOURCE_FILES) | tar --null --ignore-failed-read -T - \
+	  --transform 's|^\(\./\)\{0,1\}|memcached-rs-$(VERSION)/|' -czf $(RPM_TOP)/SOURCES/memcached-rs-$(VERSION).tar.gz
+	cp rpm/memcached-rs.sysusers $(RPM_TOP)/SOURCES/
+	rpmbuild -bb --nodeps --define "_topdir $(RPM_TOP)" \
+	  --define "cargo_cmd $(shell command -v $(CARGO))" $(RPM_HOST_FIXES) rpm/memcached-rs.spec
+	rpmlint -c rpm/rpmlint.toml rpm/memcached-rs.spec $(RPM_TOP)/RPMS/*/memcached-rs-$(VERSION)-*.rpm
+	@ls -l $(RPM_TOP)/RPMS/*/*.rpm
+
+clean: clean-packages
+clean-packages:
+	rm -rf $(PKG_DIR) debian/.debhelper debian/memcached-rs debian/files debian/*.substvars \
+	  debian/debhelper-build-stamp debian/*.debhelper.log debian/*.debhelper
