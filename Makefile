@@ -21,7 +21,7 @@ NODE_DIR := tests/clients/node
 CLIENTS_ENV := MEMCACHED_BIN=$(abspath $(MEMCACHED_BIN))
 
 .PHONY: build run test test-deps test-rust test-python test-clients test-clients-binary \
-	test-clients-node lint clean bench-memory bench bench-load bench-callgrind bench-deps
+	test-clients-node lint clean bench-memory
 
 build:
 	$(CARGO) build --release --locked
@@ -84,26 +84,6 @@ test: test-deps test-rust test-python test-clients test-clients-binary
 bench-memory: build
 	$(CARGO) bench --locked --bench memory
 
-# Throughput, latency and CPU per operation next to memcached (bench-load), then instructions per
-# request under callgrind (bench-callgrind): a report, not a test; see benches/README.md.
-# BENCH_SECS sets the length of each measured run, BENCH_WORKLOADS=W1,W3 picks workloads.
-bench: bench-load bench-callgrind
-
-bench-load: build bench-deps
-	$(CARGO) bench --locked --bench load
-
-bench-callgrind: build bench-deps
-	$(CARGO) bench --locked --bench callgrind
-
-# memcached (the reference) and valgrind, when missing; Debian starts the packaged memcached on
-# 11211, which the benchmarks do not use, so it is stopped.
-bench-deps:
-	@if ! command -v memcached >/dev/null || ! command -v valgrind >/dev/null; then \
-	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached valgrind \
-	    >/dev/null && { $(SUDO) systemctl stop memcached >/dev/null 2>&1 || true; }; \
-	fi
-
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets --locked -- -D warnings
@@ -117,8 +97,10 @@ clean:
 #   make install [DESTDIR=…] [PREFIX=/usr/local]   binary, units, default config, man page
 #   make deb       target/packages/deb/memcached-rs_<version>_<arch>.deb, then lintian
 #   make rpm       target/packages/rpm/RPMS/<arch>/memcached-rs-<version>-1.<arch>.rpm, then rpmlint
+#   make test-e2e  the .deb installed and run under systemd in a booted Debian bookworm container
+#                  (root; tests/e2e/README.md)
 
-.PHONY: install uninstall check-man deb rpm deb-deps rpm-deps clean-packages
+.PHONY: install uninstall check-man deb rpm test-e2e deb-deps rpm-deps e2e-deps clean-packages
 
 VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PREFIX     ?= /usr/local
@@ -218,6 +200,22 @@ rpm: rpm-deps
 	  --define "cargo_cmd $(shell command -v $(CARGO))" $(RPM_HOST_FIXES) rpm/memcached-rs.spec
 	rpmlint -c rpm/rpmlint.toml rpm/memcached-rs.spec $(RPM_TOP)/RPMS/*/memcached-rs-$(VERSION)-*.rpm
 	@ls -l $(RPM_TOP)/RPMS/*/*.rpm
+
+e2e-deps:
+	@if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null \
+	    || ! command -v cpio >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    debootstrap systemd-container cpio >/dev/null; \
+	fi
+
+# Root only (debootstrap, systemd-nspawn, nsenter). The bookworm root is cached in
+# $(E2E_CACHE) between runs. The .deb is installed and run in a booted bookworm container; the
+# rpm's unit is run there too (its files unpacked: the container has no rpm).
+E2E_CACHE ?= /var/cache/memcached-rs-e2e
+RPM_FILE   = $(RPM_TOP)/RPMS/$(shell uname -m)/memcached-rs-$(VERSION)-1.$(shell uname -m).rpm
+test-e2e: deb rpm e2e-deps
+	E2E_CACHE=$(E2E_CACHE) tests/e2e/run.sh $(DEB_FILE) $(RPM_FILE)
 
 clean: clean-packages
 clean-packages:
