@@ -21,7 +21,7 @@ NODE_DIR := tests/clients/node
 CLIENTS_ENV := MEMCACHED_BIN=$(abspath $(MEMCACHED_BIN))
 
 .PHONY: build run test test-deps test-rust test-python test-clients test-clients-binary \
-	test-clients-node lint clean bench-memory
+	test-clients-node lint clean bench-memory bench bench-load bench-callgrind bench-deps
 
 build:
 	$(CARGO) build --release --locked
@@ -83,6 +83,26 @@ test: test-deps test-rust test-python test-clients test-clients-binary
 # Memory efficiency next to Debian's memcached (a report, not a test): see benches/README.md.
 bench-memory: build
 	$(CARGO) bench --locked --bench memory
+
+# Throughput, latency and CPU per operation next to memcached (bench-load), then instructions per
+# request under callgrind (bench-callgrind): a report, not a test; see benches/README.md.
+# BENCH_SECS sets the length of each measured run, BENCH_WORKLOADS=W1,W3 picks workloads.
+bench: bench-load bench-callgrind
+
+bench-load: build bench-deps
+	$(CARGO) bench --locked --bench load
+
+bench-callgrind: build bench-deps
+	$(CARGO) bench --locked --bench callgrind
+
+# memcached (the reference) and valgrind, when missing; Debian starts the packaged memcached on
+# 11211, which the benchmarks do not use, so it is stopped.
+bench-deps:
+	@if ! command -v memcached >/dev/null || ! command -v valgrind >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached valgrind \
+	    >/dev/null && { $(SUDO) systemctl stop memcached >/dev/null 2>&1 || true; }; \
+	fi
 
 lint:
 	$(CARGO) fmt --check
