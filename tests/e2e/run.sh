@@ -14,7 +14,8 @@
 # Output is TAP-like ("ok N - ..." / "not ok N - ..."); the exit status is the number of
 # failed checks (capped at 100), 100+ for a setup failure. E2E_KEEP=1 leaves the container
 # running at the end (its PID 1 is printed) for a look inside.
-set -uo pipefail
+# No pipefail: a `grep -q` or `head` that stops reading early must not fail the writer's side.
+set -u
 
 DEB=${1:?usage: $0 path/to/memcached-rs_VERSION_ARCH.deb [path/to/memcached-rs-VERSION.ARCH.rpm]}
 RPM=${2:-}
@@ -131,6 +132,11 @@ check() {
 expect() {
     if [ "$3" = "$2" ]; then ok "$1"; else not_ok "$1" "want: $2"$'\n'"got:  $3"; fi
 }
+# Known problems: reported as TAP TODO items, not counted as failures.
+todo=0
+todo_reason_priority="the daemon writes plain lines to stderr, which journald files at info priority; it should prefix them with <4>, <3> (sd-daemon(3)) under systemd"
+todo_ok() { n=$((n + 1)); echo "ok $n - $1 # TODO $2 — passes now: make it a plain check"; }
+todo_not_ok() { n=$((n + 1)); todo=$((todo + 1)); echo "not ok $n - $1 # TODO $2"; }
 # The value of one property of a unit.
 prop() { in_ct systemctl show -p "$2" --value "$1"; }
 # `echo stats` through netcat, as a user would; prints the reply.
@@ -157,7 +163,7 @@ else
     not_ok "apt-get install ./$debname" "$out"
     exit 100
 fi
-printf '%s\n' "$out" | grep -E '^(Setting up|Created symlink|W:|E:)' | sed 's/^/#   /'
+grep -E '^(Setting up|Created symlink|W:|E:)' <<<"$out" | sed 's/^/#   /'
 
 # 2. Enabled and started by the install, as Debian's memcached is.
 expect "memcached-rs.service is enabled" enabled "$(in_ct systemctl is-enabled memcached-rs.service 2>&1)"
@@ -167,12 +173,12 @@ expect "memcached-rs.socket is installed, not enabled" disabled "$(in_ct systemc
 # 3. systemctl status: active (running) and the daemon's own Status: line.
 status=$(in_ct systemctl status --no-pager --lines=5 memcached-rs 2>&1)
 printf '%s\n' "$status" | sed 's/^/#   /'
-if printf '%s\n' "$status" | grep -q 'Active: active (running)'; then
+if grep -q 'Active: active (running)' <<<"$status"; then
     ok "systemctl status memcached-rs: active (running)"
 else
     not_ok "systemctl status memcached-rs: active (running)"
 fi
-if printf '%s\n' "$status" | grep -qE '^ +Status: ".+"'; then
+if grep -qE '^ +Status: ".+"' <<<"$status"; then
     ok "systemctl status memcached-rs: the daemon's Status: line"
 else
     not_ok "systemctl status memcached-rs: the daemon's Status: line"
@@ -180,8 +186,8 @@ fi
 
 # 4. The alias: systemctl status memcached reaches the same unit.
 alias_status=$(in_ct systemctl status --no-pager --lines=0 memcached 2>&1)
-if printf '%s\n' "$alias_status" | head -n 1 | grep -q 'memcached-rs.service' \
-    && printf '%s\n' "$alias_status" | grep -q 'Active: active (running)'; then
+if grep -q 'memcached-rs.service' <<<"${alias_status%%$'\n'*}" \
+    && grep -q 'Active: active (running)' <<<"$alias_status"; then
     ok "systemctl status memcached: memcached-rs.service, active (running), through the alias"
 else
     not_ok "systemctl status memcached: memcached-rs.service through the alias" "$alias_status"
@@ -192,7 +198,8 @@ expect "memcached.service is an alias of memcached-rs.service" memcached-rs.serv
 main_pid=$(prop memcached-rs MainPID)
 reply=$(stats 11211)
 printf '%s\n' "$reply" | head -n 3 | sed 's/^/#   /'
-if printf '%s\n' "$reply" | tr -d '\r' | tail -n 1 | grep -qx END; then
+reply=$(tr -d '\r' <<<"$reply")
+if [ "${reply##*$'\n'}" = END ]; then
     ok "echo stats | nc -q1 127.0.0.1 11211 answers, ending with END"
 else
     not_ok "echo stats | nc -q1 127.0.0.1 11211 answers" "$reply"
@@ -227,7 +234,7 @@ mark=$(cursor)
 check "systemctl reload memcached-rs" systemctl reload memcached-rs
 reload_journal=$(journal_since memcached-rs "$mark")
 printf '%s\n' "$reload_journal" | sed 's/^/#   /'
-if printf '%s\n' "$reload_journal" | grep -q 'Reloaded memcached-rs.service'; then
+if grep -q 'Reloaded memcached-rs.service' <<<"$reload_journal"; then
     ok "systemd reports the reload done (the daemon's RELOADING=1/READY=1)"
 else
     not_ok "systemd reports the reload done"
@@ -235,6 +242,50 @@ fi
 expect "after reload: the same MainPID" "$main_pid" "$(prop memcached-rs MainPID)"
 reply=$(in_ct sh -c "printf 'get greeting\r\n' | nc -q1 127.0.0.1 11211" | tr -d '\r')
 expect "after reload: the item is still there" $'VALUE greeting 0 5\nhello\nEND' "$reply"
+
+# 8a. The Status: line follows the cache (the daemon refreshes it every 2 s).
+status_text=""
+for _ in $(seq 1 40); do
+    status_text=$(prop memcached-rs StatusText)
+    case $status_text in *" 1 item"*) break ;; esac
+    sleep 0.1
+done
+case $status_text in
+    *" 1 item"*) ok "the Status: line follows the cache: \"$status_text\"" ;;
+    *) not_ok "the Status: line follows the cache (1 item)" "$status_text" ;;
+esac
+
+# 8b. The watchdog: with WatchdogSec=2 (a runtime drop-in) the daemon is not killed.
+in_ct sh -c 'mkdir -p /run/systemd/system/memcached-rs.service.d \
+    && printf "[Service]\nWatchdogSec=2\n" >/run/systemd/system/memcached-rs.service.d/e2e.conf \
+    && systemctl daemon-reload'
+check "systemctl restart memcached-rs with WatchdogSec=2" systemctl restart memcached-rs
+main_pid=$(prop memcached-rs MainPID)
+sleep 5
+expect "5 s with WatchdogSec=2: the same process, active, never restarted" "$main_pid active 0" \
+    "$(prop memcached-rs MainPID) $(in_ct systemctl is-active memcached-rs) $(prop memcached-rs NRestarts)"
+in_ct sh -c 'rm -r /run/systemd/system/memcached-rs.service.d && systemctl daemon-reload'
+
+# 8c. A logfile in /etc/memcached.conf (in the unit's LogsDirectory), reopened on reload after
+# logrotate's move.
+in_ct sh -c 'printf "logfile /var/log/memcached/memcached.log\n-v\n" >>/etc/memcached.conf'
+check "systemctl restart memcached-rs with logfile /var/log/memcached/memcached.log and -v" \
+    systemctl restart memcached-rs
+log_text=$(in_ct cat /var/log/memcached/memcached.log 2>&1)
+printf '%s\n' "$log_text" | sed 's/^/#   /'
+if [ -n "$log_text" ] && in_ct test -s /var/log/memcached/memcached.log; then
+    ok "-v start-up lines in /var/log/memcached/memcached.log"
+else
+    not_ok "-v start-up lines in /var/log/memcached/memcached.log"
+fi
+in_ct mv /var/log/memcached/memcached.log /var/log/memcached/memcached.log.1
+check "systemctl reload after the log file was moved away" systemctl reload memcached-rs
+for _ in $(seq 1 20); do in_ct test -s /var/log/memcached/memcached.log && break; sleep 0.1; done
+expect "the reload reopened the log file: a new one, the daemon's" "memcache" \
+    "$(in_ct sh -c 'test -s /var/log/memcached/memcached.log && stat -c %U /var/log/memcached/memcached.log' 2>&1)"
+in_ct sed -i -e '/^logfile /d' -e '/^-v$/d' /etc/memcached.conf
+check "systemctl restart memcached-rs without the logfile" systemctl restart memcached-rs
+main_pid=$(prop memcached-rs MainPID)
 
 # 9. Reinstalling (an upgrade's path) restarts the service and keeps a changed config.
 in_ct sed -i 's/^-m 64$/-m 65/' /etc/memcached.conf
@@ -272,7 +323,7 @@ expect "after stop: the main process exited with status 0" "exited 0" \
         | sed -n 's/ExecMainCode=1 ExecMainStatus=\([0-9]*\) /exited \1/p')"
 stop_journal=$(journal_since memcached-rs "$mark")
 printf '%s\n' "$stop_journal" | sed 's/^/#   /'
-if printf '%s\n' "$stop_journal" | grep -qiE 'SIGKILL|timed out|Killing process'; then
+if grep -qiE 'SIGKILL|timed out|Killing process' <<<"$stop_journal"; then
     not_ok "stop without SIGKILL or timeout (took $stop_ms ms)"
 else
     ok "stop without SIGKILL or timeout (took $stop_ms ms)"
@@ -293,13 +344,36 @@ expect "memcached-rs@11212: STAT pid on 11212 is MainPID" "$(prop memcached-rs@1
 check "systemctl reload memcached-rs@11212" systemctl reload memcached-rs@11212
 check "systemctl stop memcached-rs@11212" systemctl stop memcached-rs@11212
 
-# 14. What the daemon logged in this boot, for the record; nothing at warning or above.
+# 14. Nothing went wrong in this boot: no message about the units at warning or above, and no
+# line from the daemon itself (at its default verbosity it writes only warnings and errors).
 journal=$(in_ct journalctl --no-pager -b -o cat -u memcached-rs -u 'memcached-rs@*' -p warning)
-if [ -z "$journal" ]; then
-    ok "the journal holds no warnings or errors from memcached-rs"
+expect "the journal holds no warnings or errors about the memcached-rs units" "" "$journal"
+journal=$(in_ct journalctl --no-pager -b -o cat _COMM=memcached-rs)
+expect "the daemon wrote no warnings or errors to the journal" "" "$journal"
+
+# 14a. A warning of the daemon (here about an option it does not implement) is filed as a
+# warning in the journal, where `journalctl -p warning` and monitoring look.
+in_ct sh -c 'echo "-o modern" >>/etc/memcached.conf'
+in_ct systemctl restart memcached-rs
+warn_pid=$(prop memcached-rs MainPID)
+# journald takes the daemon's stderr asynchronously: wait for the line. (Matched by _PID: here
+# journalctl --after-cursor with a field match finds nothing.)
+for _ in $(seq 1 30); do
+    warned=$(in_ct journalctl --no-pager -o cat _PID="$warn_pid")
+    [ -n "$warned" ] && break
+    sleep 0.1
+done
+filed=$(in_ct journalctl --no-pager -o cat _PID="$warn_pid" -p warning)
+printf '%s\n' "$warned" | sed 's/^/#   /'
+if [ -z "$warned" ]; then
+    not_ok "-o modern: the daemon warns that it is not implemented"
+elif [ -n "$filed" ]; then
+    todo_ok "-o modern: the daemon's warning is filed at warning priority" "$todo_reason_priority"
 else
-    not_ok "the journal holds no warnings or errors from memcached-rs" "$journal"
+    todo_not_ok "-o modern: the daemon's warning is filed at warning priority" "$todo_reason_priority"
 fi
+in_ct sed -i '/^-o modern$/d' /etc/memcached.conf
+in_ct systemctl stop memcached-rs
 
 # 15. apt remove: stopped, unit and binary gone; config and user kept (as dpkg's remove does).
 check "systemctl start memcached-rs (before remove)" systemctl start memcached-rs
@@ -345,8 +419,8 @@ if [ -n "$RPM" ]; then
     check "rpm: systemctl start memcached-rs" systemctl start memcached-rs
     status=$(in_ct systemctl status --no-pager --lines=0 memcached-rs 2>&1)
     printf '%s\n' "$status" | sed 's/^/#   /'
-    if printf '%s\n' "$status" | grep -q 'Active: active (running)' \
-        && printf '%s\n' "$status" | grep -qE '^ +Status: ".+"'; then
+    if grep -q 'Active: active (running)' <<<"$status" \
+        && grep -qE '^ +Status: ".+"' <<<"$status"; then
         ok "rpm: systemctl status memcached-rs: active (running) with the daemon's Status: line"
     else
         not_ok "rpm: systemctl status memcached-rs: active (running) with the daemon's Status: line"
@@ -370,6 +444,6 @@ if [ -n "$RPM" ]; then
 fi
 
 echo "1..$n"
-echo "# $failed of $n checks failed; the test took $(($(date +%s) - started)) s"
+echo "# $failed of $n checks failed ($todo known problems marked TODO); the test took $(($(date +%s) - started)) s"
 [ "$failed" -gt 99 ] && failed=99
 exit "$failed"
