@@ -81,6 +81,9 @@ pub struct Conn {
     resume: usize,
     pending: Session,
     close_after_write: bool,
+    /// The peer shut down its side (or the socket failed): read until EOF, since no further
+    /// edge will announce it.
+    hangup: bool,
     /// When a request was last handled ([`crate::conn_table::coarse_now_ms`]), shared with
     /// `stats conns`; the idle timeout reads it too.
     last_cmd: Arc<AtomicU64>,
@@ -105,6 +108,7 @@ impl Conn {
             resume: 0,
             pending,
             close_after_write: false,
+            hangup: false,
             last_cmd,
             counted: (0, 0),
         }
@@ -167,6 +171,7 @@ impl Conn {
 
     fn drive_inner(&mut self, handler: &Handler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
         let mut budget = budget;
+        let mut drained = false;
         loop {
             let processed = self.process(handler, &mut budget);
             match self.flush(stats) {
@@ -192,9 +197,17 @@ impl Conn {
                 Processed::OutputFull => continue,
                 Processed::NeedInput => {}
             }
+            if drained && !self.hangup {
+                // The last read emptied the socket: wait for the next edge instead of a read
+                // that would only say EAGAIN (epoll(7) allows this for stream sockets).
+                return Drive::Wait;
+            }
             match self.fill() {
-                Ok(0) => return Drive::Close,
-                Ok(n) => stats.bytes_read.add(n as u64),
+                Ok((0, _)) => return Drive::Close,
+                Ok((n, short)) => {
+                    stats.bytes_read.add(n as u64);
+                    drained = short;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Wait,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Drive::Close,
@@ -355,6 +368,11 @@ impl Conn {
         None
     }
 
+    /// epoll reported a hang-up or an error on the socket.
+    pub fn note_hangup(&mut self) {
+        self.hangup = true;
+    }
+
     /// Records that a request was handled now.
     fn touch(&mut self) {
         self.last_cmd
@@ -390,14 +408,17 @@ impl Conn {
     /// Reads once into the buffer, first moving unread bytes to its front. The buffer grows
     /// only as far as the request being read needs (a data block can be up to `-I`), and gives
     /// the memory back once such a request is done.
-    fn fill(&mut self) -> io::Result<usize> {
+    /// Returns the bytes read and whether that was less than there was room for, which on a
+    /// stream socket means it is drained.
+    fn fill(&mut self) -> io::Result<(usize, bool)> {
         self.rbuf.drain(..self.rpos);
         self.rpos = 0;
         let missing = self.missing();
         if missing == 0 && self.rbuf.capacity() > KEEP_CAPACITY && self.rbuf.len() < READ_CHUNK {
             self.rbuf.shrink_to(READ_CHUNK);
         }
-        super::sys::read_to_spare(&self.stream, &mut self.rbuf, missing.max(READ_CHUNK))
+        let n = super::sys::read_to_spare(&self.stream, &mut self.rbuf, missing.max(READ_CHUNK))?;
+        Ok((n, self.rbuf.len() < self.rbuf.capacity()))
     }
 
     /// Writes queued output. `Ok(true)` when everything went out.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Drive};
 use super::stream::{Listener, Stream};
-use super::sys::{event_buffer, Epoll, Waker};
+use super::sys::{event_buffer, Epoll, Waker, HANGUP};
 use crate::conn_table::{ConnEntry, ConnKind};
 use crate::handler::Handler;
 use crate::server::Server;
@@ -143,6 +143,13 @@ impl Worker {
                 } else if token >= LISTENER_TOKEN_BASE {
                     self.accept((token - LISTENER_TOKEN_BASE) as usize);
                 } else {
+                    if ev.events & HANGUP != 0 {
+                        if let Some(conn) =
+                            self.conns.get_mut(token as usize).and_then(Option::as_mut)
+                        {
+                            conn.note_hangup();
+                        }
+                    }
                     self.serve(token as usize);
                 }
             }
