@@ -293,3 +293,33 @@ fn vv_logs_commands_and_replies() {
         .any(|l| l.starts_with('>') && l.ends_with(" STORED")));
     let _ = std::fs::remove_file(&log);
 }
+
+/// A log file the daemon cannot open (Debian's memcached.conf names one its wrapper opened as
+/// root) is reported, and the daemon serves anyway, logging to stderr.
+#[test]
+fn an_unwritable_log_file_does_not_stop_the_start() {
+    let port = free_port();
+    let conf = temp_path("badlog.conf");
+    std::fs::write(&conf, "logfile /nonexistent-dir/memcached.log\n").expect("conf");
+    let mut c = base(port);
+    c.arg("--config-file").arg(&conf).stderr(Stdio::piped());
+    if running_as_root() {
+        c.args(["-u", "root"]);
+    }
+    let mut daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", || serving(port));
+    kill(daemon.0.id(), "TERM");
+    let mut err = String::new();
+    use std::io::Read;
+    daemon
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert!(
+        err.contains("cannot open log file /nonexistent-dir/memcached.log: No such file or directory; logging to stderr instead"),
+        "{err}"
+    );
+}

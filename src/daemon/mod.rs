@@ -85,13 +85,16 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     process::raise_fd_limit(settings.max_connections);
     // The log file is opened before privileges go, as Debian's wrapper opens it as root.
     if let Some(path) = &settings.logfile {
-        logging::to_file(path).map_err(|e| {
-            os_error(format!(
-                "cannot open log file {}: {}",
+        // A log file the service may not write (Debian's memcached.conf names
+        // /var/log/memcached.log, which memcached's wrapper opened as root) must not keep the
+        // cache from starting: the log goes to stderr, the journal under systemd, instead.
+        if let Err(e) = logging::to_file(path) {
+            log::warn!(
+                "cannot open log file {}: {}; logging to stderr instead",
                 path.display(),
                 os_reason(&e)
-            ))
-        })?;
+            );
+        }
     }
 
     let (listeners, datagrams) = match systemd::activated_sockets().map_err(os_error)? {
