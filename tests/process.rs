@@ -323,3 +323,39 @@ fn an_unwritable_log_file_does_not_stop_the_start() {
         "{err}"
     );
 }
+
+/// Under systemd (`JOURNAL_STREAM` set) every stderr line carries its syslog priority, so the
+/// journal files warnings as warnings.
+#[test]
+fn journal_lines_carry_their_priority() {
+    let port = free_port();
+    let mut c = base(port);
+    c.args(["-v", "-o", "hash_algorithm=jenkins"])
+        .env("JOURNAL_STREAM", "8:12345")
+        .stderr(Stdio::piped());
+    if running_as_root() {
+        c.args(["-u", "root"]);
+    }
+    let mut daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", || serving(port));
+    kill(daemon.0.id(), "TERM");
+    let mut err = String::new();
+    use std::io::Read;
+    daemon
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("<4>-o hash_algorithm=jenkins: not implemented yet")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("<6>listening on tcp 127.0.0.1:")),
+        "{err}"
+    );
+}

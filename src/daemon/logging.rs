@@ -38,7 +38,12 @@ impl Log for Logger {
         // A failed write has nowhere to be reported.
         match &mut *sink {
             Sink::Stderr => {
-                let _ = writeln!(std::io::stderr().lock(), "{}", record.args());
+                let mut err = std::io::stderr().lock();
+                if to_journal() {
+                    // sd-daemon(3) priority prefixes: the journal files each line at its level.
+                    let _ = write!(err, "<{}>", journal_priority(record.level()));
+                }
+                let _ = writeln!(err, "{}", record.args());
             }
             Sink::File { file, .. } => {
                 let _ = writeln!(file, "{}", record.args());
@@ -56,6 +61,22 @@ impl Log for Logger {
     }
 
     fn flush(&self) {}
+}
+
+/// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM` for it).
+fn to_journal() -> bool {
+    static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some())
+}
+
+/// syslog's priority for a log level (err, warning, info, debug).
+fn journal_priority(level: Level) -> u8 {
+    match level {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug | Level::Trace => 7,
+    }
 }
 
 static LOGGER: Logger = Logger {
