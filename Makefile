@@ -78,7 +78,7 @@ test-clients-binary: build test-deps test-clients-node
 test-clients-node: build test-deps
 	cd $(NODE_DIR) && $(CLIENTS_ENV) node --test --test-reporter=spec memjs.test.mjs
 
-test: test-deps test-rust test-python test-clients test-clients-binary
+test: test-deps test-rust test-python test-clients test-clients-binary test-e2e
 
 # Memory efficiency next to Debian's memcached (a report, not a test): see benches/README.md.
 bench-memory: build
