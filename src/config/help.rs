@@ -111,7 +111,33 @@ pub fn help_text() -> String {
             d.slab_chunk_max
         ),
         "   - track_sizes:         enable dynamic reports for 'stats sizes' command.".into(),
-        "   memcached's other -o options (hash_algorithm, lru_maintainer, ext_*, ...) are".into(),
+        format!(
+            "   - lru_maintainer:      keep the segmented LRU (hot/warm/cold) moving (default: {}; no_lru_maintainer flattens it)",
+            enabled(d.lru.maintainer)
+        ),
+        format!(
+            "   - hot_lru_pct:         share of a class's items kept in hot (default: {})",
+            d.lru.hot_pct
+        ),
+        format!(
+            "   - warm_lru_pct:        share of a class's items kept in warm (default: {})",
+            d.lru.warm_pct
+        ),
+        format!(
+            "   - hot_max_factor:      items older than this times cold's tail age leave hot (default: {:.2})",
+            d.lru.hot_max_factor
+        ),
+        format!(
+            "   - warm_max_factor:     the same for warm (default: {:.2})",
+            d.lru.warm_max_factor
+        ),
+        "   - temporary_ttl:       items with a TTL up to this many seconds go to the temporary LRU".into(),
+        format!(
+            "   - lru_crawler_sleep:   microseconds the crawler pauses every 1000 items (default: {})",
+            d.lru_crawler_sleep
+        ),
+        "   - lru_crawler_tocrawl: items checked per class per crawl (default: 0, all)".into(),
+        "   memcached's other -o options (hash_algorithm, ext_*, ssl_*, ...) are".into(),
         "   accepted and checked, but not implemented.".into(),
         String::new(),
         "Options whose feature memcached-rs does not implement yet are accepted and logged".into(),
