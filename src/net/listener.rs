@@ -73,8 +73,7 @@ pub fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, L
     Ok(addrs)
 }
 
-/// Binds a TCP listener on every address `-l`/`-p` name. Like memcached, an address already
-/// in use is skipped as long as at least one address could be bound.
+/// Binds a TCP listener on every address `-l`/`-p` name (see [`bind_each`]).
 pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
     // memcached's two messages: one naming the -l list, one naming the port.
     let fail = |source: io::Error| ListenError {
@@ -90,17 +89,29 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
         then: None,
     };
     let addrs = listen_addrs(settings, settings.port)?;
-    let mut listeners = Vec::new();
+    bind_each(addrs, |addr| bind_one(addr, settings.backlog), fail)
+}
+
+/// Binds one socket per address with `bind` (an address named twice, once). Like memcached,
+/// an address in use — or an IPv6 one on a host without IPv6 — is skipped as long as another
+/// one binds; any other error is `fail`ed at once.
+pub(super) fn bind_each<T>(
+    addrs: Vec<SocketAddr>,
+    bind: impl Fn(SocketAddr) -> io::Result<T>,
+    fail: impl Fn(io::Error) -> ListenError,
+) -> Result<Vec<T>, ListenError> {
+    let mut bound = Vec::new();
+    let mut bound_addrs: Vec<SocketAddr> = Vec::new();
     let mut last_error = None;
     for addr in addrs {
-        if listeners
-            .iter()
-            .any(|l: &TcpListener| l.local_addr().ok() == Some(addr))
-        {
+        if bound_addrs.contains(&addr) {
             continue;
         }
-        match bind_one(addr, settings.backlog) {
-            Ok(l) => listeners.push(l),
+        match bind(addr) {
+            Ok(socket) => {
+                bound.push(socket);
+                bound_addrs.push(addr);
+            }
             // Without IPv6 support on the host, the wildcard v6 bind fails harmlessly.
             Err(e)
                 if e.kind() == io::ErrorKind::AddrInUse
@@ -112,12 +123,12 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
             Err(e) => return Err(fail(e)),
         }
     }
-    if listeners.is_empty() {
+    if bound.is_empty() {
         return Err(fail(last_error.unwrap_or_else(|| {
             io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind")
         })));
     }
-    Ok(listeners)
+    Ok(bound)
 }
 
 fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {

@@ -27,47 +27,25 @@ const MAX_DATAGRAMS: usize = u16::MAX as usize;
 /// How often a UDP thread looks at the shutdown flag.
 const TICK: Duration = Duration::from_millis(200);
 
-/// Binds UDP with `-U`'s port on every address `-l` names. As for TCP, an address in use or
-/// an IPv6 wildcard on a host without IPv6 is skipped while another one binds.
+/// Binds UDP with `-U`'s port on every address `-l` names (skipping as for TCP).
 pub fn bind_udp(settings: &Settings) -> Result<Vec<UdpSocket>, ListenError> {
     let fail = |source: io::Error| ListenError {
         what: format!("failed to listen on UDP port {}", settings.udp_port),
         source,
         then: None,
     };
-    let mut sockets = Vec::new();
-    let mut last_error = None;
-    for addr in super::listener::listen_addrs(settings, settings.udp_port)? {
-        match bind_one(addr) {
-            Ok(s) => sockets.push(s),
-            Err(e)
-                if e.kind() == io::ErrorKind::AddrInUse
-                    || e.raw_os_error() == Some(libc::EAFNOSUPPORT)
-                    || e.raw_os_error() == Some(libc::EADDRNOTAVAIL) && addr.is_ipv6() =>
-            {
-                last_error = Some(e)
-            }
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    if sockets.is_empty() {
-        return Err(fail(last_error.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to bind")
-        })));
-    }
-    Ok(sockets)
+    let addrs = super::listener::listen_addrs(settings, settings.udp_port)?;
+    super::listener::bind_each(addrs, bind_one, fail)
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
-    {
-        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        socket.set_reuse_address(true)?;
-        socket.bind(&addr.into())?;
-        Ok(UdpSocket::from(socket))
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
     }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    Ok(UdpSocket::from(socket))
 }
 
 /// Starts a thread per UDP socket; they end when `shutdown` is set.
