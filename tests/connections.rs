@@ -361,3 +361,41 @@ fn udp_and_stats_conns_over_ipv6() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Only `cas` counts CAS outcomes: a binary append with a stale CAS id is refused (EXISTS)
+/// without touching `cas_badval`, on both servers.
+#[test]
+fn binary_append_with_a_stale_cas_is_not_a_cas_miss() {
+    use std::io::{Read, Write};
+    fn frame(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], cas: u64) -> Vec<u8> {
+        let mut f = vec![0x80, opcode];
+        f.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        f.push(extras.len() as u8);
+        f.extend_from_slice(&[0, 0, 0]);
+        f.extend_from_slice(&((extras.len() + key.len() + value.len()) as u32).to_be_bytes());
+        f.extend_from_slice(&[0; 4]);
+        f.extend_from_slice(&cas.to_be_bytes());
+        f.extend_from_slice(extras);
+        f.extend_from_slice(key);
+        f.extend_from_slice(value);
+        f
+    }
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
+        let server = Server::start(kind, &[]);
+        let mut s = std::net::TcpStream::connect(server.addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut script = frame(0x01, b"k", &[0; 8], b"v", 0);
+        script.extend(frame(0x0e, b"k", &[], b"x", 99));
+        s.write_all(&script).expect("write");
+        let mut got = vec![0u8; 24 + 24 + 20];
+        s.read_exact(&mut got).expect("two responses");
+        assert_eq!(&got[24 + 6..24 + 8], &[0, 2], "{}: EXISTS", kind.name());
+        let stats = server.client().request("stats");
+        assert!(
+            stats.contains("STAT cas_badval 0\r\n"),
+            "{}: {stats}",
+            kind.name()
+        );
+    }
+}

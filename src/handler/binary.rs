@@ -116,43 +116,19 @@ impl Handler<'_> {
         let Some(mode) = pending.mode else {
             return Next::ReadLine;
         };
-        let stats = self.stats;
-        stats.set_cmds.incr();
-        let cache = &self.server.cache;
-        let outcome = cache.store_with(
-            stats,
-            mode,
-            pending.opts,
-            &pending.key,
-            pending.flags,
-            pending.exptime,
-            value,
-        );
+        self.stats.set_cmds.incr();
+        let outcome = self.store_pending(pending, mode, value);
         let req = &this.header;
         let status = match outcome {
             StoreOutcome::Stored(cas) => {
-                if mode == StoreMode::Cas {
-                    stats.cas_hits.incr();
-                }
                 if !this.quiet {
                     binary::write_value(out, req, b"", cas);
                 }
                 return Next::ReadLine;
             }
-            StoreOutcome::Exists => {
-                stats.cas_badval.incr();
-                Status::KeyExists
-            }
-            StoreOutcome::NotFound => {
-                stats.cas_misses.incr();
-                Status::KeyNotFound
-            }
-            StoreOutcome::NoMemory => {
-                if mode == StoreMode::Set {
-                    cache.delete(stats, &pending.key);
-                }
-                Status::OutOfMemory
-            }
+            StoreOutcome::Exists => Status::KeyExists,
+            StoreOutcome::NotFound => Status::KeyNotFound,
+            StoreOutcome::NoMemory => Status::OutOfMemory,
             StoreOutcome::NotStored | StoreOutcome::TooLarge => match mode {
                 StoreMode::Add => Status::KeyExists,
                 StoreMode::Replace => Status::KeyNotFound,

@@ -425,27 +425,10 @@ impl<'s> Handler<'s> {
         let Some(mode) = pending.mode else {
             return;
         };
-        let cache = &self.server.cache;
-        let outcome = cache.store_with(
-            stats,
-            mode,
-            pending.opts,
-            &pending.key,
-            pending.flags,
-            pending.exptime,
-            &block[..length],
-        );
-        match (outcome, mode) {
-            (StoreOutcome::Stored(_), StoreMode::Cas) => stats.cas_hits.incr(),
-            (StoreOutcome::Exists, StoreMode::Cas) => stats.cas_badval.incr(),
-            (StoreOutcome::NotFound, StoreMode::Cas) => stats.cas_misses.incr(),
-            (StoreOutcome::TooLarge, _) => stats.store_too_large.incr(),
-            (StoreOutcome::NoMemory, _) => {
-                stats.store_no_memory.incr();
-                if mode == StoreMode::Set {
-                    cache.delete(stats, &pending.key);
-                }
-            }
+        let outcome = self.store_pending(pending, mode, &block[..length]);
+        match outcome {
+            StoreOutcome::TooLarge => stats.store_too_large.incr(),
+            StoreOutcome::NoMemory => stats.store_no_memory.incr(),
             _ => {}
         }
         if let Some(tokens) = &pending.meta_reply {
@@ -461,6 +444,38 @@ impl<'s> Handler<'s> {
             StoreOutcome::NoMemory => "SERVER_ERROR out of memory storing object",
         };
         reply(out, line, pending.noreply);
+    }
+
+    /// Stores the value a pending storage command (text, meta or binary) was waiting for,
+    /// counting CAS outcomes as memcached does (for `cas` only) and, as memcached, deleting
+    /// the old value when a set fails for want of memory.
+    pub(super) fn store_pending(
+        &self,
+        pending: &Session,
+        mode: StoreMode,
+        value: &[u8],
+    ) -> StoreOutcome {
+        let stats = self.stats;
+        let cache = &self.server.cache;
+        let outcome = cache.store_with(
+            stats,
+            mode,
+            pending.opts,
+            &pending.key,
+            pending.flags,
+            pending.exptime,
+            value,
+        );
+        match (outcome, mode) {
+            (StoreOutcome::Stored(_), StoreMode::Cas) => stats.cas_hits.incr(),
+            (StoreOutcome::Exists, StoreMode::Cas) => stats.cas_badval.incr(),
+            (StoreOutcome::NotFound, StoreMode::Cas) => stats.cas_misses.incr(),
+            (StoreOutcome::NoMemory, StoreMode::Set) => {
+                cache.delete(stats, &pending.key);
+            }
+            _ => {}
+        }
+        outcome
     }
 
     fn stats_command(&self, tokens: &Tokens<'_>, fd: i32, out: &mut Vec<u8>) {
