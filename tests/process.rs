@@ -63,6 +63,21 @@ fn kill(pid: u32, signal: &str) {
     assert!(status.success());
 }
 
+/// Sends SIGTERM and returns everything the daemon wrote to its (piped) stderr.
+fn stop_and_read_stderr(daemon: &mut Daemon) -> String {
+    use std::io::Read;
+    kill(daemon.0.id(), "TERM");
+    let mut err = String::new();
+    daemon
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    err
+}
+
 /// A foreground daemon, killed if the test ends early.
 struct Daemon(Child);
 
@@ -308,16 +323,7 @@ fn an_unwritable_log_file_does_not_stop_the_start() {
     }
     let mut daemon = Daemon(c.spawn().expect("spawn"));
     wait_until("the port", || serving(port));
-    kill(daemon.0.id(), "TERM");
-    let mut err = String::new();
-    use std::io::Read;
-    daemon
-        .0
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
+    let err = stop_and_read_stderr(&mut daemon);
     assert!(
         err.contains("cannot open log file /nonexistent-dir/memcached.log: No such file or directory; logging to stderr instead"),
         "{err}"
@@ -338,16 +344,7 @@ fn journal_lines_carry_their_priority() {
     }
     let mut daemon = Daemon(c.spawn().expect("spawn"));
     wait_until("the port", || serving(port));
-    kill(daemon.0.id(), "TERM");
-    let mut err = String::new();
-    use std::io::Read;
-    daemon
-        .0
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
+    let err = stop_and_read_stderr(&mut daemon);
     assert!(
         err.lines()
             .any(|l| l.starts_with("<4>-o hash_algorithm=jenkins: not implemented yet")),
