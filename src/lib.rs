@@ -28,3 +28,4 @@ pub mod numparse;
 pub mod protocol;
 pub mod server;
 pub mod stats;
+pub mod watch;

@@ -294,7 +294,7 @@ fn vv_logs_commands_and_replies() {
     assert_eq!(client.request("get vk"), "VALUE vk 0 1\r\nx\r\nEND\r\n");
     wait_until("the exchange in the log", || {
         std::fs::read_to_string(&log).is_ok_and(|t| {
-            ["set vk 0 0 1", "STORED", "get vk", "VALUE vk 0 1"]
+            ["set vk 0 0 1", "STORED", "get vk", "sending key vk"]
                 .iter()
                 .all(|want| t.lines().any(|l| l.ends_with(want)))
         })

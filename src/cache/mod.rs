@@ -23,6 +23,7 @@ pub mod mover;
 mod ops;
 pub mod slabs;
 mod store;
+pub use store::log_refusal;
 mod table;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -152,6 +153,34 @@ pub enum StoreOutcome {
     TooLarge,
     /// No memory could be freed for it (`-M`, or nothing left to evict).
     NoMemory,
+}
+
+impl StoreMode {
+    /// The text command of this mode (as `watch` lines name it).
+    pub fn command_name(self) -> &'static str {
+        match self {
+            StoreMode::Set => "set",
+            StoreMode::Add => "add",
+            StoreMode::Replace => "replace",
+            StoreMode::Append => "append",
+            StoreMode::Prepend => "prepend",
+            StoreMode::Cas => "cas",
+        }
+    }
+}
+
+impl StoreOutcome {
+    /// memcached's name for the outcome (its `store_item_type`, as `watch` lines show it).
+    pub fn status_name(self) -> &'static str {
+        match self {
+            StoreOutcome::Stored(_) => "stored",
+            StoreOutcome::NotStored => "not_stored",
+            StoreOutcome::Exists => "exists",
+            StoreOutcome::NotFound => "not_found",
+            StoreOutcome::TooLarge => "too_large",
+            StoreOutcome::NoMemory => "no_memory",
+        }
+    }
 }
 
 /// What an incr/decr did.
@@ -577,15 +606,41 @@ impl Cache {
         now: RelTime,
         stats: &ThreadStats,
     ) -> Option<Found> {
-        let idx = shard.table.find(hash, |e| self.key_of(&e.chunk) == key)?;
+        use crate::watch::{self, GetStatus};
+        let Some(idx) = shard.table.find(hash, |e| self.key_of(&e.chunk) == key) else {
+            if watch::watching(watch::kind::FETCHERS) {
+                watch::item_get(key, GetStatus::NotFound, 0, 0);
+            }
+            log::trace!("> NOT FOUND {}", String::from_utf8_lossy(key));
+            return None;
+        };
         let header = self.header_of(&shard.table.entry(idx).chunk);
-        if self.is_flushed(&header, now) {
+        let status = if self.is_flushed(&header, now) {
             stats.get_flushed.incr();
+            GetStatus::Flushed
         } else if is_expired(&header, now) {
             stats.get_expired.incr();
+            GetStatus::Expired
         } else {
+            if watch::watching(watch::kind::FETCHERS) {
+                watch::item_get(key, GetStatus::Found, header.class, header.nbytes);
+            }
+            log::trace!("> FOUND KEY {}", String::from_utf8_lossy(key));
             return Some(Found { idx, header });
+        };
+        if watch::watching(watch::kind::FETCHERS) {
+            watch::item_get(key, status, 0, 0);
         }
+        // memcached's -vvv trace of its item lookups.
+        let why = if status == GetStatus::Flushed {
+            "flush"
+        } else {
+            "expire"
+        };
+        log::trace!(
+            "> FOUND KEY {} -nuked by {why}",
+            String::from_utf8_lossy(key)
+        );
         self.unlink(shard, idx, &header);
         None
     }

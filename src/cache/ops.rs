@@ -261,6 +261,21 @@ impl Cache {
                 c.evicted_nonzero += u64::from(header.exptime != 0);
                 c.evicted_time = now.wrapping_sub(header.time);
                 c.evicted_unfetched += u64::from(!fetched);
+                if crate::watch::watching(crate::watch::kind::EVICTIONS) {
+                    let entry = shard.table.entry(idx);
+                    crate::watch::eviction(crate::watch::EvictionEvent {
+                        key: self.key_of(&entry.chunk),
+                        fetched,
+                        ttl: if header.exptime == 0 {
+                            -1
+                        } else {
+                            i64::from(header.exptime) - i64::from(now)
+                        },
+                        last_access: now.wrapping_sub(header.time),
+                        class,
+                        size: header.nbytes,
+                    });
+                }
             }
             self.unlink(&mut shard, idx, &header);
             return true;

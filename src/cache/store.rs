@@ -3,6 +3,7 @@
 use super::item::{self, Header};
 use super::{Cache, Chunks, Found, RelTime, Shard, StoreMode, StoreOptions, StoreOutcome};
 use crate::stats::ThreadStats;
+use crate::watch;
 
 /// How a client's CAS id compares with the item's (memcached's `cas_result`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,18 +58,18 @@ impl Cache {
         data: &[u8],
     ) -> StoreOutcome {
         if !self.item_size_ok(key.len(), flags, data.len()) {
-            return StoreOutcome::TooLarge;
+            return log_refusal(key, mode, StoreOutcome::TooLarge);
         }
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
             return self.concatenate(stats, mode, opts, key, data);
         }
         let Some((class, n)) = self.layout(flags, key.len(), data.len()) else {
-            return StoreOutcome::TooLarge;
+            return log_refusal(key, mode, StoreOutcome::TooLarge);
         };
         stats.classes.class(class as usize).set_cmds.incr();
         // Memory first, without any shard lock: making room may visit every shard.
         let Some(mut chunks) = self.alloc_chunks(class, n) else {
-            return StoreOutcome::NoMemory;
+            return log_refusal(key, mode, StoreOutcome::NoMemory);
         };
         let now = self.clock.now();
         let mut header = Header {
@@ -126,6 +127,7 @@ impl Cache {
         };
         if let Some(outcome) = refused {
             chunks.free(&self.slabs, class);
+            self.log_store(key, mode, outcome, &header);
             return outcome;
         }
         header.cas = self.next_cas();
@@ -134,7 +136,9 @@ impl Cache {
             self.unlink(&mut shard, old.idx, &old.header);
         }
         self.link(&mut shard, hash, chunks, &header);
-        StoreOutcome::Stored(header.cas)
+        let outcome = StoreOutcome::Stored(header.cas);
+        self.log_store(key, mode, outcome, &header);
+        outcome
     }
 
     /// append/prepend: a new item holding both values, with the old item's flags and expiry.
@@ -151,17 +155,17 @@ impl Cache {
             let (s, hash) = Self::shard_of(key);
             let mut shard = self.shard(s);
             let Some(old) = self.lookup(&mut shard, key, hash, now, stats) else {
-                return StoreOutcome::NotStored;
+                return self.log_unjoined(key, mode, data, StoreOutcome::NotStored);
             };
             if matches!(cas_check(&opts, &old), CasCheck::Stale | CasCheck::Mismatch) {
-                return StoreOutcome::Exists;
+                return self.log_unjoined(key, mode, data, StoreOutcome::Exists);
             }
             let len = old.header.nbytes as usize + data.len();
             let layout = self.layout(old.header.flags, key.len(), len);
             let Some((class, n)) =
                 layout.filter(|_| self.item_size_ok(key.len(), old.header.flags, len))
             else {
-                return StoreOutcome::NotStored;
+                return self.log_unjoined(key, mode, data, StoreOutcome::NotStored);
             };
             stats.classes.class(class as usize).set_cmds.incr();
             // Under the lock only free chunks may be taken; eviction happens without it.
@@ -176,7 +180,7 @@ impl Cache {
                 Chunks::Many(chunks).free(&self.slabs, class);
                 drop(shard);
                 if !self.make_room(class) {
-                    return StoreOutcome::NotStored;
+                    return self.log_unjoined(key, mode, data, StoreOutcome::NotStored);
                 }
                 continue;
             }
@@ -202,7 +206,57 @@ impl Cache {
             }
             self.unlink(&mut shard, old.idx, &old.header);
             self.link(&mut shard, hash, Chunks::from_vec(chunks), &header);
-            return StoreOutcome::Stored(header.cas);
+            let outcome = StoreOutcome::Stored(header.cas);
+            self.log_store(key, mode, outcome, &header);
+            return outcome;
+        }
+    }
+
+    /// `watch mutations`: a store attempt with the item it made (memcached logs the new item
+    /// whether or not it was linked).
+    fn log_store(&self, key: &[u8], mode: StoreMode, outcome: StoreOutcome, header: &Header) {
+        if watch::watching(watch::kind::MUTATIONS) {
+            watch::item_store(watch::StoreEvent {
+                key,
+                status: outcome.status_name(),
+                command: mode.command_name(),
+                ttl: self.ttl_of(header.exptime),
+                class: header.class,
+                size: header.nbytes,
+            });
+        }
+    }
+
+    /// `watch mutations` for an append/prepend that made no joined item: memcached logs the
+    /// item holding the client's data alone.
+    fn log_unjoined(
+        &self,
+        key: &[u8],
+        mode: StoreMode,
+        data: &[u8],
+        outcome: StoreOutcome,
+    ) -> StoreOutcome {
+        if watch::watching(watch::kind::MUTATIONS) {
+            let class = self.layout(0, key.len(), data.len()).map_or(0, |(c, _)| c);
+            watch::item_store(watch::StoreEvent {
+                key,
+                status: outcome.status_name(),
+                command: mode.command_name(),
+                ttl: 0,
+                class,
+                size: data.len() as u32,
+            });
+        }
+        outcome
+    }
+
+    /// Seconds an item has left as memcached logs it: 0 for none, else the difference from
+    /// now, unsigned (an already expired item shows a huge number, as in memcached).
+    pub(super) fn ttl_of(&self, exptime: RelTime) -> u32 {
+        if exptime == 0 {
+            0
+        } else {
+            exptime.wrapping_sub(self.clock.now())
         }
     }
 
@@ -219,4 +273,20 @@ impl Cache {
         let entry = shard.table.entry_mut(found.idx);
         item::set_bits(self.arena().bytes_mut(&mut entry.chunk), found.header.bits);
     }
+}
+
+/// `watch mutations` for a store refused before an item existed (too large, no memory).
+/// memcached's line for these has shifted fields; this one puts each value in its place.
+pub fn log_refusal(key: &[u8], mode: StoreMode, outcome: StoreOutcome) -> StoreOutcome {
+    if watch::watching(watch::kind::MUTATIONS) {
+        watch::item_store(watch::StoreEvent {
+            key,
+            status: outcome.status_name(),
+            command: mode.command_name(),
+            ttl: 0,
+            class: 0,
+            size: 0,
+        });
+    }
+    outcome
 }

@@ -339,7 +339,6 @@ impl Builder {
         let entries = [
             show(&s.memory_file).map(|p| format!("-e {p}")),
             s.tls.then(|| "-Z".to_string()),
-            (!s.watch_enabled).then(|| "-W".to_string()),
             self.napi_ids.map(|n| format!("-N {n}")),
         ];
         let mut list: Vec<String> = entries.into_iter().flatten().collect();

@@ -478,7 +478,6 @@ fn not_implemented_is_recorded() {
     let want = [
         "-e /e",
         "-Z",
-        "-W",
         "-o hash_algorithm=xxh3",
         "-o modern",
         "-o no_hashexpand",

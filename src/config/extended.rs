@@ -226,6 +226,20 @@ fn apply_one(
             }
             return Ok(true);
         }
+        "watcher_logbuf_size" | "worker_logbuf_size" | "read_buf_mem_limit" => {
+            let v = value.ok_or_else(|| fail(missing_argument(name)))?;
+            let Some(n) = safe_strtoul(v.as_bytes()) else {
+                return Err(fail(format!("could not parse argument to {name}")));
+            };
+            let n = n as usize;
+            match name {
+                // memcached takes these in kilobytes,
+                "watcher_logbuf_size" => s.watcher_logbuf_size = n * 1024,
+                "worker_logbuf_size" => s.worker_logbuf_size = n * 1024,
+                // and this one in megabytes.
+                _ => s.read_buf_mem_limit = n * 1024 * 1024,
+            }
+        }
         "slab_reassign" => s.slab_reassign = true,
         "no_slab_reassign" => s.slab_reassign = false,
         _ => return check_recorded(name, value),
@@ -281,12 +295,6 @@ fn check_recorded(name: &str, value: Option<&str>) -> Result<bool, ConfigError> 
             let v = value.ok_or_else(|| fail("Missing lru_crawler_tocrawl value"))?;
             if safe_strtoul(v.as_bytes()).is_none() {
                 return Err(fail("lru_crawler_tocrawl takes a numeric 32bit value"));
-            }
-        }
-        "watcher_logbuf_size" | "worker_logbuf_size" | "read_buf_mem_limit" => {
-            let v = value.ok_or_else(|| fail(missing_argument(name)))?;
-            if safe_strtoul(v.as_bytes()).is_none() {
-                return Err(fail(format!("could not parse argument to {name}")));
             }
         }
         "sock_cookie_id" => {

@@ -115,6 +115,12 @@ pub struct Settings {
     pub watch_enabled: bool,
     /// `-o idle_timeout`: seconds before an idle connection is closed (0 = never).
     pub idle_timeout: u32,
+    /// `-o watcher_logbuf_size` (given in KB): bytes a `watch` client may have unsent.
+    pub watcher_logbuf_size: usize,
+    /// `-o worker_logbuf_size` (given in KB): bytes of events a worker may have queued.
+    pub worker_logbuf_size: usize,
+    /// `-o read_buf_mem_limit` (given in MB): memcached's cap on read buffer memory (0: none).
+    pub read_buf_mem_limit: usize,
     /// `-o hashpower`: initial hash table size as a power of two (0 = default).
     pub hashpower_init: u32,
     /// `-o slab_chunk_max`: largest slab chunk in bytes.
@@ -189,6 +195,9 @@ impl Default for Settings {
             dump_enabled: true,
             watch_enabled: true,
             idle_timeout: 0,
+            watcher_logbuf_size: crate::watch::DEFAULT_WATCHER_BUF,
+            worker_logbuf_size: crate::watch::DEFAULT_WORKER_BUF,
+            read_buf_mem_limit: 0,
             hashpower_init: 0,
             slab_chunk_max: 512 * 1024,
             lru_crawler: true,

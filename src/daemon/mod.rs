@@ -143,6 +143,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     // memcached counts its listening sockets as connections in `total_connections`.
     server.conns.total.store(listen_count, Ordering::Relaxed);
     register_sockets(&server, &listeners, &datagrams);
+    let s = &server.settings;
+    crate::watch::configure(s.worker_logbuf_size, s.threads, s.watcher_logbuf_size);
     let shutdown = Arc::new(AtomicBool::new(false));
     let clock = spawn_clock(Arc::clone(&server), Arc::clone(&shutdown))
         .map_err(|e| os_error(format!("failed to start the clock thread: {e}")))?;
@@ -305,16 +307,13 @@ fn wait_for_stop(server: &Server, mut signals: Signals) {
                 let what = logging::reopen();
                 log::info!("{what}");
             }),
+            // What memcached 1.6.18 prints with -v.
             SIGUSR1 => {
-                log::info!("Graceful shutdown signal handled");
-                return;
-            }
-            SIGINT => {
-                log::info!("Signal handled: Interrupt.");
+                log::info!("Gracefully stopping");
                 return;
             }
             _ => {
-                log::info!("Signal handled: Terminated.");
+                log::info!("Exiting normally");
                 return;
             }
         }

@@ -12,5 +12,6 @@ pub mod prefix_stats;
 mod sasl;
 mod stats;
 pub mod text;
+mod watch;
 
 pub use text::{Handler, Next, Session};

@@ -4,7 +4,7 @@ use std::fmt::Display;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
-use crate::config::PROTOCOL_VERSION;
+use crate::config::{Settings, PROTOCOL_VERSION};
 use crate::protocol::text::Tokens;
 use crate::server::Server;
 
@@ -165,8 +165,6 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     );
     stat(out, "hash_bytes", c.hash_bytes);
     stat(out, "hash_is_expanding", 0);
-    // The slab mover, LRU crawler, LRU maintainer and log watchers belong to the slab engine
-    // that replaces this one; none of their events can happen here, so their counts are zero.
     let mover = server.cache.mover();
     stat(
         out,
@@ -196,19 +194,18 @@ fn general(server: &Server, out: &mut Vec<u8>) {
         "lru_crawler_starts",
         crawler.starts.load(Ordering::Relaxed),
     );
-    for name in [
-        "lru_maintainer_juggles",
-        "malloc_fails",
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-        "unexpected_napi_ids",
-        "round_robin_fallback",
-    ] {
-        stat(out, name, 0);
-    }
+    // The maintainer's moves are not counted as juggles; item memory is never malloc'd.
+    stat(out, "lru_maintainer_juggles", 0);
+    stat(out, "malloc_fails", 0);
+    let log = crate::watch::stats();
+    stat(out, "log_worker_dropped", log.worker_dropped);
+    stat(out, "log_worker_written", log.worker_written);
+    stat(out, "log_watcher_skipped", log.watcher_skipped);
+    stat(out, "log_watcher_sent", log.watcher_sent);
+    stat(out, "log_watchers", log.watchers);
+    // No NAPI ids, no connection balancing fallbacks here.
+    stat(out, "unexpected_napi_ids", 0);
+    stat(out, "round_robin_fallback", 0);
     stat(out, "bytes", c.bytes);
     stat(out, "curr_items", c.curr_items);
     stat(out, "total_items", c.total_items);
@@ -415,6 +412,9 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "tail_repair_time", 0);
     stat(out, "flush_enabled", on_off(s.flush_enabled));
     stat(out, "dump_enabled", on_off(s.dump_enabled));
+    // Not one of memcached's choices: the key hash here is FxHash's multiply-rotate (see
+    // `cache::hash`); `-o hash_algorithm` is accepted and recorded only.
+    stat(out, "hash_algorithm", "fxhash");
     stat(out, "lru_maintainer_thread", on_off(lru.maintainer));
     stat(out, "lru_segmented", on_off(lru.segmented));
     // memcached prints its unsigned percentages with %d.
@@ -429,12 +429,49 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "temp_lru", on_off(lru.temp_lru));
     stat(out, "temporary_ttl", lru.temp_ttl);
     stat(out, "idle_timeout", s.idle_timeout);
+    stat(out, "watcher_logbuf_size", s.watcher_logbuf_size);
+    stat(out, "worker_logbuf_size", s.worker_logbuf_size);
+    stat(out, "read_buf_mem_limit", s.read_buf_mem_limit);
     stat(out, "track_sizes", on_off(s.track_sizes));
     stat(out, "inline_ascii_response", "no");
-    // Not in memcached: which pages back the item memory (-L asks for large ones).
-    stat(
-        out,
-        "large_pages",
-        server.cache.slabs().arena().backing().name(),
-    );
+    inert_settings(out, s);
+}
+
+/// Settings memcached reports for extstore and TLS, which have no effect without `ext_path` or
+/// `-Z` (neither of which this server has yet): memcached's defaults, or the value given with
+/// `-o` (recorded as not implemented).
+fn inert_settings(out: &mut Vec<u8>, s: &Settings) {
+    const DEFAULTS: &[(&str, &str)] = &[
+        ("ext_item_size", "512"),
+        ("ext_item_age", "4294967295"),
+        ("ext_low_ttl", "0"),
+        ("ext_recache_rate", "2000"),
+        ("ext_wbuf_size", "4194304"),
+        ("ext_compact_under", "0"),
+        ("ext_drop_under", "0"),
+        ("ext_max_sleep", "1000000"),
+        ("ext_max_frag", "0.80"),
+        ("slab_automove_freeratio", "0.010"),
+        ("ext_drop_unread", "no"),
+        ("ssl_enabled", "no"),
+        ("ssl_chain_cert", "(null)"),
+        ("ssl_key", "(null)"),
+        ("ssl_verify_mode", "0"),
+        ("ssl_keyformat", "1"),
+        ("ssl_ciphers", "NULL"),
+        ("ssl_ca_cert", "NULL"),
+        ("ssl_wbuf_size", "16384"),
+        ("ssl_session_cache", "no"),
+        ("ssl_kernel_tls", "no"),
+        ("ssl_min_version", "tlsv1.2"),
+        ("num_napi_ids", "(null)"),
+        ("memory_file", "(null)"),
+    ];
+    for &(name, default) in DEFAULTS {
+        let given = s.not_implemented.iter().find_map(|o| {
+            let o = o.strip_prefix("-o ").unwrap_or(o);
+            o.strip_prefix(name)?.strip_prefix('=')
+        });
+        stat(out, name, given.unwrap_or(default));
+    }
 }

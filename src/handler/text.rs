@@ -66,6 +66,11 @@ impl Session {
         self.unsent_from = unsent_from;
     }
 
+    /// Whether the pending store came from `ms` (its reply is a meta reply).
+    pub fn is_meta_store(&self) -> bool {
+        self.meta_reply.is_some()
+    }
+
     pub(super) fn unsent_from(&self) -> usize {
         self.unsent_from
     }
@@ -98,6 +103,9 @@ pub enum Next {
     CloseAfterWrite,
     /// Close at once.
     Close,
+    /// Send what is queued, then hand the connection to the `watch` logger with these event
+    /// kinds (a place among the watchers is already claimed).
+    Watch(u16),
 }
 
 /// Executes text requests for one connection's worker thread.
@@ -151,23 +159,25 @@ impl<'s> Handler<'s> {
                 if self.server.prefix_stats.enabled() {
                     self.server.prefix_stats.record_set(key);
                 }
-                if !cache.item_size_ok(key.len(), flags, length) {
-                    stats.store_too_large.incr();
-                    reply(out, "SERVER_ERROR object too large for cache", noreply);
-                    // A failed set must not leave the old value readable.
-                    if command == StoreCommand::Set {
-                        cache.delete(stats, key);
-                    }
-                    return Next::Swallow(length + 2);
-                }
-                pending.mode = Some(match command {
+                let mode = match command {
                     StoreCommand::Set => StoreMode::Set,
                     StoreCommand::Add => StoreMode::Add,
                     StoreCommand::Replace => StoreMode::Replace,
                     StoreCommand::Append => StoreMode::Append,
                     StoreCommand::Prepend => StoreMode::Prepend,
                     StoreCommand::Cas => StoreMode::Cas,
-                });
+                };
+                if !cache.item_size_ok(key.len(), flags, length) {
+                    stats.store_too_large.incr();
+                    reply(out, "SERVER_ERROR object too large for cache", noreply);
+                    crate::cache::log_refusal(key, mode, StoreOutcome::TooLarge);
+                    // A failed set must not leave the old value readable.
+                    if command == StoreCommand::Set {
+                        cache.delete(stats, key);
+                    }
+                    return Next::Swallow(length + 2);
+                }
+                pending.mode = Some(mode);
                 pending.opts = StoreOptions {
                     cas,
                     ..StoreOptions::default()
@@ -330,14 +340,7 @@ impl<'s> Handler<'s> {
                 self.lru(&tokens, out);
                 Next::ReadLine
             }
-            Request::Unsupported(command) => {
-                log::debug!(
-                    "command not implemented yet: {}",
-                    String::from_utf8_lossy(command)
-                );
-                reply(out, "ERROR", false);
-                Next::ReadLine
-            }
+            Request::Watch(tokens) => self.watch(&tokens, out, pending),
             Request::Error {
                 reply: line,
                 noreply,

@@ -15,6 +15,7 @@ use crate::handler::text::OUTPUT_HIGH_WATER;
 use crate::handler::{Handler, Next, Session};
 use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
 use crate::stats::ThreadStats;
+use crate::watch::CloseReason;
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -51,8 +52,10 @@ pub enum Drive {
     Wait,
     /// The per-wake-up request budget ran out with input still buffered: drive again soon.
     Yield,
-    /// Close the connection.
-    Close,
+    /// Close the connection, for this reason.
+    Close(CloseReason),
+    /// Hand the socket to the `watch` logger, for these event kinds.
+    Watch(u16),
 }
 
 enum Processed {
@@ -62,6 +65,7 @@ enum Processed {
     OutOfBudget,
     CloseAfterWrite,
     Close,
+    Watch(u16),
 }
 
 /// A client connection.
@@ -80,7 +84,8 @@ pub struct Conn {
     /// Where a paused multi-get resumes in the line at `rpos` (0: the line is new).
     resume: usize,
     pending: Session,
-    close_after_write: bool,
+    /// Close once the queued output is written, for this reason.
+    close_after_write: Option<CloseReason>,
     /// The peer shut down its side (or the socket failed): read until EOF, since no further
     /// edge will announce it.
     hangup: bool,
@@ -107,7 +112,7 @@ impl Conn {
             input: Input::Line,
             resume: 0,
             pending,
-            close_after_write: false,
+            close_after_write: None,
             hangup: false,
             last_cmd,
             counted: (0, 0),
@@ -127,6 +132,7 @@ impl Conn {
     /// Reads, executes and writes until the socket would block, the request budget is spent,
     /// or the connection should close.
     pub fn drive(&mut self, handler: &Handler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
+        crate::watch::set_client_fd(self.pending.fd);
         let drive = self.drive_inner(handler, stats, budget);
         self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
         drive
@@ -174,22 +180,32 @@ impl Conn {
         let mut drained = false;
         loop {
             let processed = self.process(handler, &mut budget);
+            if let Processed::Watch(kinds) = processed {
+                // What is still queued goes to the logger with the socket.
+                return Drive::Watch(kinds);
+            }
             match self.flush(stats) {
                 Ok(true) => {}
                 Ok(false) => {
                     // The rest goes out on the next writable edge; remember to close after it.
-                    if matches!(processed, Processed::CloseAfterWrite | Processed::Close) {
-                        self.close_after_write = true;
+                    match processed {
+                        Processed::CloseAfterWrite => {
+                            self.close_after_write = Some(CloseReason::Normal);
+                        }
+                        Processed::Close => self.close_after_write = Some(CloseReason::Error),
+                        _ => {}
                     }
                     return Drive::Wait;
                 }
-                Err(_) => return Drive::Close,
+                Err(_) => return Drive::Close(CloseReason::Error),
             }
-            if self.close_after_write {
-                return Drive::Close;
+            if let Some(reason) = self.close_after_write {
+                return Drive::Close(reason);
             }
             match processed {
-                Processed::Close | Processed::CloseAfterWrite => return Drive::Close,
+                Processed::Close => return Drive::Close(CloseReason::Error),
+                Processed::CloseAfterWrite => return Drive::Close(CloseReason::Normal),
+                Processed::Watch(kinds) => return Drive::Watch(kinds),
                 Processed::OutOfBudget => {
                     stats.conn_yields.incr();
                     return Drive::Yield;
@@ -203,14 +219,14 @@ impl Conn {
                 return Drive::Wait;
             }
             match self.fill() {
-                Ok((0, _)) => return Drive::Close,
+                Ok((0, _)) => return Drive::Close(CloseReason::Normal),
                 Ok((n, short)) => {
                     stats.bytes_read.add(n as u64);
                     drained = short;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Wait,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Drive::Close,
+                Err(_) => return Drive::Close(CloseReason::Error),
             }
         }
     }
@@ -229,6 +245,14 @@ impl Conn {
                     Protocol::Auto if first == REQUEST_MAGIC => Wire::Binary,
                     Protocol::Auto => Wire::Text,
                 };
+                if handler.settings().protocol == Protocol::Auto {
+                    let name = if self.wire == Wire::Binary {
+                        "binary"
+                    } else {
+                        "ascii"
+                    };
+                    log::debug!("{}: Client using the {name} protocol", self.pending.fd);
+                }
             }
             match self.input {
                 Input::Line if self.wire == Wire::Binary => {
@@ -264,14 +288,18 @@ impl Conn {
                     self.pending
                         .set_output(self.wbuf.len(), self.committed.max(self.wpos));
                     let before = self.wbuf.len();
+                    let verbose = log::log_enabled!(log::Level::Debug) && self.resume == 0;
+                    if verbose {
+                        log_command(&self.stream, &avail[..end]);
+                    }
                     let next = handler.handle_line(
                         &avail[..end],
                         self.resume,
                         &mut self.wbuf,
                         &mut self.pending,
                     );
-                    if log::log_enabled!(log::Level::Debug) && self.resume == 0 {
-                        log_exchange(&self.stream, &avail[..end], &self.wbuf[before..]);
+                    if verbose {
+                        log_reply(&self.stream, &avail[..end], &self.wbuf[before..]);
                     }
                     if let Next::Paused(offset) = next {
                         self.resume = offset;
@@ -302,9 +330,11 @@ impl Conn {
                         }
                     } else {
                         let before = self.wbuf.len();
+                        // memcached logs the reply of a text store, not of a meta one.
+                        let logged = !self.pending.is_meta_store();
                         handler.complete_store(&mut self.pending, &avail[..need], &mut self.wbuf);
-                        if log::log_enabled!(log::Level::Debug) {
-                            log_exchange(&self.stream, b"", &self.wbuf[before..]);
+                        if logged && log::log_enabled!(log::Level::Debug) {
+                            log_reply(&self.stream, b"", &self.wbuf[before..]);
                         }
                         self.rpos += need;
                         self.touch();
@@ -360,12 +390,20 @@ impl Conn {
             Next::Swallow(0) => {}
             Next::Swallow(n) => self.input = Input::Swallow(n),
             Next::CloseAfterWrite => return Some(Processed::CloseAfterWrite),
+            Next::Watch(kinds) => return Some(Processed::Watch(kinds)),
             Next::Close => {
                 self.wbuf.truncate(self.committed.max(self.wpos));
                 return Some(Processed::Close);
             }
         }
         None
+    }
+
+    /// Gives up the connection to become a `watch` receiver: its socket, and the output it
+    /// still owed.
+    pub fn into_watcher(self) -> (Stream, Vec<u8>) {
+        let unsent = self.wbuf[self.wpos..].to_vec();
+        (self.stream, unsent)
     }
 
     /// epoll reported a hang-up or an error on the socket.
@@ -446,18 +484,42 @@ impl Conn {
     }
 }
 
-/// `-vv`: each command and the first line of its reply, as memcached's `<fd command` and
-/// `>fd reply` lines.
-fn log_exchange(stream: &Stream, line: &[u8], reply: &[u8]) {
+/// `-vv`: each command (before it runs) and its reply as memcached logs them: `<fd command`, then `>fd line`
+/// for a reply line — except that a retrieval logs `>fd sending key K` per hit and `>fd END`,
+/// and meta and `stats` replies are not logged at all (memcached writes those without its
+/// `out_string`, which is where its logging is).
+fn log_command(stream: &Stream, line: &[u8]) {
     use std::os::fd::AsRawFd;
     let fd = stream.as_raw_fd();
-    if !line.is_empty() {
-        log::debug!("<{fd} {}", String::from_utf8_lossy(line));
-    }
-    let first = reply.split(|&b| b == b'\n').next().unwrap_or(b"");
-    if !first.is_empty() {
-        let first = first.strip_suffix(b"\r").unwrap_or(first);
-        log::debug!(">{fd} {}", String::from_utf8_lossy(first));
+    log::debug!("<{fd} {}", String::from_utf8_lossy(line));
+}
+
+/// The reply half of [`log_command`]; `line` is the command it answers (empty after a data
+/// block).
+fn log_reply(stream: &Stream, line: &[u8], reply: &[u8]) {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let command = line.split(|&b| b == b' ').find(|t| !t.is_empty());
+    match command {
+        Some(b"get" | b"gets" | b"gat" | b"gats" | b"bget") => {
+            for reply_line in reply.split(|&b| b == b'\n') {
+                if let Some(rest) = reply_line.strip_prefix(b"VALUE ") {
+                    let key = rest.split(|&b| b == b' ').next().unwrap_or(b"");
+                    log::debug!(">{fd} sending key {}", String::from_utf8_lossy(key));
+                }
+            }
+            if reply.ends_with(b"END\r\n") {
+                log::debug!(">{fd} END");
+            }
+        }
+        Some(b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" | b"stats") => {}
+        _ => {
+            let first = reply.split(|&b| b == b'\n').next().unwrap_or(b"");
+            if !first.is_empty() {
+                let first = first.strip_suffix(b"\r").unwrap_or(first);
+                log::debug!(">{fd} {}", String::from_utf8_lossy(first));
+            }
+        }
     }
 }
 

@@ -72,6 +72,7 @@ pub fn spawn_udp(
 fn serve(server: &Server, socket: &UdpSocket, shutdown: &AtomicBool) {
     let stats = server.stats.register();
     let handler = Handler::new(server, &stats);
+    crate::watch::set_client_fd(std::os::fd::AsRawFd::as_raw_fd(socket));
     let mut buf = vec![0u8; 65536];
     while !shutdown.load(Ordering::Acquire) {
         let (n, peer) = match socket.recv_from(&mut buf) {
@@ -158,6 +159,11 @@ fn text_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
             replies.extend(split_get_reply(&out, line));
         } else if !out.is_empty() {
             replies.push(out);
+        }
+        if let Next::Watch(_) = next {
+            // A datagram socket cannot become a log stream: give the place back, say nothing.
+            crate::watch::release();
+            break;
         }
         if matches!(next, Next::Close | Next::CloseAfterWrite) {
             break;

@@ -19,6 +19,7 @@ use crate::conn_table::{ConnEntry, ConnKind};
 use crate::handler::Handler;
 use crate::server::Server;
 use crate::stats::ThreadStats;
+use crate::watch::CloseReason;
 
 const WAKER_TOKEN: u64 = u64::MAX;
 const LISTENER_TOKEN_BASE: u64 = u64::MAX - 1024;
@@ -177,7 +178,7 @@ impl Worker {
             if let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) {
                 conn.finish(&self.stats, deadline);
             }
-            self.close(idx);
+            self.close(idx, CloseReason::Shutdown);
         }
     }
 
@@ -248,6 +249,7 @@ impl Worker {
                 last_cmd: Arc::clone(&last_cmd),
             },
         );
+        crate::watch::conn_new(&stream);
         self.conns[idx] = Some(Conn::new(stream, last_cmd));
         // The first edge may already have passed: serve at once.
         self.serve(idx);
@@ -265,20 +267,35 @@ impl Worker {
                     self.ready.push_back(idx);
                 }
             }
-            Drive::Close => self.close(idx),
+            Drive::Close(reason) => self.close(idx, reason),
+            Drive::Watch(kinds) => {
+                // The logger owns the socket from now on; it is no longer a served connection.
+                if let Some(conn) = self.detach(idx) {
+                    let (stream, unsent) = conn.into_watcher();
+                    crate::watch::adopt(stream, kinds, unsent);
+                }
+            }
         }
     }
 
-    fn close(&mut self, idx: usize) {
-        if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
+    fn close(&mut self, idx: usize, reason: CloseReason) {
+        if let Some(conn) = self.detach(idx) {
             let fd = conn.stream().as_raw_fd();
             log::debug!("<{fd} connection closed.");
-            self.server.conn_table.remove(fd);
-            conn.uncount_buffers(&self.stats);
-            let _ = self.epoll.remove(conn.stream().as_raw_fd());
-            self.server.conns.current.fetch_sub(1, Ordering::Relaxed);
-            self.free.push(idx);
+            crate::watch::conn_close(conn.stream(), reason);
         }
+    }
+
+    /// Takes a connection out of this worker's care (and out of `stats conns` and the counts).
+    fn detach(&mut self, idx: usize) -> Option<Conn> {
+        let mut conn = self.conns.get_mut(idx).and_then(Option::take)?;
+        let fd = conn.stream().as_raw_fd();
+        self.server.conn_table.remove(fd);
+        conn.uncount_buffers(&self.stats);
+        let _ = self.epoll.remove(fd);
+        self.server.conns.current.fetch_sub(1, Ordering::Relaxed);
+        self.free.push(idx);
+        Some(conn)
     }
 
     fn close_idle(&mut self, timeout: Duration) {
@@ -296,7 +313,7 @@ impl Worker {
             .collect();
         for idx in idle {
             log::debug!("closing idle connection");
-            self.close(idx);
+            self.close(idx, CloseReason::IdleTimeout);
         }
     }
 

@@ -262,8 +262,8 @@ pub enum Request<'a> {
     Lru(Tokens<'a>),
     /// A meta command (`mg ms md ma mn me`) with its tokens.
     Meta(MetaKind, Tokens<'a>),
-    /// A command memcached has that this server does not implement yet.
-    Unsupported(&'a [u8]),
+    /// `watch [kinds…]`
+    Watch(Tokens<'a>),
     /// A reply memcached gives without doing anything (`ERROR`, `CLIENT_ERROR …`).
     Error {
         /// The reply line, without `\r\n`.
@@ -371,7 +371,7 @@ fn parse_tokens(line: &[u8]) -> Request<'_> {
             b"quit" => Request::Quit,
             b"verbosity" => want(n == 3 || n == 4, &t, verbosity),
             b"lru_crawler" => Request::LruCrawler(t),
-            b"watch" => Request::Unsupported(cmd),
+            b"watch" => Request::Watch(t),
             b"lru" => want(n >= 3, &t, |t| Request::Lru(*t)),
             _ if t.get(n - 2).starts_with(b"HTTP/") => Request::Close,
             _ => ERROR,

@@ -1,0 +1,619 @@
+//! `watch`: memcached's live log stream. A client that sends `watch [kinds…]` stops being served
+//! and instead receives one line per event of the kinds it asked for — items fetched
+//! (`fetchers`), stored (`mutations`), evicted (`evictions`), connections opened and closed
+//! (`connevents`) — in memcached's `key=value` format.
+//!
+//! As in memcached, the process has one logger: the places that produce events (the cache, the
+//! workers) check one atomic word first, so while nobody watches an event costs a relaxed load
+//! and a branch. Events are queued (bounded, like memcached's per-worker log buffers: beyond the
+//! bound they are dropped and counted) and a background thread formats them and writes them to
+//! each watcher through a bounded buffer of its own (a watcher that does not read loses lines,
+//! announced by a `skipped=N` line, rather than making the server hold more memory).
+
+mod thread;
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::net::Stream;
+
+/// Event kinds a watcher can ask for, as bits (memcached's `LOG_*` flags).
+pub mod kind {
+    /// `rawcmds` (memcached 1.6.18 accepts it but logs nothing under it).
+    pub const RAWCMDS: u16 = 1 << 0;
+    /// `evictions`: items evicted to make room.
+    pub const EVICTIONS: u16 = 1 << 1;
+    /// `fetchers`: every item lookup a command makes.
+    pub const FETCHERS: u16 = 1 << 2;
+    /// `mutations`: every store attempt.
+    pub const MUTATIONS: u16 = 1 << 3;
+    /// `sysevents`: background work (the crawler, the slab mover).
+    pub const SYSEVENTS: u16 = 1 << 4;
+    /// `connevents`: connections opened and closed.
+    pub const CONNEVENTS: u16 = 1 << 5;
+    /// `proxyreqs`, `proxyevents`, `proxyuser`: memcached's proxy, which we do not have.
+    pub const PROXY: u16 = 1 << 6;
+}
+
+/// memcached's `WATCHER_LIMIT`.
+pub const MAX_WATCHERS: usize = 20;
+/// memcached's default `-o worker_logbuf_size`: what one worker may have queued.
+pub const DEFAULT_WORKER_BUF: usize = 64 * 1024;
+/// memcached's default `-o watcher_logbuf_size`: what one watcher may have unsent.
+pub const DEFAULT_WATCHER_BUF: usize = 256 * 1024;
+/// What an event costs in the queue besides its key (an estimate of memcached's entry size).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// The kinds a `watch` command asks for: `None` if a token names no kind (memcached's `ERROR`).
+/// No tokens means `fetchers`.
+pub fn parse_kinds<'a>(tokens: impl IntoIterator<Item = &'a [u8]>) -> Option<u16> {
+    let mut kinds = 0;
+    let mut any = false;
+    for token in tokens {
+        any = true;
+        kinds |= match token {
+            b"rawcmds" => kind::RAWCMDS,
+            b"evictions" => kind::EVICTIONS,
+            b"fetchers" => kind::FETCHERS,
+            b"mutations" => kind::MUTATIONS,
+            b"sysevents" => kind::SYSEVENTS,
+            b"connevents" => kind::CONNEVENTS,
+            b"proxyreqs" | b"proxyevents" | b"proxyuser" => kind::PROXY,
+            _ => return None,
+        };
+    }
+    Some(if any { kinds } else { kind::FETCHERS })
+}
+
+/// How a lookup ended (memcached's `was_found`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetStatus {
+    /// No such item.
+    NotFound,
+    /// A live item.
+    Found,
+    /// An item older than the last `flush_all` (it is removed).
+    Flushed,
+    /// An expired item (it is removed).
+    Expired,
+}
+
+impl GetStatus {
+    fn name(self) -> &'static str {
+        match self {
+            GetStatus::NotFound => "not_found",
+            GetStatus::Found => "found",
+            GetStatus::Flushed => "flushed",
+            GetStatus::Expired => "expired",
+        }
+    }
+}
+
+/// Why a connection closed (memcached's `close_reasons`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A protocol or socket error.
+    Error,
+    /// The client closed or sent `quit`.
+    Normal,
+    /// `-o idle_timeout` ran out.
+    IdleTimeout,
+    /// The server is stopping.
+    Shutdown,
+}
+
+impl CloseReason {
+    fn name(self) -> &'static str {
+        match self {
+            CloseReason::Error => "error",
+            CloseReason::Normal => "normal",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A store attempt as a `mutations` line shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreEvent<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// memcached's status name: `stored`, `not_stored`, `exists`, `not_found`, `too_large`,
+    /// `no_memory`.
+    pub status: &'static str,
+    /// The command: `set`, `add`, `replace`, `append`, `prepend` or `cas`.
+    pub command: &'static str,
+    /// Seconds the item has left (0: none; memcached prints the difference unsigned).
+    pub ttl: u32,
+    /// Slab class of the item.
+    pub class: u8,
+    /// Value length.
+    pub size: u32,
+}
+
+/// An evicted item as an `evictions` line shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct EvictionEvent<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Whether it was ever read.
+    pub fetched: bool,
+    /// Seconds it had left, -1 for none.
+    pub ttl: i64,
+    /// Seconds since it was last accessed.
+    pub last_access: u32,
+    /// Slab class.
+    pub class: u8,
+    /// Value length.
+    pub size: u32,
+}
+
+/// A client's address as connection events show it.
+#[derive(Debug, Clone)]
+struct Peer {
+    ip: String,
+    port: u16,
+    transport: &'static str,
+}
+
+impl Peer {
+    fn of(stream: &Stream) -> Peer {
+        match stream {
+            Stream::Tcp(s) => Peer::inet(s.peer_addr().ok(), "tcp"),
+            Stream::Unix(_) => Peer {
+                ip: "unix".into(),
+                port: 0,
+                transport: "local",
+            },
+        }
+    }
+
+    fn inet(addr: Option<SocketAddr>, transport: &'static str) -> Peer {
+        Peer {
+            ip: addr.map_or_else(String::new, |a| a.ip().to_string()),
+            port: addr.map_or(0, |a| a.port()),
+            transport,
+        }
+    }
+}
+
+/// One logged event, not yet formatted.
+#[derive(Debug)]
+enum Event {
+    ItemGet {
+        key: Box<[u8]>,
+        status: GetStatus,
+        class: u8,
+        fd: i32,
+        size: u32,
+    },
+    ItemStore {
+        key: Box<[u8]>,
+        status: &'static str,
+        command: &'static str,
+        ttl: u32,
+        class: u8,
+        fd: i32,
+        size: u32,
+    },
+    Eviction {
+        key: Box<[u8]>,
+        fetched: bool,
+        ttl: i64,
+        last_access: u32,
+        class: u8,
+        size: u32,
+    },
+    ConnNew {
+        peer: Peer,
+        fd: i32,
+    },
+    ConnClose {
+        peer: Peer,
+        reason: CloseReason,
+        fd: i32,
+    },
+}
+
+/// An event with its time, global id and kind.
+#[derive(Debug)]
+struct Record {
+    secs: u64,
+    micros: u32,
+    gid: u64,
+    kind: u16,
+    event: Event,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    records: Vec<Record>,
+    bytes: usize,
+}
+
+/// A connection handed over by a worker to become a watcher.
+#[derive(Debug)]
+struct NewWatcher {
+    stream: Stream,
+    kinds: u16,
+    /// Replies the connection still owed when it became a watcher.
+    unsent: Vec<u8>,
+    /// Events before this id predate the watcher.
+    min_gid: u64,
+}
+
+/// Figures for `stats` (memcached's `log_*` counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Events dropped because the queue was full.
+    pub worker_dropped: u64,
+    /// Events queued.
+    pub worker_written: u64,
+    /// Lines a watcher missed because its buffer was full.
+    pub watcher_skipped: u64,
+    /// Lines put in watchers' buffers.
+    pub watcher_sent: u64,
+    /// Watchers connected.
+    pub watchers: u64,
+}
+
+/// The process's logger.
+#[derive(Debug)]
+struct Logger {
+    /// Union of the kinds every watcher asked for: what producers check first.
+    kinds: AtomicU16,
+    gid: AtomicU64,
+    /// Watchers connected or being handed over (for the limit).
+    reserved: AtomicUsize,
+    queue: Mutex<Queue>,
+    adopted: Mutex<Vec<NewWatcher>>,
+    /// Wakes the logger thread when a watcher arrives.
+    wake: Condvar,
+    queue_limit: AtomicUsize,
+    watcher_buf: AtomicUsize,
+    dropped: AtomicU64,
+    written: AtomicU64,
+    skipped: AtomicU64,
+    sent: AtomicU64,
+    watchers: AtomicU64,
+}
+
+static LOGGER: Logger = Logger {
+    kinds: AtomicU16::new(0),
+    gid: AtomicU64::new(0),
+    reserved: AtomicUsize::new(0),
+    queue: Mutex::new(Queue {
+        records: Vec::new(),
+        bytes: 0,
+    }),
+    adopted: Mutex::new(Vec::new()),
+    wake: Condvar::new(),
+    queue_limit: AtomicUsize::new(DEFAULT_WORKER_BUF * 4),
+    watcher_buf: AtomicUsize::new(DEFAULT_WATCHER_BUF),
+    dropped: AtomicU64::new(0),
+    written: AtomicU64::new(0),
+    skipped: AtomicU64::new(0),
+    sent: AtomicU64::new(0),
+    watchers: AtomicU64::new(0),
+};
+
+thread_local! {
+    /// The descriptor of the connection the current thread is serving (`cfd=` in lines).
+    static CLIENT_FD: Cell<i32> = const { Cell::new(0) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The logger's state stays consistent across a panic elsewhere: keep logging.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sizes the buffers: `worker_buf` per worker thread (memcached's `worker_logbuf_size`), and
+/// `watcher_buf` per watcher (`watcher_logbuf_size`).
+pub fn configure(worker_buf: usize, workers: usize, watcher_buf: usize) {
+    LOGGER
+        .queue_limit
+        .store(worker_buf.saturating_mul(workers.max(1)), Ordering::Relaxed);
+    LOGGER.watcher_buf.store(watcher_buf, Ordering::Relaxed);
+}
+
+/// Whether some watcher wants events of `kind`: producers check this before building one.
+#[inline]
+pub fn watching(kind: u16) -> bool {
+    LOGGER.kinds.load(Ordering::Relaxed) & kind != 0
+}
+
+/// Names the connection this thread is now serving, for the `cfd=` of the events it causes.
+#[inline]
+pub fn set_client_fd(fd: i32) {
+    CLIENT_FD.with(|c| c.set(fd));
+}
+
+fn client_fd() -> i32 {
+    CLIENT_FD.with(Cell::get)
+}
+
+fn push(kind: u16, event: Event, key_len: usize) {
+    if !watching(kind) {
+        return;
+    }
+    let cost = key_len + ENTRY_OVERHEAD;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut queue = lock(&LOGGER.queue);
+    if queue.bytes + cost > LOGGER.queue_limit.load(Ordering::Relaxed) {
+        LOGGER.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    queue.bytes += cost;
+    queue.records.push(Record {
+        secs: now.as_secs(),
+        micros: now.subsec_micros(),
+        gid: LOGGER.gid.fetch_add(1, Ordering::Relaxed) + 1,
+        kind,
+        event,
+    });
+    LOGGER.written.fetch_add(1, Ordering::Relaxed);
+}
+
+/// An item lookup (memcached's `item_get` line). `class` and `size` are 0 unless found.
+pub fn item_get(key: &[u8], status: GetStatus, class: u8, size: u32) {
+    let event = Event::ItemGet {
+        key: key.into(),
+        status,
+        class,
+        fd: client_fd(),
+        size,
+    };
+    push(kind::FETCHERS, event, key.len());
+}
+
+/// A store attempt (memcached's `item_store` line).
+pub fn item_store(e: StoreEvent<'_>) {
+    let event = Event::ItemStore {
+        key: e.key.into(),
+        status: e.status,
+        command: e.command,
+        ttl: e.ttl,
+        class: e.class,
+        fd: client_fd(),
+        size: e.size,
+    };
+    push(kind::MUTATIONS, event, e.key.len());
+}
+
+/// An eviction (memcached's `eviction` line).
+pub fn eviction(e: EvictionEvent<'_>) {
+    let event = Event::Eviction {
+        key: e.key.into(),
+        fetched: e.fetched,
+        ttl: e.ttl,
+        last_access: e.last_access,
+        class: e.class,
+        size: e.size,
+    };
+    push(kind::EVICTIONS, event, e.key.len());
+}
+
+/// A connection accepted (memcached's `conn_new` line).
+pub fn conn_new(stream: &Stream) {
+    if watching(kind::CONNEVENTS) {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+        let event = Event::ConnNew {
+            peer: Peer::of(stream),
+            fd,
+        };
+        push(kind::CONNEVENTS, event, 0);
+    }
+}
+
+/// A connection closing (memcached's `conn_close` line).
+pub fn conn_close(stream: &Stream, reason: CloseReason) {
+    if watching(kind::CONNEVENTS) {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+        let event = Event::ConnClose {
+            peer: Peer::of(stream),
+            reason,
+            fd,
+        };
+        push(kind::CONNEVENTS, event, 0);
+    }
+}
+
+/// Claims one of the [`MAX_WATCHERS`] places; `false` if all are taken. A claim is given back
+/// by [`adopt`] (when that watcher goes) or [`release`].
+pub fn try_reserve() -> bool {
+    LOGGER
+        .reserved
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_WATCHERS).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+/// Gives back a claim that did not become a watcher.
+pub fn release() {
+    LOGGER.reserved.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Turns a connection (with a claim from [`try_reserve`]) into a watcher of `kinds`. `unsent`
+/// is output it still owed; `OK` follows it, then the events.
+pub fn adopt(stream: Stream, kinds: u16, unsent: Vec<u8>) {
+    thread::ensure_started();
+    // As memcached, the watcher takes an id of its own; it sees the events after it.
+    let min_gid = LOGGER.gid.fetch_add(1, Ordering::Relaxed) + 1;
+    lock(&LOGGER.adopted).push(NewWatcher {
+        stream,
+        kinds,
+        unsent,
+        min_gid,
+    });
+    // Producers start queueing at once, so no event after the `OK` is missed.
+    LOGGER.kinds.fetch_or(kinds, Ordering::Relaxed);
+    LOGGER.wake.notify_one();
+}
+
+/// The `log_*` figures for `stats`.
+pub fn stats() -> LogStats {
+    LogStats {
+        worker_dropped: LOGGER.dropped.load(Ordering::Relaxed),
+        worker_written: LOGGER.written.load(Ordering::Relaxed),
+        watcher_skipped: LOGGER.skipped.load(Ordering::Relaxed),
+        watcher_sent: LOGGER.sent.load(Ordering::Relaxed),
+        watchers: LOGGER.watchers.load(Ordering::Relaxed),
+    }
+}
+
+/// memcached's `uriencode`: key bytes outside `[A-Za-z0-9._~-]` as `%XX`.
+fn uriencode(key: &[u8], out: &mut String) {
+    use std::fmt::Write;
+    for &b in key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// One record as the line watchers receive (memcached's `_logger_parse_*`).
+fn format_record(r: &Record, out: &mut String) {
+    use std::fmt::Write;
+    // memcached prints the microseconds with %d: not zero-padded.
+    let _ = write!(out, "ts={}.{} gid={} ", r.secs, r.micros, r.gid);
+    match &r.event {
+        Event::ItemGet {
+            key,
+            status,
+            class,
+            fd,
+            size,
+        } => {
+            out.push_str("type=item_get key=");
+            uriencode(key, out);
+            let _ = writeln!(
+                out,
+                " status={} clsid={class} cfd={fd} size={size}",
+                status.name()
+            );
+        }
+        Event::ItemStore {
+            key,
+            status,
+            command,
+            ttl,
+            class,
+            fd,
+            size,
+        } => {
+            out.push_str("type=item_store key=");
+            uriencode(key, out);
+            let _ = writeln!(
+                out,
+                " status={status} cmd={command} ttl={ttl} clsid={class} cfd={fd} size={size}"
+            );
+        }
+        Event::Eviction {
+            key,
+            fetched,
+            ttl,
+            last_access,
+            class,
+            size,
+        } => {
+            out.push_str("type=eviction key=");
+            uriencode(key, out);
+            let fetch = if *fetched { "yes" } else { "no" };
+            let _ = writeln!(
+                out,
+                " fetch={fetch} ttl={ttl} la={last_access} clsid={class} size={size}"
+            );
+        }
+        Event::ConnNew { peer, fd } => {
+            let _ = writeln!(
+                out,
+                "type=conn_new rip={} rport={} transport={} cfd={fd}",
+                peer.ip, peer.port, peer.transport
+            );
+        }
+        Event::ConnClose { peer, reason, fd } => {
+            let _ = writeln!(
+                out,
+                "type=conn_close rip={} rport={} transport={} reason={} cfd={fd}",
+                peer.ip,
+                peer.port,
+                peer.transport,
+                reason.name()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_as_memcached() {
+        let none: [&[u8]; 0] = [];
+        assert_eq!(parse_kinds(none), Some(kind::FETCHERS));
+        assert_eq!(
+            parse_kinds([&b"mutations"[..], b"evictions"]),
+            Some(kind::MUTATIONS | kind::EVICTIONS)
+        );
+        assert_eq!(parse_kinds([&b"deletions"[..]]), None);
+        assert_eq!(parse_kinds([&b"fetchers"[..], b"noreply"]), None);
+    }
+
+    #[test]
+    fn keys_are_uri_encoded() {
+        let mut s = String::new();
+        uriencode(b"a b/c%~_.-Z9\x01", &mut s);
+        assert_eq!(s, "a%20b%2Fc%25~_.-Z9%01");
+    }
+
+    #[test]
+    fn lines_have_memcached_fields() {
+        let mut s = String::new();
+        let r = Record {
+            secs: 1700000000,
+            micros: 4207,
+            gid: 9,
+            kind: kind::MUTATIONS,
+            event: Event::ItemStore {
+                key: b"k"[..].into(),
+                status: "stored",
+                command: "set",
+                ttl: 0,
+                class: 1,
+                fd: 25,
+                size: 1,
+            },
+        };
+        format_record(&r, &mut s);
+        assert_eq!(
+            s,
+            "ts=1700000000.4207 gid=9 type=item_store key=k status=stored cmd=set ttl=0 clsid=1 cfd=25 size=1\n"
+        );
+        s.clear();
+        let r = Record {
+            secs: 1,
+            micros: 0,
+            gid: 2,
+            kind: kind::CONNEVENTS,
+            event: Event::ConnClose {
+                peer: Peer::inet(Some("127.0.0.1:5000".parse().unwrap()), "tcp"),
+                reason: CloseReason::IdleTimeout,
+                fd: 7,
+            },
+        };
+        format_record(&r, &mut s);
+        assert_eq!(
+            s,
+            "ts=1.0 gid=2 type=conn_close rip=127.0.0.1 rport=5000 transport=tcp reason=idle_timeout cfd=7\n"
+        );
+    }
+}

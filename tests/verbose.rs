@@ -1,0 +1,82 @@
+//! `-vv` and `-vvv`: the per-command log on stderr, compared with memcached 1.6.18's.
+//!
+//! Only the lines both servers mean to print are compared: commands (`<fd …`), replies
+//! (`>fd …`), protocol negotiation, item lookups (`-vvv`) and the exit line. memcached's
+//! libevent state transitions (`going from conn_… to conn_…`) and start-up lines describe its
+//! own machinery and are left out, as are ours.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, ServerKind};
+
+/// The comparable lines of a server's stderr about the client on descriptor `fd` (the one that
+/// negotiated the ascii protocol), with the descriptor replaced by `N`. The readiness probe of
+/// [`Server::start`] is another descriptor, and may be logged in between.
+fn comparable(stderr: &str) -> Vec<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.strip_prefix("<7>").unwrap_or(l))
+        .collect();
+    let Some(fd) = lines
+        .iter()
+        .find_map(|l| l.strip_suffix(": Client using the ascii protocol"))
+    else {
+        return Vec::new();
+    };
+    let first = lines
+        .iter()
+        .position(|l| l.ends_with(": Client using the ascii protocol"))
+        .unwrap_or(0);
+    lines[first..]
+        .iter()
+        .filter_map(|l| {
+            if let Some(rest) = l.strip_prefix(fd) {
+                // Not memcached's `N: going from conn_… to conn_…` state transitions.
+                return rest
+                    .starts_with(": Client using")
+                    .then(|| format!("N{rest}"));
+            }
+            for mark in ['<', '>'] {
+                if let Some(rest) = l.strip_prefix(mark).and_then(|r| r.strip_prefix(fd)) {
+                    return rest.starts_with(' ').then(|| format!("{mark}N{rest}"));
+                }
+            }
+            (l.starts_with("> ") || *l == "Exiting normally").then(|| l.to_string())
+        })
+        .collect()
+}
+
+fn run(kind: ServerKind, verbosity: &str, script: &[u8]) -> Vec<String> {
+    let mut server = Server::start(kind, &[verbosity]);
+    let mut c = server.client();
+    c.send(script);
+    c.read_to_close(Duration::from_secs(5));
+    server.signal("TERM");
+    server.wait_for_exit(Duration::from_secs(5));
+    comparable(&server.stderr_output())
+}
+
+const SCRIPT: &[u8] = b"set a 0 0 1\r\nx\r\nget a\r\nget a b\r\ngets a\r\nbogus\r\n\
+    incr a 1\r\ndelete a\r\nmg a v\r\nms m 1\r\nv\r\nincr n 1\r\nset e 0 -1 1\r\nx\r\n\
+    get e\r\nflush_all\r\nget m\r\nversion\r\nstats slabs\r\nverbosity 2\r\nquit\r\n";
+
+#[test]
+fn double_verbose_logs_commands_and_replies_as_memcached() {
+    let ours = run(ServerKind::MemcachedRs, "-vv", SCRIPT);
+    let theirs = run(ServerKind::Memcached, "-vv", SCRIPT);
+    assert!(theirs.len() > 20, "{theirs:#?}");
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn triple_verbose_adds_item_lookups() {
+    // One key per get: memcached logs `sending key` as each hit is found, between the lookups
+    // of a multi-get; here the reply is logged after the whole command.
+    let script = String::from_utf8_lossy(SCRIPT).replace("get a b\r\n", "get b\r\n");
+    let ours = run(ServerKind::MemcachedRs, "-vvv", script.as_bytes());
+    let theirs = run(ServerKind::Memcached, "-vvv", script.as_bytes());
+    assert!(theirs.iter().any(|l| l == "> FOUND KEY e -nuked by expire"));
+    assert_eq!(ours, theirs);
+}
