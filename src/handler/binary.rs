@@ -13,6 +13,8 @@ use super::text::{Handler, Next, Session};
 
 /// memcached's `MAX_SASL_MECH_LEN`.
 const MAX_SASL_MECH_LEN: usize = 32;
+/// What memcached's item for SASL credentials adds to them: header, CAS, `\r\n`.
+const SASL_ITEM_OVERHEAD: usize = 48 + 8 + 2;
 
 /// A binary request waiting for its value (a store or a SASL step).
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +98,11 @@ impl Handler<'_> {
                 let value_len = req.value_len();
                 if key.len() > MAX_SASL_MECH_LEN {
                     return error_swallowing(out, &req, Status::InvalidArguments, value_len);
+                }
+                // memcached reads the credentials into an item, which must not be chunked.
+                if value_len + key.len() + SASL_ITEM_OVERHEAD > self.server.settings.slab_chunk_max
+                {
+                    return error_swallowing(out, &req, Status::OutOfMemory, value_len);
                 }
                 self.expect_value(this, key, value_len, pending)
             }
@@ -391,8 +398,19 @@ impl Handler<'_> {
         stats.auth_cmds.incr();
         // Every exchange starts unauthenticated, as memcached's `init_sasl_conn`.
         pending.authenticated = false;
-        let ok = this.command == opcode::SASL_AUTH
-            && pending.key == sasl::PLAIN.as_bytes()
+        // The mechanism is read as a C string.
+        let mechanism = pending.key.split(|&b| b == 0).next().unwrap_or_default();
+        let plain = mechanism == sasl::PLAIN.as_bytes();
+        let continues = std::mem::take(&mut pending.sasl_continues);
+        let start = this.command == opcode::SASL_AUTH;
+        if start && plain && value.is_empty() {
+            // PLAIN without an initial response: the server asks for one (an empty challenge).
+            pending.sasl_continues = true;
+            binary::write_error(out, req, Status::AuthContinue);
+            return Next::Transmit;
+        }
+        let ok = (start || continues)
+            && plain
             && sasl::check_plain(self.server.settings.sasl_pwdb.as_deref(), value);
         if ok {
             pending.authenticated = true;

@@ -48,6 +48,8 @@ pub struct Session {
     pub(super) binary: Option<super::binary::PendingBinary>,
     /// Passed SASL (`-S`) or ASCII (`-Y`) authentication.
     pub(super) authenticated: bool,
+    /// A PLAIN exchange began without credentials: the next SASL step carries them.
+    pub(super) sasl_continues: bool,
     /// The connection's descriptor (`stats conns` marks the asking one); -1 for UDP.
     pub fd: i32,
 }
@@ -365,7 +367,9 @@ impl<'s> Handler<'s> {
         let exptime = touch.map(|t| cache.clock().expiry(i64::from(t)));
         if resume == 0 {
             // memcached looks up the keys before a too-long one (counting them) and then sends
-            // only the error, dropping the values it had queued.
+            // only the error, dropping the values it had queued. (It also drops the unsent
+            // replies of earlier pipelined commands; deliberately not here — see
+            // tests/connections.rs `replies_before_a_get_with_a_too_long_key_are_kept`.)
             let too_long = keys.iter().position(|k| k.len() > KEY_MAX_LENGTH);
             if let Some(bad) = too_long {
                 for key in keys.iter().take(bad) {
