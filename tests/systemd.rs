@@ -200,3 +200,103 @@ fn serves_the_sockets_systemd_passes_and_binds_nothing_else() {
     assert!(daemon.wait_exit().success());
     let _ = std::fs::remove_file(&unix_path);
 }
+
+/// Moves `fds` to descriptors 3, 4, … in the child (as systemd passes them), clearing
+/// close-on-exec. Runs between fork and exec, so it only makes async-signal-safe calls.
+fn pass_fds(command: &mut Command, fds: Vec<std::os::fd::RawFd>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and calls only fcntl and dup2,
+    // which are async-signal-safe; it allocates nothing and touches no locks.
+    unsafe {
+        command.pre_exec(move || {
+            // First out of the way (above any target), so a source that is already one of the
+            // targets is not overwritten, and dup2 onto itself (which keeps CLOEXEC) never
+            // happens.
+            let mut high = [0; 8];
+            for (i, &fd) in fds.iter().enumerate() {
+                let moved = libc::fcntl(fd, libc::F_DUPFD, 100);
+                if moved < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                high[i] = moved;
+            }
+            for (i, &fd) in high.iter().take(fds.len()).enumerate() {
+                if libc::dup2(fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn adopts_named_tcp_unix_and_udp_sockets_passed_by_hand() {
+    use std::os::fd::AsRawFd;
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
+    let unix_path = temp_path("passed.sock");
+    let unix = std::os::unix::net::UnixListener::bind(&unix_path).expect("unix");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let tcp_addr = tcp.local_addr().expect("tcp addr");
+    let udp_addr = udp.local_addr().expect("udp addr");
+    let unused_port = free_port();
+    let mut command = Command::new("sh");
+    // LISTEN_PID must be the daemon's pid: the shell's own, which exec keeps.
+    command
+        .args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""])
+        .arg(memcached_rs_bin())
+        .args(["-p", &unused_port.to_string(), "-U", "0"])
+        .args(user_args())
+        .env("LISTEN_FDS", "3")
+        .env(
+            "LISTEN_FDNAMES",
+            "memcached-tcp:memcached-unix:memcached-udp",
+        )
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    pass_fds(
+        &mut command,
+        vec![tcp.as_raw_fd(), unix.as_raw_fd(), udp.as_raw_fd()],
+    );
+    let mut daemon = Daemon(command.spawn().expect("spawn the daemon"));
+    // Our copies stay open: the listening sockets are shared, the daemon answers on them.
+    let mut c = Client::connect(tcp_addr);
+    assert_eq!(c.request("set k 0 0 3\r\nabc"), "STORED\r\n");
+
+    let mut u = std::os::unix::net::UnixStream::connect(&unix_path).expect("unix socket");
+    u.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    std::io::Write::write_all(&mut u, b"get k\r\n").expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"END\r\n") {
+        let n = std::io::Read::read(&mut u, &mut buf).expect("read");
+        assert!(n > 0, "unix socket closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"VALUE k 0 3\r\nabc\r\nEND\r\n");
+
+    // UDP: memcached's frame header (request id 7, sequence 0, one datagram).
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp client");
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut datagram = vec![0, 7, 0, 0, 0, 1, 0, 0];
+    datagram.extend_from_slice(b"get k\r\n");
+    client.send_to(&datagram, udp_addr).expect("send");
+    let mut reply = [0u8; 1500];
+    let n = client.recv(&mut reply).expect("a UDP reply");
+    assert_eq!(&reply[..8], &[0, 7, 0, 0, 0, 1, 0, 0]);
+    assert_eq!(&reply[8..n], b"VALUE k 0 3\r\nabc\r\nEND\r\n");
+
+    // The sockets passed in are all it serves: -p's port was not bound.
+    assert!(TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], unused_port))).is_err());
+    let mut stats = Client::connect(tcp_addr);
+    let listing = stats.request("stats conns");
+    assert!(listing.contains(":addr udp:"), "{listing}");
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    let _ = std::fs::remove_file(&unix_path);
+}
