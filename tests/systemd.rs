@@ -300,3 +300,51 @@ fn adopts_named_tcp_unix_and_udp_sockets_passed_by_hand() {
     assert!(daemon.wait_exit().success());
     let _ = std::fs::remove_file(&unix_path);
 }
+
+#[test]
+fn large_pages_are_prefaulted_and_systemd_is_asked_for_the_time() {
+    let notify_path = temp_path("notify-prefault.sock");
+    let sock = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let port = free_port();
+    let mut daemon = Daemon(
+        Command::new(memcached_rs_bin())
+            .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"])
+            .args(["-L", "-m", "128"])
+            .args(user_args())
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let extend = receive_until(&sock, "EXTEND_TIMEOUT_USEC=", |m| {
+        m.lines().any(|l| l.starts_with("EXTEND_TIMEOUT_USEC="))
+            || m.lines().any(|l| l == "READY=1")
+    });
+    assert!(
+        extend
+            .lines()
+            .any(|l| l.starts_with("EXTEND_TIMEOUT_USEC=")),
+        "READY=1 came first: {extend}"
+    );
+    receive_until(&sock, "READY=1", |m| m.lines().any(|l| l == "READY=1"));
+    // The whole 128 MB is resident before the first request.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.0.id()))
+        .expect("the daemon's /proc status");
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    assert!(
+        rss_kb >= 128 * 1024,
+        "RSS {rss_kb} kB after prefaulting 128 MB"
+    );
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
+    let _ = std::fs::remove_file(&notify_path);
+}

@@ -209,6 +209,22 @@ impl Arena {
         Ok((map, backing))
     }
 
+    /// Faults in the memory pages may be handed out from (`-L`: memcached preallocates its
+    /// memory there), `step` bytes at a time, calling `progress(done, total)` after each step.
+    /// Fails where the kernel lacks `MADV_POPULATE_WRITE` (before 5.14).
+    pub fn prefault(&self, step: usize, mut progress: impl FnMut(usize, usize)) -> io::Result<()> {
+        let total = self.pages() * PAGE_SIZE;
+        let step = step.max(PAGE_SIZE);
+        let mut done = 0;
+        while done < total {
+            let len = step.min(total - done);
+            self.map.advise_range(Advice::PopulateWrite, done, len)?;
+            done += len;
+            progress(done, total);
+        }
+        Ok(())
+    }
+
     /// How the memory is backed.
     pub fn backing(&self) -> &Backing {
         &self.backing

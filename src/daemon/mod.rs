@@ -136,6 +136,9 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     let mut server = Server::new(settings)
         .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?;
     server.ascii_auth = ascii_auth;
+    if server.settings.large_pages {
+        prefault(&server);
+    }
     if server.settings.lock_memory {
         process::lock_memory();
     }
@@ -317,6 +320,32 @@ fn wait_for_stop(server: &Server, mut signals: Signals) {
                 return;
             }
         }
+    }
+}
+
+/// `-L`: faults the whole item memory in before the first request (memcached preallocates
+/// it), telling systemd at once and then every second that start-up goes on, so a large arena
+/// does not run into `TimeoutStartSec=`.
+fn prefault(server: &Server) {
+    const STEP: usize = 64 * 1024 * 1024;
+    let started = std::time::Instant::now();
+    let mut told: Option<std::time::Instant> = None;
+    let arena = server.cache.slabs().arena();
+    let result = arena.prefault(STEP, |done, total| {
+        if told.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
+            told = Some(std::time::Instant::now());
+            // Enough for the rest at the pace so far, and then some.
+            let per_byte = started.elapsed().as_secs_f64() / done as f64;
+            let rest = per_byte * (total - done) as f64;
+            systemd::extend_timeout(std::time::Duration::from_secs_f64(rest * 2.0 + 5.0));
+        }
+    });
+    match result {
+        Ok(()) => log::info!(
+            "item memory prefaulted in {} ms",
+            started.elapsed().as_millis()
+        ),
+        Err(e) => log::warn!("-L: could not prefault the item memory: {e}"),
     }
 }
 

@@ -102,6 +102,16 @@ pub fn reload(server: &Server, reload: impl FnOnce()) {
     ready(server);
 }
 
+/// Start-up work that takes long (prefaulting a large arena): ask systemd for `more` time
+/// beyond its start timeout.
+pub fn extend_timeout(more: std::time::Duration) {
+    let usec = u32::try_from(more.as_micros()).unwrap_or(u32::MAX);
+    notify(&[
+        NotifyState::ExtendTimeoutUsec(usec),
+        NotifyState::Status("prefaulting item memory"),
+    ]);
+}
+
 /// Shutdown has begun.
 pub fn stopping() {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
