@@ -241,3 +241,46 @@ clean: clean-packages
 clean-packages:
 	rm -rf $(PKG_DIR) debian/.debhelper debian/memcached-rs debian/files debian/*.substvars \
 	  debian/debhelper-build-stamp debian/*.debhelper.log debian/*.debhelper
+
+# ---------------------------------------------------------------------------------------------
+# Fuzzing: cargo-fuzz (libFuzzer) targets in fuzz/ (fuzz/README.md).
+#
+#   make fuzz [FUZZ_SECONDS=300] [FUZZ_TARGETS="text_parser …"]   each target for FUZZ_SECONDS,
+#                   one at a time; prints each one's executions and coverage (cov, ft)
+#   make fuzz-smoke                                                each target for 20 s
+#
+# cargo fuzz passes nightly-only flags (-Zsanitizer=address): RUSTC_BOOTSTRAP=1 lets the stable
+# toolchain accept them. Built with debug assertions, so an integer overflow is a crash too.
+# New inputs go to fuzz/target/fuzz-corpus/<target>; the committed seeds (fuzz/corpus/<target>,
+# rebuilt by fuzz/seed.sh) are only read. Crashes land in fuzz/artifacts/<target>/.
+
+.PHONY: fuzz fuzz-smoke fuzz-deps
+
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= text_parser meta_parser binary_parser conn_stateful
+FUZZ_ENV     := RUSTC_BOOTSTRAP=1
+FUZZ_BUILD   := --debug-assertions
+# The machine is shared: fuzz at a lower priority.
+FUZZ_NICE    ?= nice -n 10
+
+fuzz-deps:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz: fuzz-deps
+	cd fuzz && $(FUZZ_ENV) $(FUZZ_NICE) $(CARGO) fuzz build $(FUZZ_BUILD)
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/target/fuzz-corpus/$$t; \
+	  echo "== $$t: $(FUZZ_SECONDS) s (log: fuzz/target/fuzz-$$t.log)"; \
+	  if (cd fuzz && $(FUZZ_ENV) $(FUZZ_NICE) $(CARGO) fuzz run $(FUZZ_BUILD) $$t \
+	        target/fuzz-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -timeout=60 \
+	        -print_final_stats=1) >fuzz/target/fuzz-$$t.log 2>&1; then \
+	    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::number_of_executed_units' \
+	      fuzz/target/fuzz-$$t.log; \
+	  else \
+	    tail -n 60 fuzz/target/fuzz-$$t.log; failed="$$failed $$t"; \
+	  fi; \
+	done; \
+	[ -z "$$failed" ] || { echo "fuzz: crashes in$$failed (inputs in fuzz/artifacts/)" >&2; exit 1; }
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=20
