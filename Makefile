@@ -31,16 +31,19 @@ run: build
 
 # Debian's memcached is the oracle of the differential tests (sasl2-bin's saslpasswd2 makes
 # the user database its SASL reads); netcat drives the transcript test; systemd brings
-# systemd-analyze and systemd-socket-activate for the unit and activation tests; the Python clients run
+# systemd-analyze and systemd-socket-activate for the unit and activation tests; openssl makes
+# the TLS tests' certificates and is their s_client; the Python clients run
 # from a virtualenv so the system Python stays untouched.
 test-deps:
 	@if ! command -v memcached >/dev/null || ! command -v nc >/dev/null \
 	    || ! command -v saslpasswd2 >/dev/null \
 	    || ! command -v systemd-socket-activate >/dev/null \
+	    || ! command -v openssl >/dev/null \
 	    || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    memcached netcat-openbsd sasl2-bin systemd python3 python3-venv python3-pip >/dev/null; \
+	    memcached netcat-openbsd sasl2-bin systemd openssl python3 python3-venv python3-pip \
+	    >/dev/null; \
 	fi
 	@# Debian starts the packaged memcached on 11211; the tests use their own ports, so stop it.
 	@-$(SUDO) systemctl stop memcached >/dev/null 2>&1 || true

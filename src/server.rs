@@ -44,6 +44,8 @@ pub struct Server {
     pub ascii_auth: Option<AuthFile>,
     /// Every socket, for `stats conns`.
     pub conn_table: ConnTable,
+    /// `-Z`: the TLS configuration.
+    pub tls: Option<crate::net::tls::Tls>,
 }
 
 impl Server {
@@ -79,6 +81,7 @@ impl Server {
             conns: ConnCounters::default(),
             pid: std::process::id(),
             ascii_auth: None,
+            tls: None,
             conn_table: ConnTable::default(),
         })
     }

@@ -338,7 +338,6 @@ impl Builder {
         let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let entries = [
             show(&s.memory_file).map(|p| format!("-e {p}")),
-            s.tls.then(|| "-Z".to_string()),
             self.napi_ids.map(|n| format!("-N {n}")),
         ];
         let mut list: Vec<String> = entries.into_iter().flatten().collect();

@@ -427,6 +427,7 @@ fn listen_addresses() {
     let spec = |h: Option<&str>, p| ListenSpec {
         host: h.map(String::from),
         port: p,
+        no_tls: false,
     };
     assert_eq!(
         s.listen,
@@ -477,7 +478,6 @@ fn not_implemented_is_recorded() {
     ]);
     let want = [
         "-e /e",
-        "-Z",
         "-o hash_algorithm=xxh3",
         "-o modern",
         "-o no_hashexpand",

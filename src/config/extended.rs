@@ -25,8 +25,6 @@ const RECORDED_FLAGS: &[&str] = &[
     "drop_privileges",
     "no_drop_privileges",
     "ext_drop_unread",
-    "ssl_session_cache",
-    "ssl_kernel_tls",
 ];
 
 /// Options that need a value memcached-rs does not check further, only records. (memcached's
@@ -46,14 +44,6 @@ const RECORDED_WITH_VALUE: &[&str] = &[
     "ext_max_frag",
     "ext_max_sleep",
     "slab_automove_freeratio",
-    "ssl_chain_cert",
-    "ssl_key",
-    "ssl_keyformat",
-    "ssl_verify_mode",
-    "ssl_ciphers",
-    "ssl_ca_cert",
-    "ssl_wbuf_size",
-    "ssl_min_version",
 ];
 
 /// What `-o` options leave behind for the checks memcached makes after reading all flags.
@@ -240,6 +230,41 @@ fn apply_one(
                 _ => s.read_buf_mem_limit = n * 1024 * 1024,
             }
         }
+        "ssl_chain_cert" | "ssl_key" | "ssl_ca_cert" => {
+            let v = need(value, &missing_argument(name))?;
+            let path = Some(std::path::PathBuf::from(v));
+            match name {
+                "ssl_chain_cert" => s.ssl.chain_cert = path,
+                "ssl_key" => s.ssl.key = path,
+                _ => s.ssl.ca_cert = path,
+            }
+        }
+        "ssl_keyformat" | "ssl_verify_mode" | "ssl_wbuf_size" => {
+            let v = need(value, &missing_argument(name))?;
+            let Some(n) = safe_strtoul(v.as_bytes()) else {
+                return Err(fail(format!("could not parse argument to {name}")));
+            };
+            match name {
+                "ssl_keyformat" => s.ssl.key_format = n,
+                "ssl_verify_mode" if n > 3 => {
+                    return Err(fail(
+                        "Invalid ssl_verify_mode. Use help to see valid options.",
+                    ));
+                }
+                "ssl_verify_mode" => s.ssl.verify_mode = n,
+                _ => s.ssl.wbuf_size = n as usize * 1024,
+            }
+        }
+        "ssl_ciphers" => s.ssl.ciphers = Some(need(value, &missing_argument(name))?.to_string()),
+        "ssl_min_version" => {
+            let v = need(value, &missing_argument(name))?;
+            if !matches!(v, "tlsv1" | "tlsv1.1" | "tlsv1.2" | "tlsv1.3") {
+                return Err(fail("could not parse argument to ssl_min_version"));
+            }
+            s.ssl.min_version = v.to_string();
+        }
+        "ssl_session_cache" => s.ssl.session_cache = true,
+        "ssl_kernel_tls" => s.ssl.kernel_tls = true,
         "slab_reassign" => s.slab_reassign = true,
         "no_slab_reassign" => s.slab_reassign = false,
         _ => return check_recorded(name, value),

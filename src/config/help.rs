@@ -137,7 +137,13 @@ pub fn help_text() -> String {
             d.lru_crawler_sleep
         ),
         "   - lru_crawler_tocrawl: items checked per class per crawl (default: 0, all)".into(),
-        "   memcached's other -o options (hash_algorithm, ext_*, ssl_*, ...) are".into(),
+        "   - ssl_chain_cert:      certificate chain file in PEM format (with -Z)".into(),
+        "   - ssl_key:             private key of the certificate (PEM, or DER with ssl_keyformat=2)"
+            .into(),
+        "   - ssl_ca_cert:         PEM file of the CAs client certificates must chain to".into(),
+        "   - ssl_verify_mode:     0 no client certificate, 1 ask, 2 require, 3 ask once".into(),
+        "   - ssl_min_version:     tlsv1.2 (default) or tlsv1.3".into(),
+        "   memcached's other -o options (hash_algorithm, ext_*, ssl_ciphers, ...) are".into(),
         "   accepted and checked, but not implemented.".into(),
         String::new(),
         "Options whose feature memcached-rs does not implement yet are accepted and logged".into(),

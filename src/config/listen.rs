@@ -16,6 +16,8 @@ pub struct ListenSpec {
     pub host: Option<String>,
     /// Port given with the address (`host:port`, `[v6]:port`); `None` uses `-p` / `-U`.
     pub port: Option<u16>,
+    /// `notls:` before the address: plain TCP here even with `-Z`.
+    pub no_tls: bool,
 }
 
 /// Joins repeated `-l` values as memcached does: `a,b`, except that a value already contained
@@ -47,6 +49,10 @@ pub fn parse_listen(values: &[String]) -> Result<Vec<ListenSpec>, ConfigError> {
 }
 
 fn parse_entry(entry: &str) -> Result<ListenSpec, ConfigError> {
+    let (entry, no_tls) = match entry.strip_prefix("notls:") {
+        Some(rest) => (rest, true),
+        None => (entry, false),
+    };
     let mut bracketed = None;
     let mut rest = entry;
     if let Some(inner) = entry.strip_prefix('[') {
@@ -71,6 +77,7 @@ fn parse_entry(entry: &str) -> Result<ListenSpec, ConfigError> {
     Ok(ListenSpec {
         host: (host != "*").then(|| host.to_string()),
         port,
+        no_tls,
     })
 }
 
@@ -95,7 +102,23 @@ mod tests {
         ListenSpec {
             host: host.map(String::from),
             port,
+            no_tls: false,
         }
+    }
+
+    #[test]
+    fn notls_prefix_marks_an_entry_plain() {
+        let got = l(&["notls:127.0.0.1:5000,127.0.0.1:5001"]);
+        assert_eq!(
+            got,
+            vec![
+                ListenSpec {
+                    no_tls: true,
+                    ..spec(Some("127.0.0.1"), Some(5000))
+                },
+                spec(Some("127.0.0.1"), Some(5001)),
+            ]
+        );
     }
 
     fn err(values: &[&str]) -> ConfigError {

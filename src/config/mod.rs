@@ -152,11 +152,58 @@ pub struct Settings {
     pub not_implemented: Vec<String>,
     /// `-D`: delimiter between key prefix and id for per-prefix stats (also turns them on).
     pub prefix_delimiter: Option<char>,
-    /// `-Z`: TLS on the listeners.
+    /// `-Z`: TLS on the listeners (except `-l notls:…` ones).
     pub tls: bool,
+    /// `-o ssl_*`: the TLS configuration.
+    pub ssl: TlsSettings,
     /// Start-up warnings memcached prints to stderr without refusing to start (for example
     /// `-t 65`); the daemon should print them once logging is set up. Each may span lines.
     pub warnings: Vec<String>,
+}
+
+/// `-o ssl_*`: memcached's TLS options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// `ssl_chain_cert`: the server's certificate chain (PEM).
+    pub chain_cert: Option<PathBuf>,
+    /// `ssl_key`: its private key.
+    pub key: Option<PathBuf>,
+    /// `ssl_keyformat`: 1 PEM (OpenSSL's `SSL_FILETYPE_PEM`), 2 DER (`SSL_FILETYPE_ASN1`).
+    pub key_format: u32,
+    /// `ssl_verify_mode`: 0 none, 1 request a client certificate, 2 require one, 3 request it
+    /// once (there is no renegotiation here, so 3 is 1).
+    pub verify_mode: u32,
+    /// `ssl_ca_cert`: the CAs client certificates must chain to (PEM).
+    pub ca_cert: Option<PathBuf>,
+    /// `ssl_ciphers`: an OpenSSL cipher list; recorded and shown, not applied (rustls offers
+    /// only its own modern suites).
+    pub ciphers: Option<String>,
+    /// `ssl_min_version`: `tlsv1.2` or `tlsv1.3` (older ones are taken as 1.2, the lowest
+    /// this server speaks).
+    pub min_version: String,
+    /// `ssl_wbuf_size` (given in KB): memcached's TLS write buffer.
+    pub wbuf_size: usize,
+    /// `ssl_session_cache`: keep server-side sessions for resumption.
+    pub session_cache: bool,
+    /// `ssl_kernel_tls`: recorded only.
+    pub kernel_tls: bool,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            chain_cert: None,
+            key: None,
+            key_format: 1,
+            verify_mode: 0,
+            ca_cert: None,
+            ciphers: None,
+            min_version: "tlsv1.2".into(),
+            wbuf_size: 16 * 1024,
+            session_cache: false,
+            kernel_tls: false,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -214,6 +261,7 @@ impl Default for Settings {
             not_implemented: Vec::new(),
             prefix_delimiter: None,
             tls: false,
+            ssl: TlsSettings::default(),
             warnings: Vec::new(),
         }
     }

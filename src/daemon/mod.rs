@@ -133,9 +133,20 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         })?),
         None => None,
     };
+    let tls = if settings.tls {
+        Some(
+            net::tls::Tls::new(&settings.ssl).map_err(|message| DaemonError {
+                message,
+                exit_code: 64,
+            })?,
+        )
+    } else {
+        None
+    };
     let mut server = Server::new(settings)
         .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?;
     server.ascii_auth = ascii_auth;
+    server.tls = tls;
     if server.settings.large_pages {
         prefault(&server);
     }
@@ -257,7 +268,7 @@ fn register_sockets(
 /// memcached's `MEMCACHED_PORT_FILENAME`: when set, the bound ports go to that file (`TCP
 /// INET: 11211` lines, `INET6` for IPv6), written beside it first and renamed into place, so a
 /// reader never sees half of it. Test suites use it to find servers started on port 0.
-fn write_port_file(tcp: &[std::net::TcpListener], udp: &[std::net::UdpSocket]) {
+fn write_port_file(tcp: &[&std::net::TcpListener], udp: &[std::net::UdpSocket]) {
     let Some(path) = std::env::var_os("MEMCACHED_PORT_FILENAME") else {
         return;
     };
@@ -298,8 +309,18 @@ fn open_listeners(
     } else {
         net::bind_udp(settings).map_err(|e| os_error(e.to_string()))?
     };
-    write_port_file(&tcp, &udp);
-    Ok((tcp.into_iter().map(net::Listener::Tcp).collect(), udp))
+    write_port_file(&tcp.iter().map(|(l, _)| l).collect::<Vec<_>>(), &udp);
+    let listeners = tcp
+        .into_iter()
+        .map(|(l, tls)| {
+            if tls {
+                net::Listener::Tls(l)
+            } else {
+                net::Listener::Tcp(l)
+            }
+        })
+        .collect();
+    Ok((listeners, udp))
 }
 
 /// Blocks until a signal asks the server to stop.

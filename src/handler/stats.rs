@@ -203,6 +203,10 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "log_watcher_skipped", log.watcher_skipped);
     stat(out, "log_watcher_sent", log.watcher_sent);
     stat(out, "log_watchers", log.watchers);
+    if let Some(tls) = &server.tls {
+        stat(out, "ssl_handshake_errors", tls.handshake_errors());
+        stat(out, "time_since_server_cert_refresh", tls.since_refresh());
+    }
     // No NAPI ids, no connection balancing fallbacks here.
     stat(out, "unexpected_napi_ids", 0);
     stat(out, "round_robin_fallback", 0);
@@ -453,19 +457,6 @@ fn inert_settings(out: &mut Vec<u8>, s: &Settings) {
         ("ext_max_frag", "0.80"),
         ("slab_automove_freeratio", "0.010"),
         ("ext_drop_unread", "no"),
-        ("ssl_enabled", "no"),
-        ("ssl_chain_cert", "(null)"),
-        ("ssl_key", "(null)"),
-        ("ssl_verify_mode", "0"),
-        ("ssl_keyformat", "1"),
-        ("ssl_ciphers", "NULL"),
-        ("ssl_ca_cert", "NULL"),
-        ("ssl_wbuf_size", "16384"),
-        ("ssl_session_cache", "no"),
-        ("ssl_kernel_tls", "no"),
-        ("ssl_min_version", "tlsv1.2"),
-        ("num_napi_ids", "(null)"),
-        ("memory_file", "(null)"),
     ];
     for &(name, default) in DEFAULTS {
         let given = s.not_implemented.iter().find_map(|o| {
@@ -474,4 +465,28 @@ fn inert_settings(out: &mut Vec<u8>, s: &Settings) {
         });
         stat(out, name, given.unwrap_or(default));
     }
+    tls_settings(out, s);
+    stat(out, "num_napi_ids", "(null)");
+    stat(out, "memory_file", "(null)");
+}
+
+/// The `ssl_*` lines, printed as memcached prints them (its unset paths show as `(null)` or
+/// `NULL`, depending on the line).
+fn tls_settings(out: &mut Vec<u8>, s: &Settings) {
+    let path = |p: &Option<std::path::PathBuf>, unset: &str| {
+        p.as_ref()
+            .map_or_else(|| unset.to_string(), |p| p.display().to_string())
+    };
+    let t = &s.ssl;
+    stat(out, "ssl_enabled", on_off(s.tls));
+    stat(out, "ssl_chain_cert", path(&t.chain_cert, "(null)"));
+    stat(out, "ssl_key", path(&t.key, "(null)"));
+    stat(out, "ssl_verify_mode", t.verify_mode);
+    stat(out, "ssl_keyformat", t.key_format);
+    stat(out, "ssl_ciphers", t.ciphers.as_deref().unwrap_or("NULL"));
+    stat(out, "ssl_ca_cert", path(&t.ca_cert, "NULL"));
+    stat(out, "ssl_wbuf_size", t.wbuf_size);
+    stat(out, "ssl_session_cache", on_off(t.session_cache));
+    stat(out, "ssl_kernel_tls", on_off(t.kernel_tls));
+    stat(out, "ssl_min_version", &t.min_version);
 }

@@ -343,6 +343,15 @@ impl<'s> Handler<'s> {
                 Next::ReadLine
             }
             Request::Watch(tokens) => self.watch(&tokens, out, pending),
+            Request::RefreshCerts { noreply } => {
+                // memcached writes a failure past noreply.
+                match self.server.tls.as_ref().map(|tls| tls.refresh()) {
+                    None => reply(out, "Error TLS not enabled", false),
+                    Some(Ok(())) => reply(out, "OK", noreply),
+                    Some(Err(message)) => reply(out, &message, false),
+                }
+                Next::ReadLine
+            }
             Request::Error {
                 reply: line,
                 noreply,

@@ -455,8 +455,10 @@ impl Conn {
         if missing == 0 && self.rbuf.capacity() > KEEP_CAPACITY && self.rbuf.len() < READ_CHUNK {
             self.rbuf.shrink_to(READ_CHUNK);
         }
-        let n = super::sys::read_to_spare(&self.stream, &mut self.rbuf, missing.max(READ_CHUNK))?;
-        Ok((n, self.rbuf.len() < self.rbuf.capacity()))
+        let (n, more) = self
+            .stream
+            .read_to_spare(&mut self.rbuf, missing.max(READ_CHUNK))?;
+        Ok((n, !more))
     }
 
     /// Writes queued output. `Ok(true)` when everything went out.
@@ -472,6 +474,10 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+        // TLS keeps encrypted records of its own until the socket takes them.
+        if !self.stream.flush_pending()? {
+            return Ok(false);
         }
         self.wbuf.clear();
         self.wpos = 0;

@@ -43,7 +43,18 @@ impl std::error::Error for ListenError {
 /// The addresses `-l` names with `port` (every interface, IPv4 and IPv6, when no `-l` is
 /// given), resolved.
 pub fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, ListenError> {
-    let mut addrs: Vec<SocketAddr> = Vec::new();
+    Ok(tagged_listen_addrs(settings, port)?
+        .into_iter()
+        .map(|(addr, _)| addr)
+        .collect())
+}
+
+/// [`listen_addrs`], each with whether its `-l` entry said `notls:`.
+fn tagged_listen_addrs(
+    settings: &Settings,
+    port: u16,
+) -> Result<Vec<(SocketAddr, bool)>, ListenError> {
+    let mut addrs: Vec<(SocketAddr, bool)> = Vec::new();
     let wildcard = |port: u16| {
         [
             SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
@@ -51,12 +62,12 @@ pub fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, L
         ]
     };
     if settings.listen.is_empty() {
-        addrs.extend(wildcard(port));
+        addrs.extend(wildcard(port).map(|a| (a, false)));
     }
     for spec in &settings.listen {
         let port = spec.port.unwrap_or(port);
         match &spec.host {
-            None => addrs.extend(wildcard(port)),
+            None => addrs.extend(wildcard(port).map(|a| (a, spec.no_tls))),
             Some(host) => {
                 let resolved =
                     (host.as_str(), port)
@@ -66,15 +77,16 @@ pub fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, L
                             source: e,
                             then: None,
                         })?;
-                addrs.extend(resolved);
+                addrs.extend(resolved.map(|a| (a, spec.no_tls)));
             }
         }
     }
     Ok(addrs)
 }
 
-/// Binds a TCP listener on every address `-l`/`-p` name (see [`bind_each`]).
-pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
+/// Binds a TCP listener on every address `-l`/`-p` name (see [`bind_each`]), each with whether
+/// it speaks TLS (`-Z`, unless its `-l` entry said `notls:`).
+pub fn bind_tcp(settings: &Settings) -> Result<Vec<(TcpListener, bool)>, ListenError> {
     // memcached's two messages: one naming the -l list, one naming the port.
     let fail = |source: io::Error| ListenError {
         what: if settings.listen.is_empty() {
@@ -88,8 +100,14 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<TcpListener>, ListenError> {
         source,
         then: None,
     };
-    let addrs = listen_addrs(settings, settings.port)?;
-    bind_each(addrs, |addr| bind_one(addr, settings.backlog), fail)
+    let tagged = tagged_listen_addrs(settings, settings.port)?;
+    let tls_at = |addr: SocketAddr| settings.tls && !tagged.iter().any(|&(a, no)| a == addr && no);
+    let addrs = tagged.iter().map(|&(a, _)| a).collect();
+    bind_each(
+        addrs,
+        |addr| Ok((bind_one(addr, settings.backlog)?, tls_at(addr))),
+        fail,
+    )
 }
 
 /// Binds one socket per address with `bind` (an address named twice, once). Like memcached,

@@ -5,6 +5,7 @@ mod conn;
 mod listener;
 mod stream;
 mod sys;
+pub mod tls;
 mod udp;
 mod worker;
 

@@ -6,23 +6,34 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 
+use super::tls::{Tls, TlsStream};
+
 /// A listening socket.
 #[derive(Debug)]
 pub enum Listener {
     /// `-l`/`-p`, or a TCP socket handed over by systemd.
     Tcp(TcpListener),
+    /// The same with `-Z`: connections speak TLS.
+    Tls(TcpListener),
     /// `-s`, or a unix socket handed over by systemd.
     Unix(UnixListener),
 }
 
 impl Listener {
-    /// Accepts one connection (the listener is non-blocking).
-    pub fn accept(&self) -> io::Result<Stream> {
+    /// Accepts one connection (the listener is non-blocking); a TLS listener's starts its
+    /// session with `tls`.
+    pub fn accept(&self, tls: Option<&Tls>) -> io::Result<Stream> {
         match self {
             Listener::Tcp(l) => {
                 let (s, _) = l.accept()?;
                 s.set_nodelay(true)?;
                 Ok(Stream::Tcp(s))
+            }
+            Listener::Tls(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                let tls = tls.ok_or_else(|| io::Error::other("TLS listener without TLS"))?;
+                Ok(Stream::Tls(Box::new(tls.accept(s)?)))
             }
             Listener::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
         }
@@ -34,6 +45,9 @@ impl Listener {
             Listener::Tcp(l) => l
                 .local_addr()
                 .map_or_else(|_| "tcp ?".into(), |a| format!("tcp {a}")),
+            Listener::Tls(l) => l
+                .local_addr()
+                .map_or_else(|_| "tls ?".into(), |a| format!("tls {a}")),
             Listener::Unix(l) => l
                 .local_addr()
                 .ok()
@@ -45,7 +59,7 @@ impl Listener {
     /// Its address as `stats conns` shows it (`tcp:127.0.0.1:11211`, `unix:/path`).
     pub fn table_addr(&self) -> String {
         match self {
-            Listener::Tcp(l) => l
+            Listener::Tcp(l) | Listener::Tls(l) => l
                 .local_addr()
                 .map_or_else(|_| "?".into(), |a| crate::conn_table::inet_addr("tcp", &a)),
             Listener::Unix(l) => l
@@ -59,7 +73,7 @@ impl Listener {
     /// The TCP port, if this is a TCP listener.
     pub fn tcp_port(&self) -> Option<u16> {
         match self {
-            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Tcp(l) | Listener::Tls(l) => l.local_addr().ok().map(|a| a.port()),
             Listener::Unix(_) => None,
         }
     }
@@ -68,7 +82,7 @@ impl Listener {
 impl AsRawFd for Listener {
     fn as_raw_fd(&self) -> RawFd {
         match self {
-            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Tcp(l) | Listener::Tls(l) => l.as_raw_fd(),
             Listener::Unix(l) => l.as_raw_fd(),
         }
     }
@@ -81,6 +95,8 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Over a unix socket.
     Unix(UnixStream),
+    /// TLS over TCP (`-Z`).
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -88,10 +104,18 @@ impl Stream {
     /// `?:<AF 0>`.
     pub fn table_addr(&self) -> String {
         match self {
-            Stream::Tcp(s) => s
-                .peer_addr()
-                .map_or_else(|_| "?".into(), |a| crate::conn_table::inet_addr("tcp", &a)),
+            Stream::Tcp(s) => tcp_table_addr(s),
+            Stream::Tls(s) => tcp_table_addr(s.tcp()),
             Stream::Unix(_) => "?:<AF 0>".into(),
+        }
+    }
+
+    /// The TCP socket under the stream, if it is one.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(s.tcp()),
+            Stream::Unix(_) => None,
         }
     }
 
@@ -99,15 +123,55 @@ impl Stream {
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_nonblocking(on),
+            Stream::Tls(s) => s.tcp().set_nonblocking(on),
             Stream::Unix(s) => s.set_nonblocking(on),
         }
     }
+
+    /// Reads into `buf`'s spare room (at least `min_room` of it). Returns the bytes read and
+    /// whether the socket may hold more: a short read drains a plain socket, but TLS may
+    /// have decrypted less than it pulled in.
+    pub fn read_to_spare(
+        &mut self,
+        buf: &mut Vec<u8>,
+        min_room: usize,
+    ) -> io::Result<(usize, bool)> {
+        match self {
+            Stream::Tls(s) => {
+                let start = buf.len();
+                buf.resize(start + min_room, 0);
+                let got = s.read(&mut buf[start..]);
+                let n = *got.as_ref().unwrap_or(&0);
+                buf.truncate(start + n);
+                got.map(|n| (n, true))
+            }
+            _ => {
+                let n = super::sys::read_to_spare(&*self, buf, min_room)?;
+                Ok((n, buf.len() == buf.capacity()))
+            }
+        }
+    }
+
+    /// Pushes out output the stream itself still holds (TLS records). `Ok(true)` when none is
+    /// left; plain sockets hold nothing.
+    pub fn flush_pending(&mut self) -> io::Result<bool> {
+        match self {
+            Stream::Tls(s) => s.flush_pending(),
+            _ => Ok(true),
+        }
+    }
+}
+
+fn tcp_table_addr(s: &TcpStream) -> String {
+    s.peer_addr()
+        .map_or_else(|_| "?".into(), |a| crate::conn_table::inet_addr("tcp", &a))
 }
 
 impl AsRawFd for Stream {
     fn as_raw_fd(&self) -> RawFd {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.tcp().as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
         }
     }
@@ -117,6 +181,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -126,11 +191,15 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }

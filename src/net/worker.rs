@@ -187,7 +187,7 @@ impl Worker {
             let Some(l) = self.listeners.get(listener) else {
                 return;
             };
-            match l.accept() {
+            match l.accept(self.server.tls.as_ref()) {
                 Ok(stream) => self.admit(stream, listener),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

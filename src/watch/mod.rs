@@ -161,9 +161,9 @@ struct Peer {
 
 impl Peer {
     fn of(stream: &Stream) -> Peer {
-        match stream {
-            Stream::Tcp(s) => Peer::inet(s.peer_addr().ok(), "tcp"),
-            Stream::Unix(_) => Peer {
+        match stream.tcp() {
+            Some(s) => Peer::inet(s.peer_addr().ok(), "tcp"),
+            None => Peer {
                 ip: "unix".into(),
                 port: 0,
                 transport: "local",

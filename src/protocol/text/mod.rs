@@ -264,6 +264,11 @@ pub enum Request<'a> {
     Meta(MetaKind, Tokens<'a>),
     /// `watch [kinds…]`
     Watch(Tokens<'a>),
+    /// `refresh_certs`
+    RefreshCerts {
+        /// Whether to stay silent on success (memcached always reports a failure).
+        noreply: bool,
+    },
     /// A reply memcached gives without doing anything (`ERROR`, `CLIENT_ERROR …`).
     Error {
         /// The reply line, without `\r\n`.
@@ -372,6 +377,9 @@ fn parse_tokens(line: &[u8]) -> Request<'_> {
             b"verbosity" => want(n == 3 || n == 4, &t, verbosity),
             b"lru_crawler" => Request::LruCrawler(t),
             b"watch" => Request::Watch(t),
+            b"refresh_certs" => Request::RefreshCerts {
+                noreply: t.get(n - 2) == b"noreply",
+            },
             b"lru" => want(n >= 3, &t, |t| Request::Lru(*t)),
             _ if t.get(n - 2).starts_with(b"HTTP/") => Request::Close,
             _ => ERROR,
