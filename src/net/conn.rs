@@ -4,7 +4,7 @@
 //! output a client can make us hold is bounded by what one buffer of its requests produces, and
 //! a client that stops reading stops being read.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -138,15 +138,37 @@ impl Conn {
         drive
     }
 
-    /// At shutdown: writes what is still queued for the client, until `deadline`. Nothing more
-    /// is read or executed.
+    /// At shutdown: writes what is still queued for the client, until `deadline`, then shuts
+    /// the sending side so the client sees the end after the last whole reply. Nothing more is
+    /// executed.
     pub fn finish(&mut self, stats: &ThreadStats, deadline: Instant) {
         loop {
             match self.flush(stats) {
                 Ok(false) if Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
+                Ok(true) => {
+                    let _ = self.stream.shutdown_write();
+                    return;
+                }
                 _ => return,
+            }
+        }
+    }
+
+    /// After [`Conn::finish`]: reads and discards what the client still sends. `true` once
+    /// it has closed (or the socket failed). Closing a socket with unread input makes the
+    /// kernel reset the connection and drop replies it has not delivered yet, so a finished
+    /// connection is closed only after this, or at a deadline.
+    pub fn discard_input(&mut self) -> bool {
+        let mut scratch = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut scratch) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
             }
         }
     }

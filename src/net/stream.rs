@@ -152,6 +152,16 @@ impl Stream {
         }
     }
 
+    /// Shuts the sending side (after TLS's close_notify): the client reads to the end of what
+    /// was sent, then end-of-file.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => s.close(),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+
     /// Pushes out output the stream itself still holds (TLS records). `Ok(true)` when none is
     /// left; plain sockets hold nothing.
     pub fn flush_pending(&mut self) -> io::Result<bool> {

@@ -195,6 +195,13 @@ impl TlsStream {
         }
     }
 
+    /// Ends the session: close_notify, then the socket's sending side.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.conn.send_close_notify();
+        self.push()?;
+        self.tcp.shutdown(std::net::Shutdown::Write)
+    }
+
     fn push(&mut self) -> io::Result<()> {
         while self.conn.wants_write() {
             if self.conn.write_tls(&mut self.tcp)? == 0 {

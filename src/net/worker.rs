@@ -174,10 +174,28 @@ impl Worker {
             let _ = self.epoll.remove(l.as_raw_fd());
         }
         let deadline = Instant::now() + FINISH_TIMEOUT;
-        for idx in 0..self.conns.len() {
-            if let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) {
-                conn.finish(&self.stats, deadline);
+        for conn in self.conns.iter_mut().flatten() {
+            conn.finish(&self.stats, deadline);
+        }
+        // Wait (bounded) for the clients to close their side, so none of them is reset with
+        // replies still in flight.
+        let mut open: Vec<usize> = (0..self.conns.len())
+            .filter(|&i| self.conns[i].is_some())
+            .collect();
+        while !open.is_empty() && Instant::now() < deadline {
+            open.retain(|&idx| {
+                let done = self
+                    .conns
+                    .get_mut(idx)
+                    .and_then(Option::as_mut)
+                    .is_none_or(Conn::discard_input);
+                !done
+            });
+            if !open.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
             }
+        }
+        for idx in 0..self.conns.len() {
             self.close(idx, CloseReason::Shutdown);
         }
     }
