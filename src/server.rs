@@ -21,6 +21,13 @@ pub struct ConnCounters {
     pub rejected: AtomicU64,
     /// Connection objects allocated (the most ever open at once).
     pub structures: AtomicU64,
+    /// Workers not accepting right now (out of descriptors): `accepting_conns` is 0 while any.
+    pub paused_workers: AtomicU64,
+    /// Times a worker stopped accepting (memcached's `listen_disabled_num`).
+    pub listen_disabled: AtomicU64,
+    /// Microseconds workers spent not accepting, over finished pauses
+    /// (`time_in_listen_disabled_us`).
+    pub listen_disabled_us: AtomicU64,
 }
 
 /// Shared server state.

@@ -561,7 +561,6 @@ fn a_connection_flood_past_c_is_refused_with_memcacheds_line() {
 /// memcached counts only connections it keeps in `total_connections` (a refused one never
 /// becomes a connection object); memcached-rs also counts the refused ones.
 #[test]
-#[ignore = "bug: total_connections counts connections refused for -c (memcached counts only kept ones)"]
 fn a_refused_connection_is_not_counted_in_total_connections() {
     // The reference first: it must pass what memcached-rs is held to.
     for kind in KINDS.into_iter().rev() {
@@ -757,7 +756,6 @@ fn accept_failing_with_emfile_does_not_spin_and_recovers() {
 /// counting the pauses. memcached-rs pauses too (for 100 ms at a time) but always reports
 /// `accepting_conns 1` and `listen_disabled_num 0`.
 #[test]
-#[ignore = "bug: an accept paused by EMFILE is not reported (accepting_conns stays 1, listen_disabled_num 0)"]
 fn an_accept_paused_by_emfile_shows_in_stats() {
     // The reference first: it must pass what memcached-rs is held to.
     for kind in KINDS.into_iter().rev() {
@@ -776,7 +774,6 @@ fn an_accept_paused_by_emfile_shows_in_stats() {
 /// connection closes; memcached-rs retries every 100 ms per worker thread and logs every
 /// failed retry (about 20 lines a second with `-t 2`, for as long as it lasts).
 #[test]
-#[ignore = "bug: while accept fails with EMFILE, every 100 ms retry of every worker logs a warning"]
 fn an_accept_failing_with_emfile_is_logged_once() {
     // The reference first: it must pass what memcached-rs is held to.
     for kind in KINDS.into_iter().rev() {

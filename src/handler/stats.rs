@@ -153,9 +153,19 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "bytes_read", t.bytes_read);
     stat(out, "bytes_written", t.bytes_written);
     stat(out, "limit_maxbytes", server.cache.memory_limit());
-    stat(out, "accepting_conns", 1);
-    stat(out, "listen_disabled_num", 0);
-    stat(out, "time_in_listen_disabled_us", 0);
+    let conns = &server.conns;
+    let paused = conns.paused_workers.load(Ordering::Relaxed);
+    stat(out, "accepting_conns", u8::from(paused == 0));
+    stat(
+        out,
+        "listen_disabled_num",
+        conns.listen_disabled.load(Ordering::Relaxed),
+    );
+    stat(
+        out,
+        "time_in_listen_disabled_us",
+        conns.listen_disabled_us.load(Ordering::Relaxed),
+    );
     stat(out, "threads", s.threads);
     stat(out, "conn_yields", t.conn_yields);
     stat(

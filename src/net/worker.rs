@@ -87,6 +87,7 @@ pub fn spawn_workers(
             free: Vec::new(),
             ready: VecDeque::new(),
             accept_paused_until: None,
+            starved_since: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
@@ -113,6 +114,8 @@ struct Worker {
     /// Connections that yielded with input still buffered.
     ready: VecDeque<usize>,
     accept_paused_until: Option<Instant>,
+    /// Since when accepting has been failing (out of descriptors), if it is.
+    starved_since: Option<Instant>,
 }
 
 impl Worker {
@@ -206,13 +209,16 @@ impl Worker {
                 return;
             };
             match l.accept(self.server.tls.as_ref()) {
-                Ok(stream) => self.admit(stream, listener),
+                Ok(stream) => {
+                    self.end_starvation();
+                    self.admit(stream, listener);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Out of descriptors (or similar): stop accepting for a moment instead of
                     // spinning on a listener that stays readable.
-                    log::warn!("accept failed: {e}; pausing accepts");
+                    self.begin_starvation(&e);
                     self.pause_accepting();
                     return;
                 }
@@ -229,8 +235,8 @@ impl Worker {
             // memcached's fast refusal: tell the client why, then close.
             use std::io::Write;
             let _ = stream.write(b"ERROR Too many open connections\r\n");
+            // memcached counts it as rejected, not in total_connections.
             conns.rejected.fetch_add(1, Ordering::Relaxed);
-            conns.total.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if let Err(e) = stream.set_nonblocking(true) {
@@ -298,6 +304,12 @@ impl Worker {
 
     fn close(&mut self, idx: usize, reason: CloseReason) {
         if let Some(conn) = self.detach(idx) {
+            // A descriptor is free: try accepting again at once (memcached re-enables its
+            // listeners on every close).
+            if self.accept_paused_until.is_some() {
+                self.accept_paused_until = Some(Instant::now());
+                self.end_starvation();
+            }
             let fd = conn.stream().as_raw_fd();
             log::debug!("<{fd} connection closed.");
             crate::watch::conn_close(conn.stream(), reason);
@@ -332,6 +344,28 @@ impl Worker {
         for idx in idle {
             log::debug!("closing idle connection");
             self.close(idx, CloseReason::IdleTimeout);
+        }
+    }
+
+    /// The first failed accept of a shortage: logged once, counted as memcached counts a
+    /// disabled listener (`listen_disabled_num`, `accepting_conns` 0 until it ends).
+    fn begin_starvation(&mut self, e: &io::Error) {
+        if self.starved_since.is_none() {
+            log::warn!("accept failed: {e}; not accepting until a connection closes");
+            self.starved_since = Some(Instant::now());
+            let conns = &self.server.conns;
+            conns.paused_workers.fetch_add(1, Ordering::Relaxed);
+            conns.listen_disabled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A shortage ends with a connection accepted or closed.
+    fn end_starvation(&mut self) {
+        if let Some(since) = self.starved_since.take() {
+            let conns = &self.server.conns;
+            conns.paused_workers.fetch_sub(1, Ordering::Relaxed);
+            let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+            conns.listen_disabled_us.fetch_add(us, Ordering::Relaxed);
         }
     }
 
