@@ -5,6 +5,8 @@
 #   make test-clients         real client libraries against the server (text protocol)
 #   make test-clients-binary  the same clients over the binary protocol and SASL, and memjs
 #   MEMCACHED_BIN=/usr/bin/memcached make test-clients   the same tests against memcached
+#   make bench / bench-memory   memcached-rs and memcached side by side (reports, not tests)
+#   make fuzz / fuzz-smoke      the cargo-fuzz targets (fuzz/); make soak: a 10-minute soak
 
 CARGO   ?= cargo
 BIN     := target/release/memcached-rs
@@ -81,7 +83,7 @@ test-clients-binary: build test-deps test-clients-node
 test-clients-node: build test-deps
 	cd $(NODE_DIR) && $(CLIENTS_ENV) node --test --test-reporter=spec memjs.test.mjs
 
-test: test-deps test-rust test-python test-clients test-clients-binary test-e2e
+test: test-deps test-rust test-python test-clients test-clients-binary test-e2e test-fuzz-smoke
 
 # Memory efficiency next to Debian's memcached (a report, not a test): see benches/README.md.
 bench-memory: build
@@ -287,3 +289,15 @@ fuzz: fuzz-deps
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# What `make test` (and so CI) runs of the fuzzers: each target briefly, so a parser change that
+# crashes on the seed corpus or soon after fails the build.
+test-fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+# ---------------------------------------------------------------------------------------------
+# Soak (not in CI): SOAK_SECONDS (default 600) of mixed load with random disconnects, every
+# key checked at the end, RSS and descriptors tracked (benches/soak.rs).
+.PHONY: soak test-fuzz-smoke
+soak:
+	$(CARGO) bench --locked --bench soak
