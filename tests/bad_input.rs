@@ -1029,6 +1029,21 @@ fn disconnect_cases() -> Vec<Case> {
         Case::text("close/mid noreply set", "set cnr 0 0 10 noreply\r\nabc")
             .expect(Expect::Eof)
             .check("get cnr\r\n"),
+        // memcached queues the error of a too-large value until it has swallowed the announced
+        // 2,000,000 bytes, so a client that gives up early gets nothing before the close.
+        Case::text(
+            "swallow/too large set then the client gives up",
+            "set dbig 0 0 2000000\r\nabc",
+        )
+        .expect(Expect::Eof)
+        .check("get dbig\r\n"),
+        // The same for meta set.
+        Case::text(
+            "swallow/too large meta set then the client gives up",
+            "ms dbig2 2000000 T0\r\nabc",
+        )
+        .expect(Expect::Eof)
+        .check("mg dbig2 v\r\n"),
     ]
 }
 
@@ -1047,29 +1062,6 @@ fn divergent_text_cases() -> Vec<Case> {
         )
         .check("get dq\r\n")
         .known_divergent("keeps the set's STORED before the CLIENT_ERROR, on purpose"),
-        // DIVERGES: memcached-rs answers `SERVER_ERROR object too large for cache\r\n` at once,
-        // then closes at EOF; memcached queues the error until it has swallowed the announced
-        // 2,000,000 bytes, so a client that gives up early gets nothing before the close.
-        Case::text(
-            "divergent/too large set then the client gives up",
-            "set dbig 0 0 2000000\r\nabc",
-        )
-        .expect(Expect::Eof)
-        .check("get dbig\r\n")
-        .known_divergent(
-            "replies SERVER_ERROR object too large for cache before the value has arrived",
-        ),
-        // DIVERGES: as above, for meta set: memcached-rs sends the SERVER_ERROR before the
-        // value arrives, memcached only after swallowing it.
-        Case::text(
-            "divergent/too large meta set then the client gives up",
-            "ms dbig2 2000000 T0\r\nabc",
-        )
-        .expect(Expect::Eof)
-        .check("mg dbig2 v\r\n")
-        .known_divergent(
-            "replies SERVER_ERROR object too large for cache before the value has arrived",
-        ),
     ]
 }
 
@@ -1440,48 +1432,43 @@ fn binary_value_cases() -> Vec<Case> {
             "binary/stat with an unknown group",
             frame(STAT, b"junk\0junk", &[], &[], 1, 0),
         ),
-    ]
-}
-
-/// Binary rows where memcached-rs does not (yet) answer like memcached.
-fn divergent_binary_cases() -> Vec<Case> {
-    let ex = store_extras(0, 0);
-    vec![
-        // DIVERGES: memcached-rs answers status 0x0003 "Too large." at once and closes at EOF;
-        // memcached queues that error until it has swallowed the announced 2 GB value, so at
+        // memcached queues "Too large." until it has swallowed the announced 2 GB value, so at
         // EOF it closes without a byte.
         Case::binary(
-            "divergent/binary set bodylen 2^31",
-            raw(SET, 1, 8, 0x8000_0000, &cat(&[&ex, b"k"])),
+            "swallow/binary set bodylen 2^31",
+            raw(SET, 1, 8, 0x8000_0000, &cat(&[&store_extras(0, 0), b"k"])),
+        )
+        .expect(Expect::Eof),
+        // The same with a 1 MB+256 value of which 4 KB are sent, quiet setq too.
+        Case::binary(
+            "swallow/binary set too large then the client gives up",
+            raw(
+                SET,
+                1,
+                8,
+                0x0010_0109,
+                &cat(&[&store_extras(0, 0), b"k", &rep(b'v', 4096)]),
+            ),
         )
         .expect(Expect::Eof)
-        .known_divergent(
-            "replies 0x0003 Too large. before the value has arrived (memcached: nothing)",
-        ),
-        // DIVERGES: the same with a 1 MB+256 value of which 4 KB are sent, quiet setq too.
+        .check("get k\r\n"),
         Case::binary(
-            "divergent/binary set too large then the client gives up",
-            raw(SET, 1, 8, 0x0010_0109, &cat(&[&ex, b"k", &rep(b'v', 4096)])),
-        )
-        .expect(Expect::Eof)
-        .check("get k\r\n")
-        .known_divergent(
-            "replies 0x0003 Too large. before the value has arrived (memcached: nothing)",
-        ),
-        Case::binary(
-            "divergent/binary setq too large then the client gives up",
+            "swallow/binary setq too large then the client gives up",
             raw(
                 SETQ,
                 1,
                 8,
                 0x0010_0109,
-                &cat(&[&ex, b"k", &rep(b'v', 4096)]),
+                &cat(&[&store_extras(0, 0), b"k", &rep(b'v', 4096)]),
             ),
         )
-        .expect(Expect::Eof)
-        .known_divergent(
-            "replies 0x0003 Too large. before the value has arrived (memcached: nothing)",
-        ),
+        .expect(Expect::Eof),
+    ]
+}
+
+/// Binary rows where memcached-rs does not (yet) answer like memcached.
+fn divergent_binary_cases() -> Vec<Case> {
+    vec![
         // DIVERGES: memcached-rs answers status 0x0004 "Invalid arguments" and closes;
         // memcached closes without a byte: key plus extras larger than its 16 KB read buffer.
         Case::binary(

@@ -432,9 +432,11 @@ fn error(out: &mut Vec<u8>, req: &Header, status: Status) -> Next {
 
 /// Appends an error response and discards the next `n` bytes (a value the request carried).
 /// Without anything to discard memcached sends the error at once, as [`error`].
+/// memcached keeps the count in an `int`: past `i32::MAX` it is negative and nothing is
+/// discarded (what follows is read as the next request).
 fn error_swallowing(out: &mut Vec<u8>, req: &Header, status: Status, n: usize) -> Next {
     binary::write_error(out, req, status);
-    if n == 0 {
+    if n == 0 || n > i32::MAX as usize {
         Next::Transmit
     } else {
         Next::Swallow(n)

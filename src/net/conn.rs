@@ -206,7 +206,15 @@ impl Conn {
                 // What is still queued goes to the logger with the socket.
                 return Drive::Watch(kinds);
             }
-            match self.flush(stats) {
+            // While a refused value is being swallowed its error waits, as in memcached: a
+            // client that gives up halfway gets the close alone.
+            let swallowing = matches!(self.input, Input::Swallow(_))
+                && matches!(processed, Processed::NeedInput);
+            match if swallowing {
+                Ok(true)
+            } else {
+                self.flush(stats)
+            } {
                 Ok(true) => {}
                 Ok(false) => {
                     // The rest goes out on the next writable edge; remember to close after it.
