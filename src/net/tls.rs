@@ -85,19 +85,7 @@ fn load(s: &TlsSettings) -> Result<ServerConfig, String> {
     let chain_path = s.chain_cert.as_deref();
     let chain = chain_path
         .ok_or_else(|| "no such file".to_string())
-        .and_then(|p| {
-            CertificateDer::pem_file_iter(p)
-                .map_err(|e| e.to_string())?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|c| {
-            if c.is_empty() {
-                Err("no certificate in the file".to_string())
-            } else {
-                Ok(c)
-            }
-        })
+        .and_then(read_certs)
         .map_err(|e| {
             format!(
                 "Error loading the certificate chain: {} : {e}",
@@ -134,12 +122,7 @@ fn load(s: &TlsSettings) -> Result<ServerConfig, String> {
         let mut roots = RootCertStore::empty();
         let cas = ca_path
             .ok_or_else(|| "ssl_verify_mode needs ssl_ca_cert".to_string())
-            .and_then(|p| {
-                CertificateDer::pem_file_iter(p)
-                    .map_err(|e| e.to_string())?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())
-            })
+            .and_then(read_certs)
             .map_err(ca_error)?;
         for ca in cas {
             roots.add(ca).map_err(|e| ca_error(e.to_string()))?;
@@ -160,6 +143,18 @@ fn load(s: &TlsSettings) -> Result<ServerConfig, String> {
         config.session_storage = Arc::new(NoServerSessionStorage {});
     }
     Ok(config)
+}
+
+/// The certificates of a PEM file (at least one).
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no certificate in the file".into());
+    }
+    Ok(certs)
 }
 
 /// The private key: PEM (`ssl_keyformat=1`) or DER (2).
