@@ -1,6 +1,8 @@
 //! The state every worker thread shares: settings, the cache, counters and runtime knobs.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::cache::{Cache, CacheConfig, Clock};
 use crate::config::Settings;
@@ -21,13 +23,48 @@ pub struct ConnCounters {
     pub rejected: AtomicU64,
     /// Connection objects allocated (the most ever open at once).
     pub structures: AtomicU64,
-    /// Workers not accepting right now (out of descriptors): `accepting_conns` is 0 while any.
-    pub paused_workers: AtomicU64,
-    /// Times a worker stopped accepting (memcached's `listen_disabled_num`).
+    /// Accepting fails for want of descriptors (`accepting_conns` is 0 meanwhile).
+    starved: AtomicBool,
+    /// Since when, while it does.
+    starved_at: Mutex<Option<Instant>>,
+    /// Shortages so far (memcached's `listen_disabled_num`).
     pub listen_disabled: AtomicU64,
-    /// Microseconds workers spent not accepting, over finished pauses
-    /// (`time_in_listen_disabled_us`).
+    /// Microseconds of finished shortages (`time_in_listen_disabled_us`).
     pub listen_disabled_us: AtomicU64,
+}
+
+impl ConnCounters {
+    /// An accept failed for want of descriptors. `true` if that starts a shortage (the first
+    /// failure, process-wide, since the last accept or close): the caller logs it.
+    pub fn begin_shortage(&self) -> bool {
+        let mut at = self.starved_at.lock().unwrap_or_else(|e| e.into_inner());
+        if at.is_some() {
+            return false;
+        }
+        *at = Some(Instant::now());
+        self.starved.store(true, Ordering::Relaxed);
+        self.listen_disabled.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// A connection was accepted or closed: a descriptor shortage, if any, is over (memcached
+    /// re-enables its listeners on every close).
+    pub fn end_shortage(&self) {
+        if !self.starved.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut at = self.starved_at.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = at.take() {
+            self.starved.store(false, Ordering::Relaxed);
+            let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.listen_disabled_us.fetch_add(us, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether connections are being accepted (`accepting_conns`).
+    pub fn accepting(&self) -> bool {
+        !self.starved.load(Ordering::Relaxed)
+    }
 }
 
 /// Shared server state.

@@ -463,3 +463,48 @@ fn bad_tls_options_are_refused_as_memcached_refuses_them() {
         );
     }
 }
+
+#[test]
+fn sockets_passed_by_systemd_speak_tls_under_z() {
+    let port = common::free_port();
+    let mut args = vec![
+        "-l".to_string(),
+        format!("127.0.0.1:{port}"),
+        common::memcached_rs_bin().display().to_string(),
+        "-p".into(),
+        common::free_port().to_string(),
+        "-U".into(),
+        "0".into(),
+    ];
+    args.extend(tls_args(""));
+    if common::running_as_root() {
+        args.extend(["-u".to_string(), "root".to_string()]);
+    }
+    let mut child = Command::new("/usr/bin/systemd-socket-activate")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut t = connect(addr, false).expect("TLS on the passed socket");
+    assert!(exchange(&mut t, b"version\r\n", b"\r\n").starts_with(b"VERSION "));
+    let mut plain = common::Client::connect(addr);
+    plain.send(b"version\r\n");
+    let (got, _) = plain.read_to_close(Duration::from_secs(5));
+    assert!(
+        got.is_empty(),
+        "plain text answered on a passed -Z socket: {got:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -97,7 +97,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         }
     }
 
-    let (listeners, datagrams) = match systemd::activated_sockets().map_err(os_error)? {
+    let (listeners, datagrams) = match systemd::activated_sockets(settings.tls).map_err(os_error)? {
         Some(activated) => (activated.listeners, activated.datagrams),
         None => open_listeners(&settings)?,
     };

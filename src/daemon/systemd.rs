@@ -31,8 +31,9 @@ pub struct Activated {
 }
 
 /// The sockets systemd passed (`LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`). `None` when the
-/// process was not socket-activated.
-pub fn activated_sockets() -> Result<Option<Activated>, String> {
+/// process was not socket-activated. With `tls` (`-Z`) the TCP ones speak TLS, except those
+/// whose name starts with `notls` (the `-l notls:` of a passed socket).
+pub fn activated_sockets(tls: bool) -> Result<Option<Activated>, String> {
     let fds = sd_notify::listen_fds_with_names()
         .map_err(|e| format!("socket activation: bad LISTEN_FDS/LISTEN_PID: {e}"))?;
     if fds.len() == 0 {
@@ -55,7 +56,9 @@ pub fn activated_sockets() -> Result<Option<Activated>, String> {
                 return Err(format!("{what}: a stream socket that is not listening"));
             }
             let fd = OwnedFd::from(socket);
-            let listener = if inet {
+            let listener = if inet && tls && !name.starts_with("notls") {
+                Listener::Tls(TcpListener::from(fd))
+            } else if inet {
                 Listener::Tcp(TcpListener::from(fd))
             } else {
                 Listener::Unix(UnixListener::from(fd))

@@ -13,8 +13,9 @@ use super::text::{Handler, Next, Session};
 
 /// memcached's `MAX_SASL_MECH_LEN`.
 const MAX_SASL_MECH_LEN: usize = 32;
-/// What memcached's item for SASL credentials adds to them: header, CAS, `\r\n`.
-const SASL_ITEM_OVERHEAD: usize = 48 + 8 + 2;
+/// What memcached's item for SASL credentials adds to them: header, the key's NUL, `\r\n`
+/// (and 8 bytes of CAS unless `-C`).
+const SASL_ITEM_OVERHEAD: usize = 48 + 1 + 2;
 
 /// A binary request waiting for its value (a store or a SASL step).
 #[derive(Debug, Clone, Copy)]
@@ -100,8 +101,9 @@ impl Handler<'_> {
                     return error_swallowing(out, &req, Status::InvalidArguments, value_len);
                 }
                 // memcached reads the credentials into an item, which must not be chunked.
-                if value_len + key.len() + SASL_ITEM_OVERHEAD > self.server.settings.slab_chunk_max
-                {
+                let s = &self.server.settings;
+                let overhead = SASL_ITEM_OVERHEAD + if s.use_cas { 8 } else { 0 };
+                if value_len + key.len() + overhead > s.slab_chunk_max {
                     return error_swallowing(out, &req, Status::OutOfMemory, value_len);
                 }
                 self.expect_value(this, key, value_len, pending)

@@ -154,8 +154,7 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "bytes_written", t.bytes_written);
     stat(out, "limit_maxbytes", server.cache.memory_limit());
     let conns = &server.conns;
-    let paused = conns.paused_workers.load(Ordering::Relaxed);
-    stat(out, "accepting_conns", u8::from(paused == 0));
+    stat(out, "accepting_conns", u8::from(conns.accepting()));
     stat(
         out,
         "listen_disabled_num",
@@ -451,9 +450,9 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     inert_settings(out, s);
 }
 
-/// Settings memcached reports for extstore and TLS, which have no effect without `ext_path` or
-/// `-Z` (neither of which this server has yet): memcached's defaults, or the value given with
-/// `-o` (recorded as not implemented).
+/// Settings memcached reports for extstore, which have no effect without `ext_path` (this
+/// server has no extstore): memcached's defaults, or the value given with `-o` (recorded as not
+/// implemented). Then the TLS settings and two inert ones.
 fn inert_settings(out: &mut Vec<u8>, s: &Settings) {
     const DEFAULTS: &[(&str, &str)] = &[
         ("ext_item_size", "512"),

@@ -5,6 +5,7 @@
 //! a client that stops reading stops being read.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,6 +73,7 @@ enum Processed {
 #[derive(Debug)]
 pub struct Conn {
     stream: Stream,
+    peer: Option<SocketAddr>,
     rbuf: Vec<u8>,
     rpos: usize,
     wbuf: Vec<u8>,
@@ -98,11 +100,12 @@ pub struct Conn {
 
 impl Conn {
     /// Wraps an accepted, non-blocking stream.
-    pub fn new(stream: Stream, last_cmd: Arc<AtomicU64>) -> Conn {
+    pub fn new(stream: Stream, peer: Option<SocketAddr>, last_cmd: Arc<AtomicU64>) -> Conn {
         let mut pending = Session::default();
         pending.fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
         Conn {
             stream,
+            peer,
             rbuf: Vec::new(),
             rpos: 0,
             wbuf: Vec::new(),
@@ -122,6 +125,11 @@ impl Conn {
     /// The socket.
     pub fn stream(&self) -> &Stream {
         &self.stream
+    }
+
+    /// The TCP peer's address, as it was at accept.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// When the connection last completed a request ([`crate::conn_table::coarse_now_ms`]).

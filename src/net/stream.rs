@@ -138,8 +138,12 @@ impl Stream {
     ) -> io::Result<(usize, bool)> {
         match self {
             Stream::Tls(s) => {
+                // rustls hands back about one record a read: zero only that much room, not
+                // the whole value still to come (which made a large value quadratic).
+                const TLS_READ_ROOM: usize = 64 * 1024;
                 let start = buf.len();
-                buf.resize(start + min_room, 0);
+                buf.reserve(min_room);
+                buf.resize(start + min_room.min(TLS_READ_ROOM), 0);
                 let got = s.read(&mut buf[start..]);
                 let n = *got.as_ref().unwrap_or(&0);
                 buf.truncate(start + n);

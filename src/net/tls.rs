@@ -193,8 +193,10 @@ impl TlsStream {
     /// Ends the session: close_notify, then the socket's sending side.
     pub fn close(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
-        self.push()?;
-        self.tcp.shutdown(std::net::Shutdown::Write)
+        // A full socket may refuse the alert; the end of the stream still goes out.
+        let pushed = self.push();
+        self.tcp.shutdown(std::net::Shutdown::Write)?;
+        pushed
     }
 
     fn push(&mut self) -> io::Result<()> {

@@ -87,7 +87,6 @@ pub fn spawn_workers(
             free: Vec::new(),
             ready: VecDeque::new(),
             accept_paused_until: None,
-            starved_since: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
@@ -114,8 +113,6 @@ struct Worker {
     /// Connections that yielded with input still buffered.
     ready: VecDeque<usize>,
     accept_paused_until: Option<Instant>,
-    /// Since when accepting has been failing (out of descriptors), if it is.
-    starved_since: Option<Instant>,
 }
 
 impl Worker {
@@ -210,15 +207,22 @@ impl Worker {
             };
             match l.accept(self.server.tls.as_ref()) {
                 Ok(stream) => {
-                    self.end_starvation();
+                    self.server.conns.end_shortage();
                     self.admit(stream, listener);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The peer gave up before we took it: the next one may be fine.
+                Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
                 Err(e) => {
-                    // Out of descriptors (or similar): stop accepting for a moment instead of
+                    // Out of descriptors (or memory): stop accepting for a moment instead of
                     // spinning on a listener that stays readable.
-                    self.begin_starvation(&e);
+                    let shortage = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                    if !shortage {
+                        log::warn!("accept failed: {e}; retrying in a moment");
+                    } else if self.server.conns.begin_shortage() {
+                        log::warn!("accept failed: {e}; retrying until descriptors are free");
+                    }
                     self.pause_accepting();
                     return;
                 }
@@ -265,16 +269,23 @@ impl Worker {
             .listeners
             .get(listener)
             .map_or_else(String::new, Listener::table_addr);
+        // Asked once: after a reset the socket no longer knows its peer, and the close is logged.
+        let peer = stream.tcp().and_then(|s| s.peer_addr().ok());
+        let addr = match (&stream, peer) {
+            (Stream::Unix(_), _) => stream.table_addr(),
+            (_, Some(a)) => crate::conn_table::inet_addr("tcp", &a),
+            (_, None) => "?".into(),
+        };
         self.server.conn_table.insert(
             fd,
             ConnEntry {
                 kind: ConnKind::Client { listen_addr },
-                addr: stream.table_addr(),
+                addr,
                 last_cmd: Arc::clone(&last_cmd),
             },
         );
-        crate::watch::conn_new(&stream);
-        self.conns[idx] = Some(Conn::new(stream, last_cmd));
+        crate::watch::conn_new(&stream, peer);
+        self.conns[idx] = Some(Conn::new(stream, peer, last_cmd));
         // The first edge may already have passed: serve at once.
         self.serve(idx);
     }
@@ -306,13 +317,13 @@ impl Worker {
         if let Some(conn) = self.detach(idx) {
             // A descriptor is free: try accepting again at once (memcached re-enables its
             // listeners on every close).
+            self.server.conns.end_shortage();
             if self.accept_paused_until.is_some() {
                 self.accept_paused_until = Some(Instant::now());
-                self.end_starvation();
             }
             let fd = conn.stream().as_raw_fd();
             log::debug!("<{fd} connection closed.");
-            crate::watch::conn_close(conn.stream(), reason);
+            crate::watch::conn_close(conn.stream(), conn.peer(), reason);
         }
     }
 
@@ -344,28 +355,6 @@ impl Worker {
         for idx in idle {
             log::debug!("closing idle connection");
             self.close(idx, CloseReason::IdleTimeout);
-        }
-    }
-
-    /// The first failed accept of a shortage: logged once, counted as memcached counts a
-    /// disabled listener (`listen_disabled_num`, `accepting_conns` 0 until it ends).
-    fn begin_starvation(&mut self, e: &io::Error) {
-        if self.starved_since.is_none() {
-            log::warn!("accept failed: {e}; not accepting until a connection closes");
-            self.starved_since = Some(Instant::now());
-            let conns = &self.server.conns;
-            conns.paused_workers.fetch_add(1, Ordering::Relaxed);
-            conns.listen_disabled.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// A shortage ends with a connection accepted or closed.
-    fn end_starvation(&mut self) {
-        if let Some(since) = self.starved_since.take() {
-            let conns = &self.server.conns;
-            conns.paused_workers.fetch_sub(1, Ordering::Relaxed);
-            let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-            conns.listen_disabled_us.fetch_add(us, Ordering::Relaxed);
         }
     }
 

@@ -160,14 +160,15 @@ struct Peer {
 }
 
 impl Peer {
-    fn of(stream: &Stream) -> Peer {
-        match stream.tcp() {
-            Some(s) => Peer::inet(s.peer_addr().ok(), "tcp"),
-            None => Peer {
+    /// A TCP client at `addr` (as noted at accept), or a unix one.
+    fn of(stream: &Stream, addr: Option<SocketAddr>) -> Peer {
+        match stream {
+            Stream::Unix(_) => Peer {
                 ip: "unix".into(),
                 port: 0,
                 transport: "local",
             },
+            _ => Peer::inet(addr, "tcp"),
         }
     }
 
@@ -260,11 +261,18 @@ pub struct LogStats {
     pub watchers: u64,
 }
 
+/// A value alone on its cache line.
+#[derive(Debug)]
+#[repr(align(64))]
+struct CacheLine<T>(T);
+
 /// The process's logger.
 #[derive(Debug)]
 struct Logger {
-    /// Union of the kinds every watcher asked for: what producers check first.
-    kinds: AtomicU16,
+    /// Union of the kinds every watcher asked for: what producers check first. On a cache line
+    /// of its own, so the counters producers write while someone watches do not make every
+    /// lookup's check miss.
+    kinds: CacheLine<AtomicU16>,
     gid: AtomicU64,
     /// Watchers connected or being handed over (for the limit).
     reserved: AtomicUsize,
@@ -282,7 +290,7 @@ struct Logger {
 }
 
 static LOGGER: Logger = Logger {
-    kinds: AtomicU16::new(0),
+    kinds: CacheLine(AtomicU16::new(0)),
     gid: AtomicU64::new(0),
     reserved: AtomicUsize::new(0),
     queue: Mutex::new(Queue {
@@ -322,7 +330,7 @@ pub fn configure(worker_buf: usize, workers: usize, watcher_buf: usize) {
 /// Whether some watcher wants events of `kind`: producers check this before building one.
 #[inline]
 pub fn watching(kind: u16) -> bool {
-    LOGGER.kinds.load(Ordering::Relaxed) & kind != 0
+    LOGGER.kinds.0.load(Ordering::Relaxed) & kind != 0
 }
 
 /// Names the connection this thread is now serving, for the `cfd=` of the events it causes.
@@ -398,24 +406,24 @@ pub fn eviction(e: EvictionEvent<'_>) {
     push(kind::EVICTIONS, event, e.key.len());
 }
 
-/// A connection accepted (memcached's `conn_new` line).
-pub fn conn_new(stream: &Stream) {
+/// A connection accepted (memcached's `conn_new` line); `peer` is the TCP client's address.
+pub fn conn_new(stream: &Stream, peer: Option<SocketAddr>) {
     if watching(kind::CONNEVENTS) {
         let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
         let event = Event::ConnNew {
-            peer: Peer::of(stream),
+            peer: Peer::of(stream, peer),
             fd,
         };
         push(kind::CONNEVENTS, event, 0);
     }
 }
 
-/// A connection closing (memcached's `conn_close` line).
-pub fn conn_close(stream: &Stream, reason: CloseReason) {
+/// A connection closing (memcached's `conn_close` line); `peer` as noted at accept.
+pub fn conn_close(stream: &Stream, peer: Option<SocketAddr>, reason: CloseReason) {
     if watching(kind::CONNEVENTS) {
         let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
         let event = Event::ConnClose {
-            peer: Peer::of(stream),
+            peer: Peer::of(stream, peer),
             reason,
             fd,
         };
@@ -452,7 +460,7 @@ pub fn adopt(stream: Stream, kinds: u16, unsent: Vec<u8>) {
         min_gid,
     });
     // Producers start queueing at once, so no event after the `OK` is missed.
-    LOGGER.kinds.fetch_or(kinds, Ordering::Relaxed);
+    LOGGER.kinds.0.fetch_or(kinds, Ordering::Relaxed);
     LOGGER.wake.notify_one();
 }
 

@@ -81,6 +81,10 @@ impl Watcher {
         }
         self.buf.drain(..self.written);
         self.written = 0;
+        // TLS may still hold records of what it took.
+        if self.stream.flush_pending().is_err() {
+            return false;
+        }
         // Whatever a watcher sends is ignored; reading tells when it has gone.
         let mut scratch = [0u8; 512];
         loop {
@@ -137,7 +141,7 @@ fn run() {
             .map(|w| w.kinds)
             .chain(adopted.iter().map(|w| w.kinds))
             .fold(0, |a, k| a | k);
-        LOGGER.kinds.store(kinds, Ordering::Relaxed);
+        LOGGER.kinds.0.store(kinds, Ordering::Relaxed);
     }
 }
 
