@@ -84,7 +84,7 @@ fn fetchers_and_mutations_log_every_lookup_and_store() {
         ms b 2 T50\r\nzz\r\nmd b\r\ndelete a\r\ndelete zz\r\nset n 0 100 1\r\n5\r\n\
         incr n 2\r\ndecr n 1\r\nma n\r\ncas n 0 0 1 999\r\n1\r\nadd n 0 0 1\r\n2\r\n\
         replace gone 0 0 1\r\n3\r\nset sp%ce\x01 0 0 1\r\n4\r\nset q 0 0 1 noreply\r\n5\r\n\
-        set big 0 0 2000000\r\nmn\r\n";
+        ma cnt N0 J13\r\nmg viv N30 v\r\nma cnt\r\nset big 0 0 2000000\r\nmn\r\n";
     let mut script = script.to_vec();
     // The too-large value's bytes follow its line, then a marker reply.
     let pos = script.len() - b"mn\r\n".len();

@@ -4,7 +4,7 @@
 
 use super::item::{self, Header};
 use super::ops::NeedRoom;
-use super::{Cache, Chunks, Found, RelTime, Shard, Value};
+use super::{Cache, Chunks, Found, RelTime, Shard, StoreMode, StoreOutcome, Value};
 use crate::stats::ThreadStats;
 
 /// How a meta get treats the item it reads.
@@ -167,6 +167,20 @@ impl Cache {
         Ok(Found { idx, header })
     }
 
+    /// `watch`: memcached creates `ma`'s missing counter through its store path, an `add` —
+    /// a second lookup, then the store. (`mg`'s vivify links the item directly, unlogged.)
+    fn log_autovivify(&self, key: &[u8], header: &Header) {
+        if crate::watch::watching(crate::watch::kind::FETCHERS) {
+            crate::watch::item_get(key, crate::watch::GetStatus::NotFound, 0, 0);
+        }
+        self.log_store(
+            key,
+            StoreMode::Add,
+            StoreOutcome::Stored(header.cas),
+            header,
+        );
+    }
+
     /// Meta get: `read` sees the item (or `None`) under its lock and may change its metadata.
     pub fn meta_get<R>(
         &self,
@@ -300,7 +314,10 @@ impl Cache {
                     };
                     let digits = initial.to_string();
                     self.create_locked(&mut shard, hash, key, digits.as_bytes(), false, now)
-                        .map(|found| (found, initial, true))
+                        .map(|found| {
+                            self.log_autovivify(key, &found.header);
+                            (found, initial, true)
+                        })
                 }
             };
             match attempt {

@@ -214,7 +214,13 @@ impl Cache {
 
     /// `watch mutations`: a store attempt with the item it made (memcached logs the new item
     /// whether or not it was linked).
-    fn log_store(&self, key: &[u8], mode: StoreMode, outcome: StoreOutcome, header: &Header) {
+    pub(super) fn log_store(
+        &self,
+        key: &[u8],
+        mode: StoreMode,
+        outcome: StoreOutcome,
+        header: &Header,
+    ) {
         if watch::watching(watch::kind::MUTATIONS) {
             watch::item_store(watch::StoreEvent {
                 key,
