@@ -60,13 +60,31 @@ fn run(kind: ServerKind, verbosity: &str, script: &[u8]) -> Vec<String> {
 
 const SCRIPT: &[u8] = b"set a 0 0 1\r\nx\r\nget a\r\nget a b\r\ngets a\r\nbogus\r\n\
     incr a 1\r\ndelete a\r\nmg a v\r\nms m 1\r\nv\r\nincr n 1\r\nset e 0 -1 1\r\nx\r\n\
-    get e\r\nflush_all\r\nget m\r\nversion\r\nstats slabs\r\nverbosity 2\r\nquit\r\n";
+    get e\r\nflush_all\r\nget m\r\nversion\r\nstats slabs\r\nstats detail on\r\n\
+    stats detail off\r\nverbosity 2\r\nquit\r\n";
 
 #[test]
 fn double_verbose_logs_commands_and_replies_as_memcached() {
     let ours = run(ServerKind::MemcachedRs, "-vv", SCRIPT);
     let theirs = run(ServerKind::Memcached, "-vv", SCRIPT);
     assert!(theirs.len() > 20, "{theirs:#?}");
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn double_verbose_logs_long_and_refused_gets() {
+    let many: Vec<String> = (0..3000).map(|i| format!("miss{i}")).collect();
+    let script = format!(
+        "set hit 0 0 1\r\nx\r\nget {} hit\r\nget {}\r\nquit\r\n",
+        many.join(" "),
+        "k".repeat(251)
+    );
+    let ours = run(ServerKind::MemcachedRs, "-vv", script.as_bytes());
+    let theirs = run(ServerKind::Memcached, "-vv", script.as_bytes());
+    assert!(
+        theirs.iter().any(|l| l == ">N sending key hit"),
+        "{theirs:?}"
+    );
     assert_eq!(ours, theirs);
 }
 

@@ -326,8 +326,8 @@ impl Conn {
                     self.pending
                         .set_output(self.wbuf.len(), self.committed.max(self.wpos));
                     let before = self.wbuf.len();
-                    let verbose = log::log_enabled!(log::Level::Debug) && self.resume == 0;
-                    if verbose {
+                    let verbose = log::log_enabled!(log::Level::Debug);
+                    if verbose && self.resume == 0 {
                         log_command(&self.stream, &avail[..end]);
                     }
                     let next = handler.handle_line(
@@ -543,24 +543,43 @@ fn log_command(stream: &Stream, line: &[u8]) {
 fn log_reply(stream: &Stream, line: &[u8], reply: &[u8]) {
     use std::os::fd::AsRawFd;
     let fd = stream.as_raw_fd();
+    let first_line = || {
+        let first = reply.split(|&b| b == b'\n').next().unwrap_or(b"");
+        first.strip_suffix(b"\r").unwrap_or(first)
+    };
     let command = line.split(|&b| b == b' ').find(|t| !t.is_empty());
     match command {
         Some(b"get" | b"gets" | b"gat" | b"gats" | b"bget") => {
-            for reply_line in reply.split(|&b| b == b'\n') {
-                if let Some(rest) = reply_line.strip_prefix(b"VALUE ") {
-                    let key = rest.split(|&b| b == b' ').next().unwrap_or(b"");
-                    log::debug!(">{fd} sending key {}", String::from_utf8_lossy(key));
-                }
+            // Walk the values (their data may hold anything) to name each key sent.
+            let mut rest = reply;
+            while let Some(header) = rest.strip_prefix(b"VALUE ") {
+                let Some(eol) = header.iter().position(|&b| b == b'\n') else {
+                    break;
+                };
+                let mut fields = header[..eol].split(|&b| b == b' ');
+                let key = fields.next().unwrap_or(b"");
+                let len: usize = fields
+                    .nth(1)
+                    .and_then(|l| std::str::from_utf8(l).ok())
+                    .and_then(|l| l.trim_end().parse().ok())
+                    .unwrap_or(0);
+                log::debug!(">{fd} sending key {}", String::from_utf8_lossy(key));
+                rest = header.get(eol + 1 + len + 2..).unwrap_or(b"");
             }
-            if reply.ends_with(b"END\r\n") {
+            if rest == b"END\r\n" {
                 log::debug!(">{fd} END");
+            } else if rest.starts_with(b"CLIENT_ERROR") || rest.starts_with(b"SERVER_ERROR") {
+                // memcached logs the END it then throws away, then the error.
+                log::debug!(">{fd} END");
+                log::debug!(">{fd} {}", String::from_utf8_lossy(first_line()));
             }
         }
-        Some(b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" | b"stats") => {}
+        Some(b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me") => {}
+        // A statistics listing is not logged, a one-line answer (`stats detail on`) is.
+        Some(b"stats") if reply.starts_with(b"STAT ") || reply.starts_with(b"END") => {}
         _ => {
-            let first = reply.split(|&b| b == b'\n').next().unwrap_or(b"");
+            let first = first_line();
             if !first.is_empty() {
-                let first = first.strip_suffix(b"\r").unwrap_or(first);
                 log::debug!(">{fd} {}", String::from_utf8_lossy(first));
             }
         }
