@@ -170,9 +170,7 @@ impl Cache {
     /// `watch`: memcached creates `ma`'s missing counter through its store path, an `add` —
     /// a second lookup, then the store. (`mg`'s vivify links the item directly, unlogged.)
     fn log_autovivify(&self, key: &[u8], header: &Header) {
-        if crate::watch::watching(crate::watch::kind::FETCHERS) {
-            crate::watch::item_get(key, crate::watch::GetStatus::NotFound, 0, 0);
-        }
+        crate::watch::lookup_done(key, crate::watch::GetStatus::NotFound, 0, 0);
         self.log_store(
             key,
             StoreMode::Add,

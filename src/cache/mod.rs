@@ -155,34 +155,6 @@ pub enum StoreOutcome {
     NoMemory,
 }
 
-impl StoreMode {
-    /// The text command of this mode (as `watch` lines name it).
-    pub fn command_name(self) -> &'static str {
-        match self {
-            StoreMode::Set => "set",
-            StoreMode::Add => "add",
-            StoreMode::Replace => "replace",
-            StoreMode::Append => "append",
-            StoreMode::Prepend => "prepend",
-            StoreMode::Cas => "cas",
-        }
-    }
-}
-
-impl StoreOutcome {
-    /// memcached's name for the outcome (its `store_item_type`, as `watch` lines show it).
-    pub fn status_name(self) -> &'static str {
-        match self {
-            StoreOutcome::Stored(_) => "stored",
-            StoreOutcome::NotStored => "not_stored",
-            StoreOutcome::Exists => "exists",
-            StoreOutcome::NotFound => "not_found",
-            StoreOutcome::TooLarge => "too_large",
-            StoreOutcome::NoMemory => "no_memory",
-        }
-    }
-}
-
 /// What an incr/decr did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArithOutcome {
@@ -608,10 +580,7 @@ impl Cache {
     ) -> Option<Found> {
         use crate::watch::{self, GetStatus};
         let Some(idx) = shard.table.find(hash, |e| self.key_of(&e.chunk) == key) else {
-            if watch::watching(watch::kind::FETCHERS) {
-                watch::item_get(key, GetStatus::NotFound, 0, 0);
-            }
-            log::trace!("> NOT FOUND {}", String::from_utf8_lossy(key));
+            watch::lookup_done(key, GetStatus::NotFound, 0, 0);
             return None;
         };
         let header = self.header_of(&shard.table.entry(idx).chunk);
@@ -622,25 +591,10 @@ impl Cache {
             stats.get_expired.incr();
             GetStatus::Expired
         } else {
-            if watch::watching(watch::kind::FETCHERS) {
-                watch::item_get(key, GetStatus::Found, header.class, header.nbytes);
-            }
-            log::trace!("> FOUND KEY {}", String::from_utf8_lossy(key));
+            watch::lookup_done(key, GetStatus::Found, header.class, header.nbytes);
             return Some(Found { idx, header });
         };
-        if watch::watching(watch::kind::FETCHERS) {
-            watch::item_get(key, status, 0, 0);
-        }
-        // memcached's -vvv trace of its item lookups.
-        let why = if status == GetStatus::Flushed {
-            "flush"
-        } else {
-            "expire"
-        };
-        log::trace!(
-            "> FOUND KEY {} -nuked by {why}",
-            String::from_utf8_lossy(key)
-        );
+        watch::lookup_done(key, status, 0, 0);
         self.unlink(shard, idx, &header);
         None
     }

@@ -5,6 +5,34 @@ use super::{Cache, Chunks, Found, RelTime, Shard, StoreMode, StoreOptions, Store
 use crate::stats::ThreadStats;
 use crate::watch;
 
+impl StoreMode {
+    /// The text command of this mode (as `watch` lines name it).
+    pub fn command_name(self) -> &'static str {
+        match self {
+            StoreMode::Set => "set",
+            StoreMode::Add => "add",
+            StoreMode::Replace => "replace",
+            StoreMode::Append => "append",
+            StoreMode::Prepend => "prepend",
+            StoreMode::Cas => "cas",
+        }
+    }
+}
+
+impl StoreOutcome {
+    /// memcached's name for the outcome (its `store_item_type`, as `watch` lines show it).
+    pub fn status_name(self) -> &'static str {
+        match self {
+            StoreOutcome::Stored(_) => "stored",
+            StoreOutcome::NotStored => "not_stored",
+            StoreOutcome::Exists => "exists",
+            StoreOutcome::NotFound => "not_found",
+            StoreOutcome::TooLarge => "too_large",
+            StoreOutcome::NoMemory => "no_memory",
+        }
+    }
+}
+
 /// How a client's CAS id compares with the item's (memcached's `cas_result`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CasCheck {

@@ -367,6 +367,24 @@ fn push(kind: u16, event: Event, key_len: usize) {
     LOGGER.written.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A cache lookup's outcome: the `item_get` line for `watch fetchers` and memcached's `-vvv`
+/// trace of it. Costs two relaxed loads when neither is on.
+#[inline]
+pub fn lookup_done(key: &[u8], status: GetStatus, class: u8, size: u32) {
+    if watching(kind::FETCHERS) {
+        item_get(key, status, class, size);
+    }
+    if log::log_enabled!(log::Level::Trace) {
+        let key = String::from_utf8_lossy(key);
+        match status {
+            GetStatus::NotFound => log::trace!("> NOT FOUND {key}"),
+            GetStatus::Found => log::trace!("> FOUND KEY {key}"),
+            GetStatus::Flushed => log::trace!("> FOUND KEY {key} -nuked by flush"),
+            GetStatus::Expired => log::trace!("> FOUND KEY {key} -nuked by expire"),
+        }
+    }
+}
+
 /// An item lookup (memcached's `item_get` line). `class` and `size` are 0 unless found.
 pub fn item_get(key: &[u8], status: GetStatus, class: u8, size: u32) {
     let event = Event::ItemGet {
