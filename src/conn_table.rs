@@ -22,6 +22,11 @@ pub enum ConnKind {
         /// The listener's address, as `addr` lines show addresses.
         listen_addr: String,
     },
+    /// A client connection that became a `watch` receiver.
+    Watcher {
+        /// The listener's address.
+        listen_addr: String,
+    },
 }
 
 /// One socket.
@@ -46,6 +51,17 @@ impl ConnTable {
     /// Adds (or replaces) the socket `fd`.
     pub fn insert(&self, fd: RawFd, entry: ConnEntry) {
         lock(&self.entries).insert(fd, entry);
+    }
+
+    /// Marks client `fd` as a `watch` receiver (`conn_watch` in `stats conns`).
+    pub fn set_watching(&self, fd: RawFd) {
+        if let Some(e) = lock(&self.entries).get_mut(&fd) {
+            if let ConnKind::Client { listen_addr } = &e.kind {
+                e.kind = ConnKind::Watcher {
+                    listen_addr: listen_addr.clone(),
+                };
+            }
+        }
     }
 
     /// Forgets the socket `fd`.

@@ -358,3 +358,36 @@ fn a_watcher_that_does_not_read_loses_lines_not_memory() {
         );
     }
 }
+
+#[test]
+fn a_watcher_is_still_a_connection() {
+    for kind in BOTH {
+        let server = Server::start(kind, &[]);
+        let w = watcher(&server, "watch");
+        let mut c = server.client();
+        // memcached marks the connection conn_watch just after the logger sent OK, and the
+        // start-up probe's close may still be pending: ask until it settles.
+        let settled = |c: &mut Client, want_watchers: usize| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let conns = c.request("stats conns");
+                let stats = c.request("stats");
+                let watchers = conns.matches(":state conn_watch\r\n").count();
+                let want_conns = format!("STAT curr_connections {}\r\n", 1 + want_watchers);
+                if watchers == want_watchers && stats.contains(&want_conns) {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{}: want {want_watchers} watcher(s): {conns}{stats}",
+                    kind.name()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        settled(&mut c, 1);
+        drop(w);
+        // Gone once the logger notices (memcached's looks about once a second).
+        settled(&mut c, 0);
+    }
+}

@@ -289,9 +289,10 @@ pub fn conns(server: &Server, asking: i32, out: &mut Vec<u8>) {
             }
             ConnKind::Client { .. } if fd == asking => ("conn_parse_cmd", 0),
             ConnKind::Client { .. } => ("conn_read", secs_since(&e.last_cmd, now)),
+            ConnKind::Watcher { .. } => ("conn_watch", secs_since(&e.last_cmd, now)),
         };
         stat(out, &format!("{fd}:addr"), &e.addr);
-        if let ConnKind::Client { listen_addr } = &e.kind {
+        if let ConnKind::Client { listen_addr } | ConnKind::Watcher { listen_addr } = &e.kind {
             stat(out, &format!("{fd}:listen_addr"), listen_addr);
         }
         stat(out, &format!("{fd}:state"), state);

@@ -304,10 +304,21 @@ impl Worker {
             }
             Drive::Close(reason) => self.close(idx, reason),
             Drive::Watch(kinds) => {
-                // The logger owns the socket from now on; it is no longer a served connection.
-                if let Some(conn) = self.detach(idx) {
+                // The logger owns the socket from now on. As in memcached it still counts as a
+                // connection (`conn_watch` in `stats conns`) until the watcher goes.
+                if let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) {
+                    let fd = conn.stream().as_raw_fd();
+                    conn.uncount_buffers(&self.stats);
+                    let _ = self.epoll.remove(fd);
+                    self.free.push(idx);
+                    self.server.conn_table.set_watching(fd);
+                    let server = Arc::clone(&self.server);
+                    let gone = crate::watch::Gone(Box::new(move || {
+                        server.conn_table.remove(fd);
+                        server.conns.current.fetch_sub(1, Ordering::Relaxed);
+                    }));
                     let (stream, unsent) = conn.into_watcher();
-                    crate::watch::adopt(stream, kinds, unsent);
+                    crate::watch::adopt(stream, kinds, unsent, gone);
                 }
             }
         }

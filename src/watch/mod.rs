@@ -244,6 +244,17 @@ struct NewWatcher {
     unsent: Vec<u8>,
     /// Events before this id predate the watcher.
     min_gid: u64,
+    /// Called once the watcher has gone (the server's connection bookkeeping).
+    gone: Gone,
+}
+
+/// What to do when a watcher's connection ends.
+pub struct Gone(pub Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Gone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gone")
+    }
 }
 
 /// Figures for `stats` (memcached's `log_*` counters).
@@ -466,8 +477,8 @@ pub fn release() {
 }
 
 /// Turns a connection (with a claim from [`try_reserve`]) into a watcher of `kinds`. `unsent`
-/// is output it still owed; `OK` follows it, then the events.
-pub fn adopt(stream: Stream, kinds: u16, unsent: Vec<u8>) {
+/// is output it still owed; `OK` follows it, then the events. `gone` runs when it ends.
+pub fn adopt(stream: Stream, kinds: u16, unsent: Vec<u8>, gone: Gone) {
     thread::ensure_started();
     // As memcached, the watcher takes an id of its own; it sees the events after it.
     let min_gid = LOGGER.gid.fetch_add(1, Ordering::Relaxed) + 1;
@@ -476,6 +487,7 @@ pub fn adopt(stream: Stream, kinds: u16, unsent: Vec<u8>) {
         kinds,
         unsent,
         min_gid,
+        gone,
     });
     // Producers start queueing at once, so no event after the `OK` is missed.
     LOGGER.kinds.0.fetch_or(kinds, Ordering::Relaxed);

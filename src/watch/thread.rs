@@ -36,6 +36,7 @@ struct Watcher {
     written: usize,
     /// Lines lost to a full buffer since the last one that fitted.
     skipped: u64,
+    gone: Option<super::Gone>,
 }
 
 impl Watcher {
@@ -49,6 +50,7 @@ impl Watcher {
             buf,
             written: 0,
             skipped: 0,
+            gone: Some(w.gone),
         }
     }
 
@@ -131,6 +133,9 @@ fn run() {
             if !alive {
                 LOGGER.watchers.fetch_sub(1, Ordering::Relaxed);
                 release();
+                if let Some(gone) = w.gone.take() {
+                    (gone.0)();
+                }
             }
             alive
         });
