@@ -41,6 +41,22 @@ impl Daemon {
     }
 }
 
+/// `get key` over the unix socket at `path`: the whole reply, up to its `END`.
+fn get_over_unix(path: &std::path::Path, key: &str) -> Vec<u8> {
+    let mut u = std::os::unix::net::UnixStream::connect(path).expect("unix socket");
+    u.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    std::io::Write::write_all(&mut u, format!("get {key}\r\n").as_bytes()).expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"END\r\n") {
+        let n = std::io::Read::read(&mut u, &mut buf).expect("read");
+        assert!(n > 0, "unix socket closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
 fn temp_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join("memcached-rs-tests");
     std::fs::create_dir_all(&dir).expect("test directory");
@@ -182,18 +198,10 @@ fn serves_the_sockets_systemd_passes_and_binds_nothing_else() {
     }
     let mut c = Client::connect(tcp);
     assert_eq!(c.request("set k 0 0 3\r\nabc"), "STORED\r\n");
-    let mut u = std::os::unix::net::UnixStream::connect(&unix_path).expect("unix socket");
-    u.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    std::io::Write::write_all(&mut u, b"get k\r\n").expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.ends_with(b"END\r\n") {
-        let n = std::io::Read::read(&mut u, &mut buf).expect("read");
-        assert!(n > 0, "unix socket closed");
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert_eq!(got, b"VALUE k 0 3\r\nabc\r\nEND\r\n");
+    assert_eq!(
+        get_over_unix(&unix_path, "k"),
+        b"VALUE k 0 3\r\nabc\r\nEND\r\n"
+    );
     // -p names a port, but with sockets passed in, nothing else is bound.
     assert!(TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], unused_port))).is_err());
     daemon.signal("TERM");
@@ -265,18 +273,10 @@ fn adopts_named_tcp_unix_and_udp_sockets_passed_by_hand() {
     let mut c = Client::connect(tcp_addr);
     assert_eq!(c.request("set k 0 0 3\r\nabc"), "STORED\r\n");
 
-    let mut u = std::os::unix::net::UnixStream::connect(&unix_path).expect("unix socket");
-    u.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    std::io::Write::write_all(&mut u, b"get k\r\n").expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.ends_with(b"END\r\n") {
-        let n = std::io::Read::read(&mut u, &mut buf).expect("read");
-        assert!(n > 0, "unix socket closed");
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert_eq!(got, b"VALUE k 0 3\r\nabc\r\nEND\r\n");
+    assert_eq!(
+        get_over_unix(&unix_path, "k"),
+        b"VALUE k 0 3\r\nabc\r\nEND\r\n"
+    );
 
     // UDP: memcached's frame header (request id 7, sequence 0, one datagram).
     let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp client");
