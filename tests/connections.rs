@@ -399,3 +399,25 @@ fn binary_append_with_a_stale_cas_is_not_a_cas_miss() {
         );
     }
 }
+
+/// `stats` and `stats settings` name the same things in the same order as memcached 1.6.18
+/// (values differ by nature: pids, times, sizes). memcached alone prints `libevent`, the
+/// version of a library this server does not use.
+#[test]
+fn stats_names_are_memcacheds_in_its_order() {
+    for command in ["stats", "stats settings"] {
+        let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached].map(|kind| {
+            let server = Server::start(kind, &[]);
+            let reply = server.client().request(command);
+            reply
+                .lines()
+                .filter_map(|l| l.strip_prefix("STAT "))
+                .filter_map(|l| l.split(' ').next())
+                .filter(|name| *name != "libevent")
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+        assert!(theirs.len() > 50, "{command}: {theirs:?}");
+        assert_eq!(ours, theirs, "{command}");
+    }
+}
