@@ -100,13 +100,13 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// The peer's address as `stats conns` shows it; memcached prints an unnamed unix peer as
-    /// `?:<AF 0>`.
-    pub fn table_addr(&self) -> String {
-        match self {
-            Stream::Tcp(s) => tcp_table_addr(s),
-            Stream::Tls(s) => tcp_table_addr(s.tcp()),
-            Stream::Unix(_) => "?:<AF 0>".into(),
+    /// The peer's address as `stats conns` shows it, from `peer` (the TCP peer as asked at
+    /// accept); memcached prints an unnamed unix peer as `?:<AF 0>`.
+    pub fn table_addr(&self, peer: Option<std::net::SocketAddr>) -> String {
+        match (self, peer) {
+            (Stream::Unix(_), _) => "?:<AF 0>".into(),
+            (_, Some(a)) => crate::conn_table::inet_addr("tcp", &a),
+            (_, None) => "?".into(),
         }
     }
 
@@ -174,11 +174,6 @@ impl Stream {
             _ => Ok(true),
         }
     }
-}
-
-fn tcp_table_addr(s: &TcpStream) -> String {
-    s.peer_addr()
-        .map_or_else(|_| "?".into(), |a| crate::conn_table::inet_addr("tcp", &a))
 }
 
 impl AsRawFd for Stream {

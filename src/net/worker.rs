@@ -271,11 +271,7 @@ impl Worker {
             .map_or_else(String::new, Listener::table_addr);
         // Asked once: after a reset the socket no longer knows its peer, and the close is logged.
         let peer = stream.tcp().and_then(|s| s.peer_addr().ok());
-        let addr = match (&stream, peer) {
-            (Stream::Unix(_), _) => stream.table_addr(),
-            (_, Some(a)) => crate::conn_table::inet_addr("tcp", &a),
-            (_, None) => "?".into(),
-        };
+        let addr = stream.table_addr(peer);
         self.server.conn_table.insert(
             fd,
             ConnEntry {
