@@ -330,29 +330,35 @@ fn an_unwritable_log_file_does_not_stop_the_start() {
     );
 }
 
-/// Under systemd (`JOURNAL_STREAM` set) every stderr line carries its syslog priority, so the
-/// journal files warnings as warnings.
+/// Under systemd every stderr line carries its syslog priority, so the journal files warnings as
+/// warnings. systemd names the stream in `JOURNAL_STREAM` (`device:inode`); a `JOURNAL_STREAM`
+/// inherited from a service by a daemon whose stderr goes elsewhere gets plain lines.
 #[test]
 fn journal_lines_carry_their_priority() {
-    let port = free_port();
-    let mut c = base(port);
-    c.args(["-v", "-o", "hash_algorithm=jenkins"])
-        .env("JOURNAL_STREAM", "8:12345")
-        .stderr(Stdio::piped());
-    if running_as_root() {
-        c.args(["-u", "root"]);
+    use std::os::unix::fs::MetadataExt;
+    for journal in [true, false] {
+        let port = free_port();
+        let path = std::env::temp_dir().join(format!("mcrs-journal-{}-{port}", std::process::id()));
+        let log = std::fs::File::create(&path).expect("create the stderr file");
+        let meta = log.metadata().expect("stat the stderr file");
+        let inode = if journal { meta.ino() } else { meta.ino() + 1 };
+        let mut c = base(port);
+        c.args(["-v", "-o", "hash_algorithm=jenkins"])
+            .env("JOURNAL_STREAM", format!("{}:{inode}", meta.dev()))
+            .stderr(log);
+        if running_as_root() {
+            c.args(["-u", "root"]);
+        }
+        let mut daemon = Daemon(c.spawn().expect("spawn"));
+        wait_until("the port", || serving(port));
+        kill(daemon.0.id(), "TERM");
+        daemon.0.wait().expect("wait for the daemon");
+        let err = std::fs::read_to_string(&path).expect("read the stderr file");
+        let _ = std::fs::remove_file(&path);
+        let (warn, info) = if journal { ("<4>", "<6>") } else { ("", "") };
+        let warning = format!("{warn}-o hash_algorithm=jenkins: not implemented yet");
+        let listening = format!("{info}listening on tcp 127.0.0.1:");
+        assert!(err.lines().any(|l| l.starts_with(&warning)), "{err}");
+        assert!(err.lines().any(|l| l.starts_with(&listening)), "{err}");
     }
-    let mut daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", || serving(port));
-    let err = stop_and_read_stderr(&mut daemon);
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("<4>-o hash_algorithm=jenkins: not implemented yet")),
-        "{err}"
-    );
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("<6>listening on tcp 127.0.0.1:")),
-        "{err}"
-    );
 }

@@ -63,10 +63,35 @@ impl Log for Logger {
     fn flush(&self) {}
 }
 
-/// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM` for it).
+/// Whether stderr is connected to the journal. systemd sets `JOURNAL_STREAM` to the stream's
+/// `device:inode`; the variable is inherited by every child, so it only counts when it names
+/// our own stderr (a daemon started from a shell inside a service, with stderr sent to a file,
+/// must not prefix its lines).
 fn to_journal() -> bool {
     static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some())
+    *JOURNAL.get_or_init(|| {
+        let Some(named) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        stderr_identity().is_some_and(|(dev, ino)| names_stream(&named.to_string_lossy(), dev, ino))
+    })
+}
+
+/// The device and inode of our stderr.
+fn stderr_identity() -> Option<(u64, u64)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let fd = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+    let meta = File::from(fd).metadata().ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// Whether a `JOURNAL_STREAM` value (`device:inode`, decimal) names this device and inode.
+fn names_stream(value: &str, dev: u64, ino: u64) -> bool {
+    let Some((d, i)) = value.split_once(':') else {
+        return false;
+    };
+    d.parse() == Ok(dev) && i.parse() == Ok(ino)
 }
 
 /// syslog's priority for a log level (err, warning, info, debug).
@@ -154,5 +179,20 @@ pub fn reopen() -> String {
             Err(e) => format!("SIGHUP: cannot reopen {}: {e}", path.display()),
         },
         _ => "SIGHUP: no log file to reopen".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_stream_must_name_this_device_and_inode() {
+        assert!(names_stream("64769:123456", 64769, 123456));
+        assert!(!names_stream("64769:123456", 64769, 123457));
+        assert!(!names_stream("64770:123456", 64769, 123456));
+        assert!(!names_stream("64769", 64769, 123456));
+        assert!(!names_stream("", 0, 0));
+        assert!(!names_stream("x:y", 0, 0));
     }
 }
