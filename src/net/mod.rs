@@ -1,6 +1,7 @@
 //! Sockets, the epoll loops and connection buffers. Knows nothing of commands: bytes go to the
 //! handler and its replies come back as bytes.
 
+mod balance;
 mod conn;
 mod listener;
 mod stream;

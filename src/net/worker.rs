@@ -1,8 +1,9 @@
 //! A worker thread: one epoll loop that accepts connections and serves them.
 //!
 //! Every worker watches every listening socket (`EPOLLEXCLUSIVE`, so the kernel wakes one worker
-//! per incoming connection) and serves the connections it accepted until they close: there is no
-//! dispatcher thread and no hand-off between threads.
+//! per incoming connection). The worker that accepts a connection gives it to the worker serving
+//! the fewest ([`Balance`], usually itself or the other one in turn), which serves it until it
+//! closes: there is no dispatcher thread.
 
 use std::collections::VecDeque;
 use std::io;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::balance::{Balance, Handoff};
 use super::conn::{Conn, Drive};
 use super::stream::{Listener, Stream};
 use super::sys::{event_buffer, Epoll, Waker, HANGUP};
@@ -66,16 +68,24 @@ pub fn spawn_workers(
     listeners: &Arc<Vec<Listener>>,
     shutdown: &Arc<AtomicBool>,
 ) -> io::Result<Vec<WorkerHandle>> {
-    let mut handles = Vec::new();
-    for id in 0..server.settings.threads {
+    let mut loops = Vec::new();
+    for _ in 0..server.settings.threads {
         let epoll = Epoll::new()?;
         let waker = Arc::new(Waker::new()?);
         epoll.add_waker(waker.as_raw_fd(), WAKER_TOKEN)?;
         for (i, l) in listeners.iter().enumerate() {
             epoll.add_listener(l.as_raw_fd(), LISTENER_TOKEN_BASE + i as u64)?;
         }
+        loops.push((epoll, waker));
+    }
+    let wakers: Vec<Arc<Waker>> = loops.iter().map(|(_, w)| Arc::clone(w)).collect();
+    let balance = Arc::new(Balance::new(&wakers));
+    let mut handles = Vec::new();
+    for (id, (epoll, waker)) in loops.into_iter().enumerate() {
         let heartbeat = Arc::new(AtomicU64::new(server.cache.clock().monotonic_ms()));
         let worker = Worker {
+            id,
+            balance: Arc::clone(&balance),
             heartbeat: Arc::clone(&heartbeat),
             stats: server.stats.register(),
             server: Arc::clone(server),
@@ -101,6 +111,9 @@ pub fn spawn_workers(
 }
 
 struct Worker {
+    /// This worker's index in [`Balance`].
+    id: usize,
+    balance: Arc<Balance>,
     heartbeat: Arc<AtomicU64>,
     server: Arc<Server>,
     stats: Arc<ThreadStats>,
@@ -141,6 +154,9 @@ impl Worker {
                 let token = ev.u64;
                 if token == WAKER_TOKEN {
                     self.waker.drain();
+                    for handoff in self.balance.take_inbox(self.id) {
+                        self.admit(handoff.stream, handoff.listener);
+                    }
                 } else if token >= LISTENER_TOKEN_BASE {
                     self.accept((token - LISTENER_TOKEN_BASE) as usize);
                 } else {
@@ -208,7 +224,12 @@ impl Worker {
             match l.accept(self.server.tls.as_ref()) {
                 Ok(stream) => {
                     self.server.conns.end_shortage();
-                    self.admit(stream, listener);
+                    let worker = self.balance.choose(self.id);
+                    if worker == self.id {
+                        self.admit(stream, listener);
+                    } else {
+                        self.balance.hand_to(worker, Handoff { stream, listener });
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -241,10 +262,12 @@ impl Worker {
             let _ = stream.write(b"ERROR Too many open connections\r\n");
             // memcached counts it as rejected, not in total_connections.
             conns.rejected.fetch_add(1, Ordering::Relaxed);
+            self.balance.release(self.id);
             return;
         }
         if let Err(e) = stream.set_nonblocking(true) {
             log::warn!("could not set up a new connection: {e}");
+            self.balance.release(self.id);
             return;
         }
         let idx = match self.free.pop() {
@@ -257,6 +280,7 @@ impl Worker {
         if let Err(e) = self.epoll.add_connection(stream.as_raw_fd(), idx as u64) {
             log::warn!("could not watch a new connection: {e}");
             self.free.push(idx);
+            self.balance.release(self.id);
             return;
         }
         let now_open = conns.current.fetch_add(1, Ordering::Relaxed) + 1;
@@ -307,6 +331,7 @@ impl Worker {
                     conn.uncount_buffers(&self.stats);
                     let _ = self.epoll.remove(fd);
                     self.free.push(idx);
+                    self.balance.release(self.id);
                     self.server.conn_table.set_watching(fd);
                     let server = Arc::clone(&self.server);
                     let gone = crate::watch::Gone(Box::new(move || {
@@ -343,6 +368,7 @@ impl Worker {
         let _ = self.epoll.remove(fd);
         self.server.conns.current.fetch_sub(1, Ordering::Relaxed);
         self.free.push(idx);
+        self.balance.release(self.id);
         Some(conn)
     }
 

@@ -1,0 +1,158 @@
+//! Spreading connections evenly over the workers.
+//!
+//! Every worker watches the listeners (`EPOLLEXCLUSIVE`), but the kernel tends to wake the same
+//! worker again, and a woken worker accepts a whole burst: 50 clients connecting at once could
+//! land 40 on one worker and 10 on the other, leaving one core idle while the other queues. So
+//! the worker that accepts a connection gives it to the worker serving the fewest (itself when
+//! tied), the way memcached's dispatcher deals connections out round-robin — but by load, so
+//! that closed connections are made up for.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::stream::Stream;
+use super::sys::Waker;
+
+/// A connection handed from the worker that accepted it to the one that will serve it.
+pub struct Handoff {
+    pub stream: Stream,
+    /// Which listener accepted it (for `stats conns`).
+    pub listener: usize,
+}
+
+/// One worker's share: how many connections it serves, and its inbox.
+#[repr(align(64))] // The counts change on every accept and close: one cache line each.
+struct Share {
+    serving: AtomicUsize,
+    inbox: Mutex<Vec<Handoff>>,
+    waker: Arc<Waker>,
+}
+
+/// The shares of all workers, indexed by worker id.
+pub struct Balance {
+    shares: Vec<Share>,
+}
+
+impl Balance {
+    /// One share per worker, each woken through its waker when a connection is handed to it.
+    pub fn new(wakers: &[Arc<Waker>]) -> Balance {
+        Balance {
+            shares: wakers
+                .iter()
+                .map(|w| Share {
+                    serving: AtomicUsize::new(0),
+                    inbox: Mutex::new(Vec::new()),
+                    waker: Arc::clone(w),
+                })
+                .collect(),
+        }
+    }
+
+    /// Which worker should serve a connection worker `me` just accepted: the one serving the
+    /// fewest, `me` when it is among them. The choice is counted at once, so a burst of
+    /// accepts alternates.
+    pub fn choose(&self, me: usize) -> usize {
+        let counts = self
+            .shares
+            .iter()
+            .map(|s| s.serving.load(Ordering::Relaxed));
+        let target = least_loaded(me, counts);
+        if let Some(share) = self.shares.get(target) {
+            share.serving.fetch_add(1, Ordering::Relaxed);
+        }
+        target
+    }
+
+    /// Gives an accepted connection to `worker` (chosen by [`Balance::choose`]) and wakes it.
+    /// If it cannot be woken the connection is closed here, uncounted.
+    pub fn hand_to(&self, worker: usize, handoff: Handoff) {
+        let Some(share) = self.shares.get(worker) else {
+            return;
+        };
+        match share.inbox.lock() {
+            Ok(mut inbox) => inbox.push(handoff),
+            Err(poisoned) => poisoned.into_inner().push(handoff),
+        }
+        if let Err(e) = share.waker.wake() {
+            log::warn!("could not hand a connection to worker {worker}: {e}");
+        }
+    }
+
+    /// The connections handed to `worker` since it last looked.
+    pub fn take_inbox(&self, worker: usize) -> Vec<Handoff> {
+        let Some(share) = self.shares.get(worker) else {
+            return Vec::new();
+        };
+        let mut inbox = match share.inbox.lock() {
+            Ok(inbox) => inbox,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::mem::take(&mut *inbox)
+    }
+
+    /// `worker` no longer serves one of its connections (closed, refused, or handed to the
+    /// logger as a watcher).
+    pub fn release(&self, worker: usize) {
+        if let Some(share) = self.shares.get(worker) {
+            // Never below zero, even if a release were counted twice.
+            let _ = share
+                .serving
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
+/// The index of the smallest count, preferring `me` among equals (no hand-off when it would
+/// not even out anything), then the lowest index.
+fn least_loaded(me: usize, counts: impl Iterator<Item = usize>) -> usize {
+    let mut best: Option<(usize, usize)> = None;
+    for (i, n) in counts.enumerate() {
+        let better = match best {
+            None => true,
+            Some((b, bn)) => n < bn || (n == bn && i == me && b != me),
+        };
+        if better {
+            best = Some((i, n));
+        }
+    }
+    best.map_or(me, |(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_fewest_and_keeps_ties_at_home() {
+        assert_eq!(least_loaded(0, [3, 2].into_iter()), 1);
+        assert_eq!(least_loaded(1, [2, 3].into_iter()), 0);
+        assert_eq!(least_loaded(1, [2, 2].into_iter()), 1);
+        assert_eq!(least_loaded(0, [2, 2].into_iter()), 0);
+        assert_eq!(least_loaded(2, [1, 4, 1, 1].into_iter()), 2);
+        assert_eq!(least_loaded(1, [1, 4, 1, 1].into_iter()), 0);
+        assert_eq!(least_loaded(0, std::iter::empty()), 0);
+    }
+
+    #[test]
+    fn a_burst_of_accepts_alternates() {
+        let wakers: Vec<Arc<Waker>> = (0..2)
+            .map(|_| Arc::new(Waker::new().expect("eventfd")))
+            .collect();
+        let balance = Balance::new(&wakers);
+        // Worker 0 accepts all 50: they are dealt 25 and 25.
+        let chosen: Vec<usize> = (0..50).map(|_| balance.choose(0)).collect();
+        assert_eq!(chosen.iter().filter(|&&w| w == 0).count(), 25);
+        assert_eq!(chosen[..4], [0, 1, 0, 1]);
+        // Worker 1 loses 5: the next five go to it, whoever accepts them.
+        for _ in 0..5 {
+            balance.release(1);
+        }
+        assert!((0..5).all(|_| balance.choose(0) == 1));
+        assert_eq!(balance.choose(1), 1);
+        // Releasing more than was counted stays at zero.
+        for _ in 0..100 {
+            balance.release(1);
+        }
+        assert_eq!(balance.choose(0), 1);
+    }
+}
