@@ -35,7 +35,7 @@ pub use clock::{Clock, RelTime};
 use item::Header;
 pub use lru::{LruSettings, LruTuning, TuneError};
 pub use meta::{ItemMut, MetaArith, MetaDelete, MetaGetOptions};
-use slabs::{ClassTable, Slabs, MAX_CLASSES};
+use slabs::{ClassTable, Slabs};
 use table::Table;
 
 /// How many shards the keys are spread over: enough that worker threads rarely meet on a lock.
@@ -304,6 +304,23 @@ pub struct ClassCounters {
 }
 
 impl ClassCounters {
+    /// All counters at zero.
+    const ZERO: ClassCounters = ClassCounters {
+        evicted: 0,
+        evicted_nonzero: 0,
+        evicted_time: 0,
+        outofmemory: 0,
+        reclaimed: 0,
+        expired_unfetched: 0,
+        evicted_unfetched: 0,
+        mem_requested: 0,
+        crawler_reclaimed: 0,
+        crawler_items_checked: 0,
+        moves_to_cold: 0,
+        moves_to_warm: 0,
+        moves_within_lru: 0,
+    };
+
     /// Adds another shard's counters (`evicted_time` keeps the most recent, i.e. the largest).
     fn add(&mut self, c: &ClassCounters) {
         self.evicted += c.evicted;
@@ -319,6 +336,39 @@ impl ClassCounters {
         self.moves_to_cold += c.moves_to_cold;
         self.moves_to_warm += c.moves_to_warm;
         self.moves_within_lru += c.moves_within_lru;
+    }
+}
+
+/// One shard's counters per slab class, grown up to a class when it is first counted: all 64
+/// classes of all 64 shards would be 425 KB written at start, a tenth of an idle daemon's RSS,
+/// where most caches use a handful of classes.
+#[derive(Debug, Default)]
+struct ShardClasses(Vec<ClassCounters>);
+
+impl ShardClasses {
+    fn iter(&self) -> impl Iterator<Item = &ClassCounters> {
+        self.0.iter()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut ClassCounters> {
+        self.0.iter_mut()
+    }
+}
+
+impl std::ops::Index<usize> for ShardClasses {
+    type Output = ClassCounters;
+
+    fn index(&self, class: usize) -> &ClassCounters {
+        self.0.get(class).unwrap_or(&ClassCounters::ZERO)
+    }
+}
+
+impl std::ops::IndexMut<usize> for ShardClasses {
+    fn index_mut(&mut self, class: usize) -> &mut ClassCounters {
+        if class >= self.0.len() {
+            self.0.resize(class + 1, ClassCounters::ZERO);
+        }
+        &mut self.0[class]
     }
 }
 
@@ -338,7 +388,7 @@ struct Shard {
     table: Table,
     total_items: u64,
     bytes: u64,
-    classes: [ClassCounters; MAX_CLASSES],
+    classes: ShardClasses,
 }
 
 /// The cache. Shared by every worker thread.
@@ -431,7 +481,7 @@ impl Cache {
                     table: Table::with_capacity(per_shard, expected),
                     total_items: 0,
                     bytes: 0,
-                    classes: [ClassCounters::default(); MAX_CLASSES],
+                    classes: ShardClasses::default(),
                 })
             })
             .collect();
