@@ -305,7 +305,7 @@ impl Connection {
             Next::Swallow(0) => {}
             Next::Swallow(n) => self.input = Input::Swallow(n),
             Next::CloseAfterWrite => return Some(Processed::CloseAfterWrite),
-            Next::Close => {
+            Next::Close | Next::Shutdown => {
                 self.wbuf.truncate(self.committed);
                 return Some(Processed::Close);
             }

@@ -195,6 +195,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
             log::error!("a UDP thread panicked");
         }
     }
+    crate::watch::settle(std::time::Duration::from_millis(500));
     if crawler.join().is_err() {
         log::error!("the LRU crawler thread panicked");
     }

@@ -105,6 +105,8 @@ pub enum Next {
     CloseAfterWrite,
     /// Close at once.
     Close,
+    /// Close at once: the `shutdown` command stops the server (the close is logged as such).
+    Shutdown,
     /// Send what is queued, then hand the connection to the `watch` logger with these event
     /// kinds (a place among the watchers is already claimed).
     Watch(u16),
@@ -297,11 +299,11 @@ impl<'s> Handler<'s> {
                 match mode {
                     ShutdownMode::Now => {
                         crate::daemon::signals::raise(libc::SIGINT);
-                        Next::Close
+                        Next::Shutdown
                     }
                     ShutdownMode::Graceful => {
                         crate::daemon::signals::raise(libc::SIGUSR1);
-                        Next::Close
+                        Next::Shutdown
                     }
                     ShutdownMode::Invalid => {
                         reply(out, "CLIENT_ERROR invalid shutdown mode", false);

@@ -65,7 +65,7 @@ enum Processed {
     OutputFull,
     OutOfBudget,
     CloseAfterWrite,
-    Close,
+    Close(CloseReason),
     Watch(u16),
 }
 
@@ -230,7 +230,7 @@ impl Conn {
                         Processed::CloseAfterWrite => {
                             self.close_after_write = Some(CloseReason::Normal);
                         }
-                        Processed::Close => self.close_after_write = Some(CloseReason::Error),
+                        Processed::Close(reason) => self.close_after_write = Some(reason),
                         _ => {}
                     }
                     return Drive::Wait;
@@ -241,7 +241,7 @@ impl Conn {
                 return Drive::Close(reason);
             }
             match processed {
-                Processed::Close => return Drive::Close(CloseReason::Error),
+                Processed::Close(reason) => return Drive::Close(reason),
                 Processed::CloseAfterWrite => return Drive::Close(CloseReason::Normal),
                 Processed::Watch(kinds) => return Drive::Watch(kinds),
                 Processed::OutOfBudget => {
@@ -303,8 +303,7 @@ impl Conn {
                         if avail.len() > MAX_PLAIN_LINE && !may_be_long_get(avail)
                             || avail.len() > MAX_GET_LINE
                         {
-                            self.wbuf.truncate(self.committed.max(self.wpos));
-                            return Processed::Close;
+                            return self.close_at_once(CloseReason::Error);
                         }
                         return Processed::NeedInput;
                     };
@@ -399,8 +398,7 @@ impl Conn {
             return Some(Processed::NeedInput);
         };
         if head[0] != REQUEST_MAGIC {
-            self.wbuf.truncate(self.committed.max(self.wpos));
-            return Some(Processed::Close);
+            return Some(self.close_at_once(CloseReason::Error));
         }
         let need = HEADER_LEN + binary::Header::parse(head).prefix_len();
         if avail.len() < need {
@@ -429,12 +427,17 @@ impl Conn {
             Next::Swallow(n) => self.input = Input::Swallow(n),
             Next::CloseAfterWrite => return Some(Processed::CloseAfterWrite),
             Next::Watch(kinds) => return Some(Processed::Watch(kinds)),
-            Next::Close => {
-                self.wbuf.truncate(self.committed.max(self.wpos));
-                return Some(Processed::Close);
-            }
+            Next::Close => return Some(self.close_at_once(CloseReason::Error)),
+            Next::Shutdown => return Some(self.close_at_once(CloseReason::Shutdown)),
         }
         None
+    }
+
+    /// Drops the replies not yet committed (as memcached drops what it had queued) and asks
+    /// for the close.
+    fn close_at_once(&mut self, reason: CloseReason) -> Processed {
+        self.wbuf.truncate(self.committed.max(self.wpos));
+        Processed::Close(reason)
     }
 
     /// Gives up the connection to become a `watch` receiver: its socket, and the output it

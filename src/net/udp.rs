@@ -165,7 +165,7 @@ fn text_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
             crate::watch::release();
             break;
         }
-        if matches!(next, Next::Close | Next::CloseAfterWrite) {
+        if matches!(next, Next::Close | Next::Shutdown | Next::CloseAfterWrite) {
             break;
         }
     }
@@ -200,7 +200,7 @@ fn binary_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
         if !out.is_empty() {
             replies.push(out);
         }
-        if matches!(next, Next::Close | Next::CloseAfterWrite) {
+        if matches!(next, Next::Close | Next::Shutdown | Next::CloseAfterWrite) {
             break;
         }
     }

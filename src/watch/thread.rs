@@ -3,8 +3,8 @@
 use std::io::{self, Read, Write};
 use std::mem;
 use std::sync::atomic::Ordering;
-use std::sync::Once;
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, Once};
+use std::time::{Duration, Instant};
 
 use super::{format_record, lock, release, NewWatcher, Queue, LOGGER};
 use crate::net::Stream;
@@ -13,6 +13,32 @@ use crate::net::Stream;
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// Room kept for a `skipped=N` line in front of the next line (memcached keeps 128 bytes).
 const SKIP_LINE_ROOM: usize = 128;
+
+/// Rounds the thread has completed (take the queue, deliver it, write to the watchers).
+static ROUNDS: Mutex<u64> = Mutex::new(0);
+/// Signalled at the end of every round.
+static ROUND_DONE: Condvar = Condvar::new();
+
+/// Waits until everything queued before the call has been delivered and written as far as
+/// the sockets take it, or `limit` has passed. Two rounds: the one under way may have taken the
+/// queue before the last events arrived; the next takes them.
+pub(super) fn settle(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut rounds = lock(&ROUNDS);
+    let target = *rounds + 2;
+    while *rounds < target {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        // Waking the thread spares waiting out its poll interval.
+        LOGGER.wake.notify_one();
+        rounds = ROUND_DONE
+            .wait_timeout(rounds, left)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+    }
+}
 
 /// Starts the thread the first time a watcher arrives.
 pub(super) fn ensure_started() {
@@ -147,6 +173,9 @@ fn run() {
             .chain(adopted.iter().map(|w| w.kinds))
             .fold(0, |a, k| a | k);
         LOGGER.kinds.0.store(kinds, Ordering::Relaxed);
+        drop(adopted);
+        *lock(&ROUNDS) += 1;
+        ROUND_DONE.notify_all();
     }
 }
 
