@@ -160,6 +160,22 @@ fn writes_values() {
 }
 
 #[test]
+fn writes_every_width_of_number_as_std_does() {
+    let mut samples = vec![0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, u64::MAX];
+    let mut p = 1u64;
+    while let Some(next) = p.checked_mul(10) {
+        samples.extend([p - 1, p, p + 1, next / 2 + 7]);
+        p = next;
+    }
+    samples.extend([u32::MAX as u64, u32::MAX as u64 + 1, 4_294_967_295_123]);
+    for n in samples {
+        let mut out = b"x".to_vec();
+        write_u64(&mut out, n);
+        assert_eq!(out, format!("x{n}").into_bytes(), "{n}");
+    }
+}
+
+#[test]
 fn the_get_fast_path_matches_the_general_parser() {
     let long: String = (0..40).map(|i| format!(" k{i}")).collect();
     let lines = [
