@@ -93,7 +93,8 @@ counters!(
         auth_cmds, auth_errors,
         bytes_read, bytes_written,
         conn_yields,
-        read_buf_count, read_buf_bytes, response_obj_count, response_obj_bytes,
+        read_buf_count, read_buf_bytes, read_buf_bytes_free,
+        response_obj_count, response_obj_bytes,
     }
     extra {
         /// Per slab class operation counters (memcached's `slab_stats`), for `stats slabs`.

@@ -39,8 +39,9 @@ const DEFAULT_MEMORY_MB: u64 = 64;
 /// - about 26 MB with 20 connections owed 512 KB values by clients that do not read: such a
 ///   connection holds up to about 1 MB of replies (`OUTPUT_HIGH_WATER`, plus the reply that
 ///   crossed it), given back when it goes;
-/// - about 28 MB with 1000 slow-loris connections, each holding a partial request line in a
-///   16 KB read buffer (memcached: about 10 MB).
+/// - about 5 MB with 1000 slow-loris connections: a partial request line is kept in a buffer
+///   of its own size, the 16 KB read buffer going back to the worker's spares (memcached:
+///   about 10 MB).
 ///
 /// The arena itself stays within `-m` (after filling it to eviction with random values,
 /// 47 MB of its 64 MB are resident: big chunks holding smaller values leave pages untouched),

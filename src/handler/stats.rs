@@ -122,7 +122,7 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "response_obj_bytes", t.response_obj_bytes);
     stat(out, "read_buf_count", t.read_buf_count);
     stat(out, "read_buf_bytes", t.read_buf_bytes);
-    stat(out, "read_buf_bytes_free", 0);
+    stat(out, "read_buf_bytes_free", t.read_buf_bytes_free);
     stat(out, "read_buf_oom", 0);
     // memcached holds descriptors back for its own use; this server keeps none in reserve.
     stat(out, "reserved_fds", 0);

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::buffers::{ReadBuffers, KEEP_CAPACITY, READ_CHUNK};
 use super::stream::Stream;
 use crate::config::Protocol;
 use crate::handler::text::OUTPUT_HIGH_WATER;
@@ -18,15 +19,11 @@ use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
 use crate::stats::ThreadStats;
 use crate::watch::CloseReason;
 
-/// Bytes read per `read` call.
-const READ_CHUNK: usize = 16 * 1024;
 /// memcached closes a connection whose buffered line reaches this length without a newline,
 /// unless it is a multi-get.
 const MAX_PLAIN_LINE: usize = 2048;
 /// A multi-get line may be long, but not without bound.
 const MAX_GET_LINE: usize = 8 * 1024 * 1024;
-/// Buffers above this capacity are given back once empty.
-const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Which protocol the connection speaks: with `-B auto`, its first byte decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,11 +136,34 @@ impl Conn {
 
     /// Reads, executes and writes until the socket would block, the request budget is spent,
     /// or the connection should close.
-    pub fn drive(&mut self, handler: &Handler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
+    pub fn drive(
+        &mut self,
+        handler: &Handler<'_>,
+        stats: &ThreadStats,
+        budget: usize,
+        buffers: &mut ReadBuffers,
+    ) -> Drive {
         crate::watch::set_client_fd(self.pending.fd);
-        let drive = self.drive_inner(handler, stats, budget);
+        let drive = self.drive_inner(handler, stats, budget, buffers);
+        self.park_input(buffers, stats);
         self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
         drive
+    }
+
+    /// Gives the read buffer back to the worker's spares when what is left unread is at most
+    /// a partial line (kept in a buffer of its own size): an idle or slowly typing client holds
+    /// no 16 KB buffer. A partly read value keeps its buffer, to be filled in place.
+    fn park_input(&mut self, buffers: &mut ReadBuffers, stats: &ThreadStats) {
+        let unread = self.rbuf.len() - self.rpos;
+        if self.rbuf.capacity() < READ_CHUNK || unread > MAX_PLAIN_LINE {
+            return;
+        }
+        let rest = self.rbuf[self.rpos..].to_vec();
+        let buf = std::mem::replace(&mut self.rbuf, rest);
+        self.rpos = 0;
+        // Counted here as the connection's until this drive's recount.
+        self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
+        buffers.give(buf, stats);
     }
 
     /// At shutdown: writes what is still queued for the client, until `deadline`, then shuts
@@ -205,7 +225,13 @@ impl Conn {
         self.counted = now;
     }
 
-    fn drive_inner(&mut self, handler: &Handler<'_>, stats: &ThreadStats, budget: usize) -> Drive {
+    fn drive_inner(
+        &mut self,
+        handler: &Handler<'_>,
+        stats: &ThreadStats,
+        budget: usize,
+        buffers: &mut ReadBuffers,
+    ) -> Drive {
         let mut budget = budget;
         let mut drained = false;
         loop {
@@ -256,7 +282,7 @@ impl Conn {
                 // that would only say EAGAIN (epoll(7) allows this for stream sockets).
                 return Drive::Wait;
             }
-            match self.fill() {
+            match self.fill(buffers, stats) {
                 Ok((0, _)) => return Drive::Close(CloseReason::Normal),
                 Ok((n, short)) => {
                     stats.bytes_read.add(n as u64);
@@ -489,9 +515,19 @@ impl Conn {
     /// the memory back once such a request is done.
     /// Returns the bytes read and whether that was less than there was room for, which on a
     /// stream socket means it is drained.
-    fn fill(&mut self) -> io::Result<(usize, bool)> {
+    fn fill(
+        &mut self,
+        buffers: &mut ReadBuffers,
+        stats: &ThreadStats,
+    ) -> io::Result<(usize, bool)> {
         self.rbuf.drain(..self.rpos);
         self.rpos = 0;
+        if self.rbuf.capacity() < READ_CHUNK {
+            // A partial line (or nothing) parked in a small buffer: read into a spare.
+            let mut buf = buffers.take(stats);
+            buf.extend_from_slice(&self.rbuf);
+            self.rbuf = buf;
+        }
         let missing = self.missing();
         if missing == 0 && self.rbuf.capacity() > KEEP_CAPACITY && self.rbuf.len() < READ_CHUNK {
             self.rbuf.shrink_to(READ_CHUNK);

@@ -2,6 +2,7 @@
 //! handler and its replies come back as bytes.
 
 mod balance;
+mod buffers;
 mod conn;
 mod listener;
 mod stream;

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::balance::{Balance, Handoff};
+use super::buffers::ReadBuffers;
 use super::conn::{Conn, Drive};
 use super::stream::{Listener, Stream};
 use super::sys::{event_buffer, Epoll, Waker, HANGUP};
@@ -96,6 +97,7 @@ pub fn spawn_workers(
             conns: Vec::new(),
             free: Vec::new(),
             ready: VecDeque::new(),
+            buffers: ReadBuffers::default(),
             accept_paused_until: None,
         };
         let thread = std::thread::Builder::new()
@@ -125,6 +127,8 @@ struct Worker {
     free: Vec<usize>,
     /// Connections that yielded with input still buffered.
     ready: VecDeque<usize>,
+    /// Read buffers not lent to a connection.
+    buffers: ReadBuffers,
     accept_paused_until: Option<Instant>,
 }
 
@@ -214,6 +218,7 @@ impl Worker {
         for idx in 0..self.conns.len() {
             self.close(idx, CloseReason::Shutdown);
         }
+        self.buffers.clear(&self.stats);
     }
 
     fn accept(&mut self, listener: usize) {
@@ -315,7 +320,12 @@ impl Worker {
             return;
         };
         let handler = Handler::new(&self.server, &self.stats);
-        match conn.drive(&handler, &self.stats, self.server.settings.reqs_per_event) {
+        match conn.drive(
+            &handler,
+            &self.stats,
+            self.server.settings.reqs_per_event,
+            &mut self.buffers,
+        ) {
             Drive::Wait => {}
             Drive::Yield => {
                 if !self.ready.contains(&idx) {
