@@ -158,11 +158,15 @@ impl Conn {
         if self.rbuf.capacity() < READ_CHUNK || unread > MAX_PLAIN_LINE {
             return;
         }
-        let rest = self.rbuf[self.rpos..].to_vec();
+        let rest = if unread == 0 {
+            Vec::new()
+        } else {
+            self.rbuf[self.rpos..].to_vec()
+        };
         let buf = std::mem::replace(&mut self.rbuf, rest);
         self.rpos = 0;
-        // Counted here as the connection's until this drive's recount.
-        self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
+        // The buffer was uncounted while lent (taking it uncounted it from the spares); the
+        // drive's recount sees the connection without it.
         buffers.give(buf, stats);
     }
 
@@ -525,7 +529,9 @@ impl Conn {
         if self.rbuf.capacity() < READ_CHUNK {
             // A partial line (or nothing) parked in a small buffer: read into a spare.
             let mut buf = buffers.take(stats);
-            buf.extend_from_slice(&self.rbuf);
+            if !self.rbuf.is_empty() {
+                buf.extend_from_slice(&self.rbuf);
+            }
             self.rbuf = buf;
         }
         let missing = self.missing();
