@@ -122,12 +122,9 @@ fn the_shipped_configuration_listens_on_loopback_only() {
 
 /// One binary request header with `key` (no extras, no value).
 fn binary_request(opcode: u8, key: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x80, opcode];
-    f.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 0]);
-    f.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    f.extend_from_slice(&[0; 12]);
-    f.extend_from_slice(key);
+    let mut f = Vec::new();
+    memcached_rs::protocol::binary::write_request(&mut f, opcode, key, &[], &[], 0, 0)
+        .expect("a key fits the header");
     f
 }
 

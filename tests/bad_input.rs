@@ -43,6 +43,11 @@ mod common;
 mod mask;
 
 use common::{escape, escape_lines, ReadEnd, Server, ServerKind};
+use memcached_rs::protocol::binary::{self, opcode::*, Header};
+// Short names keep a frame of the tables below on one line.
+use memcached_rs::protocol::binary::opcode::{
+    DECREMENT as DECR, INCREMENT as INCR, SASL_LIST_MECHS as SASL_LIST,
+};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -284,62 +289,29 @@ fn many_keys(n: usize, hit: &str, hit_every: usize) -> String {
 
 /// One binary request frame with consistent lengths.
 fn frame(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32, cas: u64) -> Vec<u8> {
-    let body = extras.len() + key.len() + value.len();
-    let mut f = vec![0x80, opcode];
-    f.extend_from_slice(&u16::try_from(key.len()).expect("key fits").to_be_bytes());
-    f.push(u8::try_from(extras.len()).expect("extras fit"));
-    f.extend_from_slice(&[0, 0, 0]);
-    f.extend_from_slice(&u32::try_from(body).expect("body fits").to_be_bytes());
-    f.extend_from_slice(&opaque.to_be_bytes());
-    f.extend_from_slice(&cas.to_be_bytes());
-    f.extend_from_slice(extras);
-    f.extend_from_slice(key);
-    f.extend_from_slice(value);
+    let mut f = Vec::new();
+    binary::write_request(&mut f, opcode, key, extras, value, opaque, cas)
+        .expect("lengths fit the header");
     f
 }
 
-/// A binary frame whose header says whatever it is told (lengths that contradict the body,
-/// another magic, data type or vbucket), followed by `body` as given.
-struct Raw {
-    magic: u8,
-    opcode: u8,
-    keylen: u16,
-    extlen: u8,
-    datatype: u8,
-    vbucket: u16,
-    bodylen: u32,
+/// A binary header that says whatever it is told: lengths that contradict the body, and (set
+/// by the caller) another magic, data type or vbucket.
+fn raw_header(opcode: u8, keylen: u16, extlen: u8, bodylen: u32) -> Header {
+    Header::request(opcode, keylen, extlen, bodylen, 9, 0)
 }
 
-impl Raw {
-    fn new(opcode: u8, keylen: u16, extlen: u8, bodylen: u32) -> Raw {
-        Raw {
-            magic: 0x80,
-            opcode,
-            keylen,
-            extlen,
-            datatype: 0,
-            vbucket: 0,
-            bodylen,
-        }
-    }
-
-    fn bytes(&self, body: &[u8]) -> Vec<u8> {
-        let mut f = vec![self.magic, self.opcode];
-        f.extend_from_slice(&self.keylen.to_be_bytes());
-        f.push(self.extlen);
-        f.push(self.datatype);
-        f.extend_from_slice(&self.vbucket.to_be_bytes());
-        f.extend_from_slice(&self.bodylen.to_be_bytes());
-        f.extend_from_slice(&9u32.to_be_bytes());
-        f.extend_from_slice(&[0; 8]);
-        f.extend_from_slice(body);
-        f
-    }
+/// `header`, then `body` as given.
+fn with_body(header: Header, body: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    header.write(&mut f);
+    f.extend_from_slice(body);
+    f
 }
 
-/// `raw(opcode, keylen, extlen, bodylen, body)`: the common shape of [`Raw`].
+/// `raw(opcode, keylen, extlen, bodylen, body)`: the common shape of [`raw_header`].
 fn raw(opcode: u8, keylen: u16, extlen: u8, bodylen: u32, body: &[u8]) -> Vec<u8> {
-    Raw::new(opcode, keylen, extlen, bodylen).bytes(body)
+    with_body(raw_header(opcode, keylen, extlen, bodylen), body)
 }
 
 /// Flags and exptime extras of a binary store.
@@ -355,31 +327,6 @@ fn arith_extras(delta: u64, initial: u64, exptime: u32) -> Vec<u8> {
         &exptime.to_be_bytes(),
     ])
 }
-
-const GET: u8 = 0x00;
-const SET: u8 = 0x01;
-const ADD: u8 = 0x02;
-const REPLACE: u8 = 0x03;
-const DELETE: u8 = 0x04;
-const INCR: u8 = 0x05;
-const DECR: u8 = 0x06;
-const QUIT: u8 = 0x07;
-const FLUSH: u8 = 0x08;
-const GETQ: u8 = 0x09;
-const NOOP: u8 = 0x0a;
-const VERSION: u8 = 0x0b;
-const GETK: u8 = 0x0c;
-const GETKQ: u8 = 0x0d;
-const APPEND: u8 = 0x0e;
-const PREPEND: u8 = 0x0f;
-const STAT: u8 = 0x10;
-const SETQ: u8 = 0x11;
-const VERBOSITY: u8 = 0x1b;
-const TOUCH: u8 = 0x1c;
-const GAT: u8 = 0x1d;
-const SASL_LIST: u8 = 0x20;
-const SASL_AUTH: u8 = 0x21;
-const SASL_STEP: u8 = 0x22;
 
 /// The binary SASL login of the one user `-S` servers know.
 fn sasl_login(opaque: u32) -> Vec<u8> {
@@ -1244,9 +1191,9 @@ fn binary_length_cases() -> Vec<Case> {
 fn binary_header_cases() -> Vec<Case> {
     let version = frame(VERSION, b"", &[], &[], 1, 0);
     let with_magic = |magic: u8| {
-        let mut bad = Raw::new(VERSION, 0, 0, 0);
+        let mut bad = raw_header(VERSION, 0, 0, 0);
         bad.magic = magic;
-        cat(&[&version, &bad.bytes(b"")])
+        cat(&[&version, &with_body(bad, b"")])
     };
     vec![
         Case::binary("binary/bad magic 0x00 closes", with_magic(0x00)).expect(Expect::Close),
@@ -1293,14 +1240,14 @@ fn binary_header_cases() -> Vec<Case> {
         .expect(Expect::Eof)
         .check("get bt\r\n"),
         Case::binary("binary/nonzero data type", {
-            let mut r = Raw::new(GET, 1, 0, 1);
+            let mut r = raw_header(GET, 1, 0, 1);
             r.datatype = 1;
-            r.bytes(b"k")
+            with_body(r, b"k")
         }),
         Case::binary("binary/nonzero vbucket", {
-            let mut r = Raw::new(GET, 1, 0, 1);
+            let mut r = raw_header(GET, 1, 0, 1);
             r.vbucket = 0xffff;
-            r.bytes(b"k")
+            with_body(r, b"k")
         }),
         Case::binary(
             "binary/get with a 251-byte key",

@@ -368,16 +368,9 @@ fn udp_and_stats_conns_over_ipv6() {
 fn binary_append_with_a_stale_cas_is_not_a_cas_miss() {
     use std::io::{Read, Write};
     fn frame(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], cas: u64) -> Vec<u8> {
-        let mut f = vec![0x80, opcode];
-        f.extend_from_slice(&(key.len() as u16).to_be_bytes());
-        f.push(extras.len() as u8);
-        f.extend_from_slice(&[0, 0, 0]);
-        f.extend_from_slice(&((extras.len() + key.len() + value.len()) as u32).to_be_bytes());
-        f.extend_from_slice(&[0; 4]);
-        f.extend_from_slice(&cas.to_be_bytes());
-        f.extend_from_slice(extras);
-        f.extend_from_slice(key);
-        f.extend_from_slice(value);
+        let mut f = Vec::new();
+        memcached_rs::protocol::binary::write_request(&mut f, opcode, key, extras, value, 0, cas)
+            .expect("lengths fit the header");
         f
     }
     for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {

@@ -4,6 +4,7 @@
 
 use memcached_rs::config::Settings;
 use memcached_rs::handler::{Handler, Next, Session};
+use memcached_rs::protocol::binary;
 use memcached_rs::server::Server;
 use proptest::prelude::*;
 
@@ -156,13 +157,8 @@ fn binary_frame() -> impl Strategy<Value = Vec<u8>> {
         .prop_map(|(opcode, keylen, extlen, bodylen, cas, body)| {
             let consistent = u32::from(keylen) + u32::from(extlen) + body.len() as u32;
             let bodylen = bodylen.unwrap_or(consistent);
-            let mut f = vec![0x80, opcode];
-            f.extend_from_slice(&keylen.to_be_bytes());
-            f.push(extlen);
-            f.extend_from_slice(&[0, 0, 0]);
-            f.extend_from_slice(&bodylen.to_be_bytes());
-            f.extend_from_slice(&7u32.to_be_bytes());
-            f.extend_from_slice(&cas.to_be_bytes());
+            let mut f = Vec::new();
+            binary::Header::request(opcode, keylen, extlen, bodylen, 7, cas).write(&mut f);
             f.extend_from_slice(&body);
             f
         })

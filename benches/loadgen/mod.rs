@@ -16,6 +16,7 @@
 pub mod server;
 
 use hdrhistogram::Histogram;
+use memcached_rs::protocol::binary::Header;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Barrier, OnceLock};
@@ -734,12 +735,8 @@ fn push_binary_header(
     value_len: usize,
     opaque: u32,
 ) {
-    out.extend_from_slice(&[0x80, opcode]);
-    out.extend_from_slice(&(key_len as u16).to_be_bytes());
-    out.extend_from_slice(&[extras_len as u8, 0, 0, 0]);
-    out.extend_from_slice(&((extras_len + key_len + value_len) as u32).to_be_bytes());
-    out.extend_from_slice(&opaque.to_be_bytes());
-    out.extend_from_slice(&[0; 8]);
+    let bodylen = (extras_len + key_len + value_len) as u32;
+    Header::request(opcode, key_len as u16, extras_len as u8, bodylen, opaque, 0).write(out);
 }
 
 /// What to run: the shape of the load.

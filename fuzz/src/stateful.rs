@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use memcached_rs::config::Settings;
 use memcached_rs::handler::Handler;
 use memcached_rs::protocol::base64;
+use memcached_rs::protocol::binary;
 use memcached_rs::server::Server;
 use memcached_rs::stats::ThreadStats;
 
@@ -2323,29 +2324,16 @@ pub fn bin_frame(
     opaque: u32,
     cas: u64,
 ) -> Vec<u8> {
-    let body = extras.len() + key.len() + value.len();
-    let mut f = vec![0x80, opcode];
-    f.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    f.push(extras.len() as u8);
-    f.extend_from_slice(&[0, 0, 0]);
-    f.extend_from_slice(&(body as u32).to_be_bytes());
-    f.extend_from_slice(&opaque.to_be_bytes());
-    f.extend_from_slice(&cas.to_be_bytes());
-    f.extend_from_slice(extras);
-    f.extend_from_slice(key);
-    f.extend_from_slice(value);
+    let mut f = Vec::new();
+    binary::write_request(&mut f, opcode, key, extras, value, opaque, cas)
+        .expect("the generator's keys, extras and values fit the header");
     f
 }
 
 /// A binary header with explicit (possibly inconsistent) lengths, then `body`.
 fn raw_frame(opcode: u8, keylen: u16, extlen: u8, bodylen: u32, body: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x80, opcode];
-    f.extend_from_slice(&keylen.to_be_bytes());
-    f.push(extlen);
-    f.extend_from_slice(&[0, 0, 0]);
-    f.extend_from_slice(&bodylen.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1]);
-    f.extend_from_slice(&[0; 8]);
+    let mut f = Vec::new();
+    binary::Header::request(opcode, keylen, extlen, bodylen, 1, 0).write(&mut f);
     f.extend_from_slice(body);
     f
 }

@@ -1,35 +1,27 @@
 //! The binary protocol: every opcode memcached 1.6.18 answers, quiet pipelines, CAS, and the
-//! malformed frames it answers with an error or a close. Frames are built here byte by byte;
+//! malformed frames it answers with an error or a close. Frames come from the library's encoder;
 //! replies are compared whole (header, extras, key, value), CAS ids included: both servers
 //! number them the same way from a fresh start.
 
 use crate::case::Case;
+use memcached_rs::protocol::binary::{self, opcode::*};
+// Short names keep a frame of the tables below on one line.
+use memcached_rs::protocol::binary::opcode::{
+    DECREMENT as DECR, INCREMENT as INCR, INCREMENTQ as INCRQ, SASL_LIST_MECHS as SASL_LIST,
+};
 
-/// One request frame: header (magic 0x80, big-endian lengths), extras, key, value.
+/// One well-formed request frame.
 fn frame(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32, cas: u64) -> Vec<u8> {
-    let body = extras.len() + key.len() + value.len();
-    let mut f = vec![0x80, opcode];
-    f.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    f.push(extras.len() as u8);
-    f.extend_from_slice(&[0, 0, 0]);
-    f.extend_from_slice(&(body as u32).to_be_bytes());
-    f.extend_from_slice(&opaque.to_be_bytes());
-    f.extend_from_slice(&cas.to_be_bytes());
-    f.extend_from_slice(extras);
-    f.extend_from_slice(key);
-    f.extend_from_slice(value);
+    let mut f = Vec::new();
+    binary::write_request(&mut f, opcode, key, extras, value, opaque, cas)
+        .expect("lengths fit the header");
     f
 }
 
 /// A frame with explicit (possibly inconsistent) lengths and raw body bytes.
 fn raw(opcode: u8, keylen: u16, extlen: u8, bodylen: u32, body: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x80, opcode];
-    f.extend_from_slice(&keylen.to_be_bytes());
-    f.push(extlen);
-    f.extend_from_slice(&[0, 0, 0]);
-    f.extend_from_slice(&bodylen.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 9]);
-    f.extend_from_slice(&[0; 8]);
+    let mut f = Vec::new();
+    binary::Header::request(opcode, keylen, extlen, bodylen, 9, 0).write(&mut f);
     f.extend_from_slice(body);
     f
 }
@@ -46,40 +38,6 @@ fn arith_extras(delta: u64, initial: u64, exptime: u32) -> Vec<u8> {
     e.extend_from_slice(&exptime.to_be_bytes());
     e
 }
-
-const GET: u8 = 0x00;
-const SET: u8 = 0x01;
-const ADD: u8 = 0x02;
-const REPLACE: u8 = 0x03;
-const DELETE: u8 = 0x04;
-const INCR: u8 = 0x05;
-const DECR: u8 = 0x06;
-const QUIT: u8 = 0x07;
-const FLUSH: u8 = 0x08;
-const GETQ: u8 = 0x09;
-const NOOP: u8 = 0x0a;
-const VERSION: u8 = 0x0b;
-const GETK: u8 = 0x0c;
-const GETKQ: u8 = 0x0d;
-const APPEND: u8 = 0x0e;
-const PREPEND: u8 = 0x0f;
-const STAT: u8 = 0x10;
-const SETQ: u8 = 0x11;
-const ADDQ: u8 = 0x12;
-const REPLACEQ: u8 = 0x13;
-const DELETEQ: u8 = 0x14;
-const INCRQ: u8 = 0x15;
-const QUITQ: u8 = 0x17;
-const FLUSHQ: u8 = 0x18;
-const APPENDQ: u8 = 0x19;
-const VERBOSITY: u8 = 0x1b;
-const TOUCH: u8 = 0x1c;
-const GAT: u8 = 0x1d;
-const GATQ: u8 = 0x1e;
-const SASL_LIST: u8 = 0x20;
-const SASL_AUTH: u8 = 0x21;
-const GATK: u8 = 0x23;
-const GATKQ: u8 = 0x24;
 
 fn set(key: &str, value: &str, flags: u32, opaque: u32) -> Vec<u8> {
     frame(
