@@ -181,6 +181,13 @@ impl StatsRegistry {
         for t in lock(&self.threads).iter() {
             sum.add(&t.snapshot());
         }
+        // Gauges (buffers held now) are not counts since the reset: a baseline would make them
+        // wrap below zero once the buffers held at the reset are given back.
+        sum.read_buf_count = 0;
+        sum.read_buf_bytes = 0;
+        sum.read_buf_bytes_free = 0;
+        sum.response_obj_count = 0;
+        sum.response_obj_bytes = 0;
         *lock(&self.baseline) = sum;
         let classes = (0..crate::cache::slabs::MAX_CLASSES)
             .map(|c| self.class_raw(c))
@@ -214,5 +221,24 @@ mod tests {
         let t = reg.totals();
         assert_eq!(t.get_cmds, 1);
         assert_eq!(t.bytes_read, 0);
+    }
+
+    #[test]
+    fn reset_leaves_the_buffer_gauges_alone() {
+        let reg = StatsRegistry::default();
+        let a = reg.register();
+        a.read_buf_count.adjust(2);
+        a.read_buf_bytes.adjust(32768);
+        a.response_obj_bytes.adjust(100);
+        reg.reset();
+        assert_eq!(reg.totals().read_buf_bytes, 32768);
+        a.read_buf_count.adjust(-2);
+        a.read_buf_bytes.adjust(-32768);
+        a.response_obj_bytes.adjust(-100);
+        let t = reg.totals();
+        assert_eq!(
+            (t.read_buf_count, t.read_buf_bytes, t.response_obj_bytes),
+            (0, 0, 0)
+        );
     }
 }
