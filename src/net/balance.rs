@@ -24,8 +24,16 @@ pub struct Handoff {
 #[repr(align(64))] // The counts change on every accept and close: one cache line each.
 struct Share {
     serving: AtomicUsize,
-    inbox: Mutex<Vec<Handoff>>,
+    inbox: Mutex<Inbox>,
     waker: Arc<Waker>,
+}
+
+/// Connections handed to a worker and not yet taken in.
+#[derive(Default)]
+struct Inbox {
+    handoffs: Vec<Handoff>,
+    /// The worker is stopping and takes no more.
+    closed: bool,
 }
 
 /// The shares of all workers, indexed by worker id.
@@ -41,7 +49,7 @@ impl Balance {
                 .iter()
                 .map(|w| Share {
                     serving: AtomicUsize::new(0),
-                    inbox: Mutex::new(Vec::new()),
+                    inbox: Mutex::new(Inbox::default()),
                     waker: Arc::clone(w),
                 })
                 .collect(),
@@ -63,31 +71,55 @@ impl Balance {
         target
     }
 
+    /// Counts a connection for `me` without choosing (it came back from a stopping worker).
+    pub fn choose_self(&self, me: usize) {
+        if let Some(share) = self.shares.get(me) {
+            share.serving.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Gives an accepted connection to `worker` (chosen by [`Balance::choose`]) and wakes it.
-    /// If it cannot be woken the connection is closed here, uncounted.
-    pub fn hand_to(&self, worker: usize, handoff: Handoff) {
+    /// A worker that is stopping takes none: the connection comes back (uncounted there), for
+    /// the caller to serve itself. If the worker cannot be woken, the connection waits in its
+    /// inbox until the worker next wakes (at the latest its once-a-second heartbeat).
+    pub fn hand_to(&self, worker: usize, handoff: Handoff) -> Result<(), Handoff> {
         let Some(share) = self.shares.get(worker) else {
-            return;
+            return Err(handoff);
         };
-        match share.inbox.lock() {
-            Ok(mut inbox) => inbox.push(handoff),
-            Err(poisoned) => poisoned.into_inner().push(handoff),
+        {
+            let mut inbox = lock(&share.inbox);
+            if inbox.closed {
+                drop(inbox);
+                self.release(worker);
+                return Err(handoff);
+            }
+            inbox.handoffs.push(handoff);
         }
         if let Err(e) = share.waker.wake() {
-            log::warn!("could not hand a connection to worker {worker}: {e}");
+            log::warn!("could not wake worker {worker} for a new connection: {e}");
         }
+        Ok(())
     }
 
     /// The connections handed to `worker` since it last looked.
     pub fn take_inbox(&self, worker: usize) -> Vec<Handoff> {
-        let Some(share) = self.shares.get(worker) else {
-            return Vec::new();
-        };
-        let mut inbox = match share.inbox.lock() {
-            Ok(inbox) => inbox,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        std::mem::take(&mut *inbox)
+        self.shares
+            .get(worker)
+            .map(|share| std::mem::take(&mut lock(&share.inbox).handoffs))
+            .unwrap_or_default()
+    }
+
+    /// `worker` is stopping: it takes no more connections, and gets those already handed to it
+    /// (to finish them with the rest).
+    pub fn close_inbox(&self, worker: usize) -> Vec<Handoff> {
+        self.shares
+            .get(worker)
+            .map(|share| {
+                let mut inbox = lock(&share.inbox);
+                inbox.closed = true;
+                std::mem::take(&mut inbox.handoffs)
+            })
+            .unwrap_or_default()
     }
 
     /// `worker` no longer serves one of its connections (closed, refused, or handed to the
@@ -100,6 +132,13 @@ impl Balance {
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
     }
+}
+
+fn lock(inbox: &Mutex<Inbox>) -> std::sync::MutexGuard<'_, Inbox> {
+    // An inbox is a plain list: consistent even if a holder panicked.
+    inbox
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The index of the smallest count, preferring `me` among equals (no hand-off when it would
@@ -153,6 +192,29 @@ mod tests {
         for _ in 0..100 {
             balance.release(1);
         }
+        assert_eq!(balance.choose(0), 1);
+    }
+
+    #[test]
+    fn a_stopping_worker_takes_no_more() {
+        let wakers: Vec<Arc<Waker>> = (0..2)
+            .map(|_| Arc::new(Waker::new().expect("eventfd")))
+            .collect();
+        let balance = Balance::new(&wakers);
+        assert!(balance.close_inbox(1).is_empty());
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        drop(theirs);
+        let handoff = Handoff {
+            stream: Stream::Unix(ours),
+            listener: 0,
+        };
+        assert_eq!(balance.choose(0), 0);
+        assert_eq!(balance.choose(0), 1);
+        let back = balance
+            .hand_to(1, handoff)
+            .expect_err("worker 1 is stopping");
+        assert_eq!(back.listener, 0);
+        // Its count was given back: worker 1 is the least loaded again.
         assert_eq!(balance.choose(0), 1);
     }
 }

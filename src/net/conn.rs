@@ -145,14 +145,18 @@ impl Conn {
     ) -> Drive {
         crate::watch::set_client_fd(self.pending.fd);
         let drive = self.drive_inner(handler, stats, budget, buffers);
-        self.park_input(buffers, stats);
+        // A connection that yielded is served again soon, with its buffer as it is.
+        if !matches!(drive, Drive::Yield) {
+            self.park_input(buffers, stats);
+        }
         self.count_buffers(stats, (self.rbuf.capacity(), self.wbuf.capacity()));
         drive
     }
 
     /// Gives the read buffer back to the worker's spares when what is left unread is at most
-    /// a partial line (kept in a buffer of its own size): an idle or slowly typing client holds
-    /// no 16 KB buffer. A partly read value keeps its buffer, to be filled in place.
+    /// a line's worth (kept in a buffer of its own size): an idle or slowly typing client holds
+    /// no 16 KB buffer. More than that (most of a partly read value) keeps its buffer, to be
+    /// filled in place.
     fn park_input(&mut self, buffers: &mut ReadBuffers, stats: &ThreadStats) {
         let unread = self.rbuf.len() - self.rpos;
         if self.rbuf.capacity() < READ_CHUNK || unread > MAX_PLAIN_LINE {

@@ -193,6 +193,10 @@ impl Worker {
         for l in self.listeners.iter() {
             let _ = self.epoll.remove(l.as_raw_fd());
         }
+        // Connections another worker handed over just now are finished with the rest.
+        for handoff in self.balance.close_inbox(self.id) {
+            self.admit(handoff.stream, handoff.listener);
+        }
         let deadline = Instant::now() + FINISH_TIMEOUT;
         for conn in self.conns.iter_mut().flatten() {
             conn.finish(&self.stats, deadline);
@@ -232,8 +236,12 @@ impl Worker {
                     let worker = self.balance.choose(self.id);
                     if worker == self.id {
                         self.admit(stream, listener);
-                    } else {
-                        self.balance.hand_to(worker, Handoff { stream, listener });
+                    } else if let Err(back) =
+                        self.balance.hand_to(worker, Handoff { stream, listener })
+                    {
+                        // That worker is stopping: serve it here (it is counted again).
+                        self.balance.choose_self(self.id);
+                        self.admit(back.stream, back.listener);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
