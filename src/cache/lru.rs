@@ -234,7 +234,10 @@ impl Cache {
     }
 
     /// Keeps hot and warm to their share of a class when an item enters hot, a few moves at a
-    /// time under the shard lock the insert already holds.
+    /// time under the shard lock the insert already holds. A segment within its share is not
+    /// looked at: rescuing its active tail and ageing are the background pass's work (as in
+    /// memcached, whose allocations juggle only when memory runs out), and looking costs two
+    /// cache misses per insert.
     pub(super) fn balance(&self, shard: &mut Shard, class: u8) {
         let tuning = self.lru.get();
         if !tuning.segmented {
@@ -246,7 +249,10 @@ impl Cache {
         let warm_limit = share(total, tuning.warm_pct).max(MIN_SEGMENT);
         for (seg, limit) in [(table::HOT, hot_limit), (table::WARM, warm_limit)] {
             for _ in 0..2 {
-                if !self.pull_tail(shard, lru(class, seg), limit, RelTime::MAX, now) {
+                let list = lru(class, seg);
+                if shard.table.lru_len(list) <= limit
+                    || !self.pull_tail(shard, list, limit, RelTime::MAX, now)
+                {
                     break;
                 }
             }
