@@ -172,12 +172,16 @@ mod tests {
         assert_eq!(least_loaded(0, std::iter::empty()), 0);
     }
 
-    #[test]
-    fn a_burst_of_accepts_alternates() {
+    fn two_workers() -> Balance {
         let wakers: Vec<Arc<Waker>> = (0..2)
             .map(|_| Arc::new(Waker::new().expect("eventfd")))
             .collect();
-        let balance = Balance::new(&wakers);
+        Balance::new(&wakers)
+    }
+
+    #[test]
+    fn a_burst_of_accepts_alternates() {
+        let balance = two_workers();
         // Worker 0 accepts all 50: they are dealt 25 and 25.
         let chosen: Vec<usize> = (0..50).map(|_| balance.choose(0)).collect();
         assert_eq!(chosen.iter().filter(|&&w| w == 0).count(), 25);
@@ -197,10 +201,7 @@ mod tests {
 
     #[test]
     fn a_stopping_worker_takes_no_more() {
-        let wakers: Vec<Arc<Waker>> = (0..2)
-            .map(|_| Arc::new(Waker::new().expect("eventfd")))
-            .collect();
-        let balance = Balance::new(&wakers);
+        let balance = two_workers();
         assert!(balance.close_inbox(1).is_empty());
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         drop(theirs);
