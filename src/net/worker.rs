@@ -233,12 +233,6 @@ impl Worker {
             match l.accept(self.server.tls.as_ref()) {
                 Ok(stream) => {
                     self.server.conns.end_shortage();
-                    let Some(stream) = self.refuse_when_full(stream) else {
-                        continue;
-                    };
-                    // Counted from here, so that connections still being handed over count
-                    // against `-c` too.
-                    self.server.conns.current.fetch_add(1, Ordering::Relaxed);
                     let worker = self.balance.choose(self.id);
                     if worker == self.id {
                         self.admit(stream, listener);
@@ -270,29 +264,23 @@ impl Worker {
         }
     }
 
-    /// memcached's fast refusal at `-c`: tells the client why and closes (`None`), or gives the
-    /// connection back to be served.
-    fn refuse_when_full(&self, mut stream: Stream) -> Option<Stream> {
+    fn admit(&mut self, mut stream: Stream, listener: usize) {
         let conns = &self.server.conns;
+        let current = conns.current.load(Ordering::Relaxed);
         if self.server.settings.maxconns_fast
-            && conns.current.load(Ordering::Relaxed) >= self.server.settings.max_connections as u64
+            && current >= self.server.settings.max_connections as u64
         {
+            // memcached's fast refusal: tell the client why, then close.
             use std::io::Write;
             let _ = stream.write(b"ERROR Too many open connections\r\n");
             // memcached counts it as rejected, not in total_connections.
             conns.rejected.fetch_add(1, Ordering::Relaxed);
-            return None;
+            self.balance.release(self.id);
+            return;
         }
-        Some(stream)
-    }
-
-    /// Starts serving an accepted connection (already counted in `curr_connections` and in
-    /// this worker's share).
-    fn admit(&mut self, stream: Stream, listener: usize) {
-        let conns = &self.server.conns;
         if let Err(e) = stream.set_nonblocking(true) {
             log::warn!("could not set up a new connection: {e}");
-            self.unadmit();
+            self.balance.release(self.id);
             return;
         }
         let idx = match self.free.pop() {
@@ -305,10 +293,10 @@ impl Worker {
         if let Err(e) = self.epoll.add_connection(stream.as_raw_fd(), idx as u64) {
             log::warn!("could not watch a new connection: {e}");
             self.free.push(idx);
-            self.unadmit();
+            self.balance.release(self.id);
             return;
         }
-        let now_open = conns.current.load(Ordering::Relaxed);
+        let now_open = conns.current.fetch_add(1, Ordering::Relaxed) + 1;
         conns.total.fetch_add(1, Ordering::Relaxed);
         conns.structures.fetch_max(now_open, Ordering::Relaxed);
         let fd = stream.as_raw_fd();
@@ -333,12 +321,6 @@ impl Worker {
         self.conns[idx] = Some(Conn::new(stream, peer, last_cmd));
         // The first edge may already have passed: serve at once.
         self.serve(idx);
-    }
-
-    /// Uncounts a connection that could not be set up (it closes as it drops).
-    fn unadmit(&self) {
-        self.server.conns.current.fetch_sub(1, Ordering::Relaxed);
-        self.balance.release(self.id);
     }
 
     fn serve(&mut self, idx: usize) {
