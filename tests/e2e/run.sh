@@ -117,11 +117,15 @@ in_ct() {
     nsenter -t "$ct" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb \
         SYSTEMD_COLORS=0 DEBIAN_FRONTEND=noninteractive timeout -k 5 "$CMD_TIMEOUT" "$@"
 }
-# PID 1 answers on its bus a moment after it starts; then wait for the boot to finish.
+# PID 1 answers on its bus a moment after it starts; then wait for the boot to finish. Caught
+# in its first instants it may also say "offline" (not yet the manager): seen once.
 state=""
 for _ in $(seq 1 $((BOOT_TIMEOUT * 10))); do
     state=$(timeout "$BOOT_TIMEOUT" nsenter -t "$ct" -a systemctl is-system-running --wait 2>&1)
-    case $state in initializing | starting | "Failed to connect to bus"*) sleep 0.1 ;; *) break ;; esac
+    case $state in
+        initializing | starting | offline | "Failed to connect to bus"*) sleep 0.1 ;;
+        *) break ;;
+    esac
 done
 echo "# container booted in $(($(date +%s) - t0)) s (PID 1 is $ct on the host): $state"
 if [ "$state" != running ]; then
