@@ -2,15 +2,44 @@
 //! `slabs reassign` and `slabs automove`), so memory one class no longer needs serves the class
 //! that does. Items in the page are rescued into free chunks of their class when there are
 //! some, and evicted otherwise.
+//!
+//! Beyond memcached, pages also move on demand, from the store path:
+//! - a class that must store and has nothing of its own to evict takes a page at once
+//!   ([`Cache::steal_page`]), so a store never fails while the cache holds anything it may
+//!   evict (memcached answers `SERVER_ERROR out of memory` there once its pages are all taken
+//!   by one size: "slab calcification");
+//! - with `slabs automove` on, a class that keeps evicting compares the age of its oldest items
+//!   with other classes' now and then, and takes a page from a class whose oldest items are
+//!   much older ([`Cache::rebalance_after_eviction`]): memory follows the sizes being written
+//!   within a page's worth of stores, as memcached's age-balancing automove does once a second.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use super::slabs::ReassignError;
-use super::table::{Lru, SEGMENTS};
+use super::item::Header;
+use super::slabs::{ReassignError, MAX_CLASSES};
+use super::table::{Lru, COLD, HOT, SEGMENTS, WARM};
 use super::{Cache, SHARDS};
+use crate::stats::lock;
+
+/// How long a move waits for chunks of its page that stores took just before it began (they
+/// link or free them within microseconds) before it gives up and leaves the page where it is.
+const MOVE_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Shards whose LRU tails are read to estimate how old a class's oldest items are.
+const AGE_SAMPLES: usize = 8;
+
+/// A class takes a page from another when that class's oldest items, without the page, would
+/// still be older than its own with it, by this factor...
+const AGE_RATIO: f64 = 1.1;
+/// ...and by at least this much: stores when CAS ids are kept (they number the stores),
+/// seconds otherwise.
+const AGE_MARGIN_STORES: u64 = 1000;
+const AGE_MARGIN_SECONDS: u64 = 2;
 
 /// The mover's settings and figures.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MoverState {
     /// `slabs automove`: 0 off, 1 moves pages now and then, 2 on every sign of pressure.
     pub automove: AtomicU8,
@@ -21,7 +50,23 @@ pub struct MoverState {
     /// Items evicted because no free chunk could take them (`slab_reassign_evictions_nomem`).
     pub evictions_nomem: AtomicU64,
     /// Evictions per class at the last automove look, to see where pressure is.
-    seen_evictions: std::sync::Mutex<Vec<u64>>,
+    seen_evictions: Mutex<Vec<u64>>,
+    /// One move at a time.
+    moving: Mutex<()>,
+    /// Evictions per class since its ages were last compared with the other classes'.
+    since_age_check: Box<[AtomicU32]>,
+    /// Per class: the age of the items it evicts, averaged, and the stamp (CAS id or second)
+    /// of its last eviction; 0 for a class that has not evicted.
+    eviction_age: Box<[AtomicU64]>,
+    last_eviction: Box<[AtomicU64]>,
+    /// Where the next age sample starts, so that every shard is looked at in turn.
+    sample_cursor: AtomicU32,
+}
+
+impl Default for MoverState {
+    fn default() -> Self {
+        MoverState::with_automove(1)
+    }
 }
 
 impl MoverState {
@@ -29,9 +74,26 @@ impl MoverState {
     pub fn with_automove(level: u8) -> MoverState {
         MoverState {
             automove: AtomicU8::new(level),
-            ..MoverState::default()
+            moved: AtomicU64::new(0),
+            rescues: AtomicU64::new(0),
+            evictions_nomem: AtomicU64::new(0),
+            seen_evictions: Mutex::new(Vec::new()),
+            moving: Mutex::new(()),
+            since_age_check: (0..MAX_CLASSES).map(|_| AtomicU32::new(0)).collect(),
+            eviction_age: (0..MAX_CLASSES).map(|_| AtomicU64::new(0)).collect(),
+            last_eviction: (0..MAX_CLASSES).map(|_| AtomicU64::new(0)).collect(),
+            sample_cursor: AtomicU32::new(0),
         }
     }
+}
+
+/// How old a class's oldest items are, sampled, and a page that holds one of them.
+#[derive(Debug, Clone, Copy)]
+struct ClassAge {
+    class: usize,
+    /// In stores (CAS ids) or seconds; `u64::MAX` for a class that has pages but no items.
+    age: u64,
+    page: Option<usize>,
 }
 
 impl Cache {
@@ -54,10 +116,19 @@ impl Cache {
         } else {
             usize::try_from(src).map_err(|_| ReassignError::BadClass)?
         };
+        let Ok(_moving) = self.mover.moving.try_lock() else {
+            return Err(ReassignError::Busy);
+        };
         let page = self.slabs.start_move(src, dst)?;
-        // Stores that took a chunk of the page before the move began link it a moment later:
-        // sweep until every chunk is back.
-        for _ in 0..1000 {
+        self.complete_move(src, dst, page)
+    }
+
+    /// Empties a page whose move has begun and gives it to `dst`; called holding the mover's
+    /// lock. Stores that took a chunk of the page before the move began link it a moment
+    /// later: sweep until every chunk is back, or give the move up.
+    fn complete_move(&self, src: usize, dst: usize, page: usize) -> Result<(), ReassignError> {
+        let deadline = Instant::now() + MOVE_PATIENCE;
+        loop {
             for s in 0..SHARDS {
                 self.empty_page_in_shard(s, src, page);
             }
@@ -65,31 +136,21 @@ impl Cache {
                 self.mover.moved.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            if Instant::now() >= deadline {
+                self.slabs.cancel_move(src);
+                log::warn!("slab mover: page {page} of class {src} did not empty; left there");
+                return Err(ReassignError::Busy);
+            }
+            std::thread::yield_now();
         }
-        // Never reached while every store links or frees its chunks; the move stays open and
-        // completes as they come back.
-        Err(ReassignError::Busy)
     }
 
     fn empty_page_in_shard(&self, s: usize, class: usize, page: usize) {
         let mut shard = self.shard(s);
-        let mut victims = Vec::new();
-        for seg in 0..SEGMENTS as u8 {
-            let mut cursor = shard.table.lru_tail(Lru {
-                class: class as u8,
-                seg,
-            });
-            while let Some(idx) = cursor {
-                cursor = shard.table.lru_newer(idx);
-                let in_page = shard.table.entry(idx).chunk.page() == page
-                    || shard.table.chain(idx).iter().any(|c| c.page() == page);
-                if in_page {
-                    victims.push(idx);
-                }
-            }
+        if shard.table.class_len(class as u8) == 0 {
+            return;
         }
-        for idx in victims {
+        for idx in shard.table.entries_in_page(page) {
             let single = shard.table.chain(idx).is_empty();
             // The allocator no longer hands out chunks of the moving page.
             if let Some(mut fresh) = single.then(|| self.slabs.alloc(class)).flatten() {
@@ -105,6 +166,225 @@ impl Cache {
                 self.unlink(&mut shard, idx, &header);
                 self.mover.evictions_nomem.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Gives `class`, which must store and has nothing of its own to evict, a page of another
+    /// class: the class whose oldest items are oldest, the page of one of them (a class with
+    /// pages and no items gives one first). False under `-M` or when no other class has a
+    /// page. Called holding no shard lock and no chunk.
+    pub(super) fn steal_page(&self, class: u8) -> bool {
+        if !self.evictions {
+            return false;
+        }
+        let dst = class as usize;
+        let _moving = lock(&self.mover.moving);
+        // Another thread may have moved a page here while this one waited for the lock.
+        if self.slabs.has_free_chunk(dst) {
+            return true;
+        }
+        let Some(victim) = self.oldest_class(dst, SHARDS) else {
+            return false;
+        };
+        self.move_page_of(victim, dst).is_ok()
+    }
+
+    /// Counts an eviction of `class` (of an item last stored at `stamp`); every so often (an
+    /// eighth of a page's chunks), with `slabs automove` on, compares the age of the items the
+    /// class evicts with how old every other class's oldest items are now, and takes a page
+    /// from a class whose oldest items are much older.
+    ///
+    /// A class's age is what its evictions measured (averaged), plus the stores since its last
+    /// one: a class that stopped evicting keeps ageing. Only a class that never evicted has
+    /// its LRU tails sampled. Sampled tails alone vary from shard to shard, and the oldest of
+    /// many noisy samples moved pages back and forth between equally busy classes.
+    pub(super) fn rebalance_after_eviction(&self, class: u8, stamp: u64) {
+        let dst = class as usize;
+        let now = self.age_stamp_now();
+        let age = now.saturating_sub(stamp);
+        let average = &self.mover.eviction_age[dst];
+        let before = average.load(Ordering::Relaxed);
+        // An average over about the last 16 evictions; concurrent updates may lose one.
+        let updated = if before == 0 {
+            age.max(1)
+        } else {
+            (before - before / 16 + age / 16).max(1)
+        };
+        average.store(updated, Ordering::Relaxed);
+        self.mover.last_eviction[dst].store(now, Ordering::Relaxed);
+        if self.mover.automove.load(Ordering::Relaxed) == 0 || !self.evictions {
+            return;
+        }
+        let every = (self.slabs.table().per_page(dst) / 8).max(1) as u32;
+        let counter = &self.mover.since_age_check[dst];
+        if counter.fetch_add(1, Ordering::Relaxed) + 1 < every {
+            return;
+        }
+        counter.store(0, Ordering::Relaxed);
+        let pages = |c: usize| self.slabs.class_stats(c).total_pages as f64;
+        // Whether a page from `v` leaves `v` still older than this class with the page: a
+        // class's age is about proportional to its pages, so one page less makes `v` younger
+        // by its share, and one more makes this class older by its own. Without that margin a
+        // page moved to an equally busy class is soon moved back.
+        let own_after = updated as f64 * (1.0 + 1.0 / pages(dst).max(1.0));
+        let worth_it = |v: &ClassAge| {
+            let pages_v = pages(v.class);
+            let margin = if self.use_cas {
+                AGE_MARGIN_STORES
+            } else {
+                AGE_MARGIN_SECONDS
+            };
+            if v.age < updated.saturating_add(margin) {
+                return false;
+            }
+            if pages_v >= 2.0 {
+                return v.age as f64 * (1.0 - 1.0 / pages_v) >= own_after * AGE_RATIO;
+            }
+            // A class's last page is taken only from a class that stores nothing now (its
+            // newest item is old too): one that still stores would take a page straight back.
+            self.newest_item_age(v.class, now)
+                .is_some_and(|newest| newest as f64 >= own_after * AGE_RATIO)
+        };
+        let Some(victim) = (1..=self.slabs.table().largest())
+            .filter(|&c| c != dst && self.slabs.class_stats(c).total_pages > 0)
+            .filter_map(|c| self.evicting_class_age(c, now))
+            .filter(worth_it)
+            .max_by_key(|a| a.age)
+        else {
+            return;
+        };
+        // A move already under way (another class's, or `slabs reassign`) wins; this class
+        // looks again after its next eighth of a page.
+        let Ok(_moving) = self.mover.moving.try_lock() else {
+            return;
+        };
+        // The page of one of its oldest items.
+        let victim = self.class_age(victim.class, 1).unwrap_or(victim);
+        if let Err(e) = self.move_page_of(victim, dst) {
+            log::debug!("rebalance {} -> {dst}: {e:?}", victim.class);
+        }
+    }
+
+    /// How old a class's oldest items are now: the age its evictions measured plus the time
+    /// since its last one, or its LRU tails sampled if it never evicted.
+    fn evicting_class_age(&self, class: usize, now: u64) -> Option<ClassAge> {
+        let average = self.mover.eviction_age[class].load(Ordering::Relaxed);
+        if average == 0 {
+            return self.class_age(class, AGE_SAMPLES);
+        }
+        let since = now.saturating_sub(self.mover.last_eviction[class].load(Ordering::Relaxed));
+        Some(ClassAge {
+            class,
+            age: average.saturating_add(since),
+            page: None,
+        })
+    }
+
+    /// How old a class's newest item is, judged by the heads of its lists in a few shards;
+    /// `None` if those hold none of its items.
+    fn newest_item_age(&self, class: usize, now: u64) -> Option<u64> {
+        let start = self.mover.sample_cursor.fetch_add(1, Ordering::Relaxed) as usize;
+        let mut newest: Option<u64> = None;
+        for i in 0..AGE_SAMPLES {
+            let shard = self.shard((start * AGE_SAMPLES + i) % SHARDS);
+            for seg in 0..SEGMENTS as u8 {
+                let lru = Lru {
+                    class: class as u8,
+                    seg,
+                };
+                if let Some(idx) = shard.table.lru_head(lru) {
+                    let at = self.age_stamp(&self.header_of(&shard.table.entry(idx).chunk));
+                    newest = Some(newest.map_or(at, |n| n.max(at)));
+                }
+            }
+        }
+        newest.map(|at| now.saturating_sub(at))
+    }
+
+    /// Now, in the units items are stamped in for ageing: the last CAS id handed out when CAS
+    /// ids number the stores, else the clock's second.
+    fn age_stamp_now(&self) -> u64 {
+        if self.use_cas {
+            self.last_cas.load(Ordering::Relaxed)
+        } else {
+            u64::from(self.clock.now())
+        }
+    }
+
+    /// An item's stamp in those units.
+    pub(super) fn age_stamp(&self, header: &Header) -> u64 {
+        if self.use_cas {
+            header.cas
+        } else {
+            u64::from(header.time)
+        }
+    }
+
+    /// Moves the page `victim` names (or the class's oldest page) to `dst`; called holding
+    /// the mover's lock.
+    fn move_page_of(&self, victim: ClassAge, dst: usize) -> Result<(), ReassignError> {
+        let page = match victim.page {
+            Some(page) => page,
+            None => self
+                .slabs
+                .first_page(victim.class)
+                .ok_or(ReassignError::NoSpare)?,
+        };
+        let page = self.slabs.start_move_page(victim.class, dst, page)?;
+        self.complete_move(victim.class, dst, page)
+    }
+
+    /// The class other than `dst` with pages whose oldest items are oldest, judged by the
+    /// tails of `samples` shards.
+    fn oldest_class(&self, dst: usize, samples: usize) -> Option<ClassAge> {
+        (1..=self.slabs.table().largest())
+            .filter(|&c| c != dst && self.slabs.class_stats(c).total_pages > 0)
+            .filter_map(|c| self.class_age(c, samples))
+            .max_by_key(|a| a.age)
+    }
+
+    /// How old a class's oldest items are: its LRU tails (cold first, as eviction takes them)
+    /// in `samples` shards, aged in stores when CAS ids number them, else in seconds.
+    fn class_age(&self, class: usize, samples: usize) -> Option<ClassAge> {
+        let samples = samples.min(SHARDS);
+        let start = self.mover.sample_cursor.fetch_add(1, Ordering::Relaxed) as usize;
+        let now = self.age_stamp_now();
+        let mut oldest: Option<(u64, usize)> = None;
+        let mut any_items = false;
+        for i in 0..samples {
+            let shard = self.shard((start * samples + i) % SHARDS);
+            if shard.table.class_len(class as u8) > 0 {
+                any_items = true;
+            }
+            let tail = [COLD, WARM, HOT].into_iter().find_map(|seg| {
+                shard.table.lru_tail(Lru {
+                    class: class as u8,
+                    seg,
+                })
+            });
+            if let Some(idx) = tail {
+                let chunk = &shard.table.entry(idx).chunk;
+                let at = self.age_stamp(&self.header_of(chunk));
+                if oldest.is_none_or(|(s, _)| at < s) {
+                    oldest = Some((at, chunk.page()));
+                }
+            }
+        }
+        match oldest {
+            Some((at, page)) => Some(ClassAge {
+                class,
+                age: now.saturating_sub(at),
+                page: Some(page),
+            }),
+            // No items in the shards sampled: a class without any gives a page first.
+            None if !any_items && self.slabs.class_stats(class).used_chunks == 0 => {
+                Some(ClassAge {
+                    class,
+                    age: u64::MAX,
+                    page: None,
+                })
+            }
+            None => None,
         }
     }
 

@@ -203,8 +203,8 @@ impl Cache {
     }
 
     /// `n` chunks of `class`, making room by reclaiming expired items and (unless `-M`)
-    /// evicting the least recently used items of that class. Never called with a shard lock
-    /// held.
+    /// evicting the least recently used items of that class, or by taking a page from another
+    /// class. Never called with a shard lock held.
     pub(super) fn alloc_chunks(&self, class: u8, n: usize) -> Option<Chunks> {
         if n == 1 {
             loop {
@@ -221,10 +221,14 @@ impl Cache {
         while got.len() < n {
             if let Some(c) = self.slabs.alloc(class as usize) {
                 got.push(c);
-            } else if !self.make_room(class) {
-                Chunks::Many(got).free(&self.slabs, class);
-                self.count_out_of_memory(class);
-                return None;
+            } else if !self.evict_one(class) {
+                // A page move waits for every chunk of its page to come back, and these may be
+                // some: give them back before waiting for one.
+                Chunks::Many(std::mem::take(&mut got)).free(&self.slabs, class);
+                if !self.steal_page(class) {
+                    self.count_out_of_memory(class);
+                    return None;
+                }
             }
         }
         Some(Chunks::Many(got))
@@ -235,9 +239,17 @@ impl Cache {
         shard.classes[class as usize].outofmemory += 1;
     }
 
+    /// Frees a chunk of `class`: the least recently used item of the class if it may go, else
+    /// a page taken from another class (so a store never fails while anything in the cache
+    /// could be evicted). False when neither is possible. Called holding no shard lock and no
+    /// chunk.
+    pub(super) fn make_room(&self, class: u8) -> bool {
+        self.evict_one(class) || self.steal_page(class)
+    }
+
     /// Frees the least recently used item of `class` in some shard (shards take turns): an
     /// expired or flushed one always, a live one only when evictions are on.
-    pub(super) fn make_room(&self, class: u8) -> bool {
+    fn evict_one(&self, class: u8) -> bool {
         let now = self.clock.now();
         let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
         // First any shard's cold segment; hot and warm items only when no shard has cold ones.
@@ -278,6 +290,10 @@ impl Cache {
                 }
             }
             self.unlink(&mut shard, idx, &header);
+            drop(shard);
+            if !dead {
+                self.rebalance_after_eviction(class, self.age_stamp(&header));
+            }
             return true;
         }
         false

@@ -209,25 +209,41 @@ impl Slabs {
     /// Starts moving a page of `src` to `dst` (memcached's `slabs reassign`): from now on the
     /// page's chunks are gathered as they come free instead of being reused. Returns the page
     /// number; the caller then frees (or rescues) the items still in it and calls
-    /// [`Slabs::finish_move`].
+    /// [`Slabs::finish_move`]. Refused when `src` has fewer than two pages, as memcached refuses.
     pub fn start_move(&self, src: usize, dst: usize) -> Result<usize, ReassignError> {
-        let valid = 1..=self.table.largest();
-        if !valid.contains(&src) || !valid.contains(&dst) {
-            return Err(ReassignError::BadClass);
-        }
-        if src == dst {
-            return Err(ReassignError::Same);
-        }
-        if self.classes.iter().any(|c| lock(c).moving.is_some()) {
-            return Err(ReassignError::Busy);
-        }
+        self.check_move(src, dst)?;
+        let first = {
+            let c = lock(&self.classes[src]);
+            if c.pages < 2 {
+                return Err(ReassignError::NoSpare);
+            }
+            c.page_list[0]
+        };
+        self.start_move_page(src, dst, first)
+    }
+
+    /// Starts moving one given page of `src` to `dst`, even its last one (a class that must
+    /// store and has nothing of its own to evict takes a page from another; `NoSpare` if the
+    /// page is not `src`'s).
+    pub fn start_move_page(
+        &self,
+        src: usize,
+        dst: usize,
+        page: usize,
+    ) -> Result<usize, ReassignError> {
+        self.check_move(src, dst)?;
         let mut c = lock(&self.classes[src]);
         let c = &mut *c;
-        if c.pages < 2 {
+        if !c.page_list.contains(&page) {
             return Err(ReassignError::NoSpare);
         }
-        let page = c.page_list[0];
         let mut gathered = Vec::new();
+        // A page moved in and not cut yet is given whole.
+        if let Some(at) = c.spare.iter().position(|p| p.index() == page) {
+            let spare = c.spare.swap_remove(at);
+            let mut carving = self.arena.carve(spare, self.table.chunk_size(src));
+            gathered.extend(self.arena.cut_rest(&mut carving));
+        }
         // Pull the page's chunks out of the free list; keep the rest free.
         let mut keep = Vec::new();
         while let Some(chunk) = self.arena.pop_free(&mut c.free) {
@@ -247,6 +263,32 @@ impl Slabs {
         }
         c.moving = Some((page, gathered));
         Ok(page)
+    }
+
+    fn check_move(&self, src: usize, dst: usize) -> Result<(), ReassignError> {
+        let valid = 1..=self.table.largest();
+        if !valid.contains(&src) || !valid.contains(&dst) {
+            return Err(ReassignError::BadClass);
+        }
+        if src == dst {
+            return Err(ReassignError::Same);
+        }
+        if self.classes.iter().any(|c| lock(c).moving.is_some()) {
+            return Err(ReassignError::Busy);
+        }
+        Ok(())
+    }
+
+    /// Gives up a move that could not finish: the chunks gathered so far are free chunks of
+    /// `src` again.
+    pub fn cancel_move(&self, src: usize) {
+        let mut c = lock(&self.classes[src]);
+        let c = &mut *c;
+        if let Some((_, gathered)) = c.moving.take() {
+            for chunk in gathered {
+                self.arena.push_free(&mut c.free, chunk);
+            }
+        }
     }
 
     /// Completes a move once every chunk of the page is back: the page joins `dst`. Returns
@@ -279,6 +321,20 @@ impl Slabs {
     /// The page a move is emptying, if any (per class).
     pub fn moving_page(&self, class: usize) -> Option<usize> {
         lock(&self.classes[class]).moving.as_ref().map(|(p, _)| *p)
+    }
+
+    /// Whether `class` can hand out a chunk without a new page: a free one, one still to cut,
+    /// or a page moved in and not cut yet.
+    pub fn has_free_chunk(&self, class: usize) -> bool {
+        let c = lock(&self.classes[class]);
+        !c.free.is_empty()
+            || c.carving.as_ref().is_some_and(|k| k.remaining() > 0)
+            || !c.spare.is_empty()
+    }
+
+    /// The oldest page of a class.
+    pub fn first_page(&self, class: usize) -> Option<usize> {
+        lock(&self.classes[class]).page_list.first().copied()
     }
 
     /// A class's figures.
@@ -346,5 +402,42 @@ mod tests {
         let again = slabs.alloc(big).expect("recycled");
         assert_eq!(again.offset(), offset);
         assert_eq!((a.page(), c.page(), d.page()), (0, 1, 1));
+    }
+
+    #[test]
+    fn a_class_last_page_can_move_and_a_cancelled_move_frees_its_chunks() {
+        let arena = Arena::new(2 * PAGE_SIZE, false).expect("map");
+        let slabs = Slabs::new(arena, ClassTable::new(48, 1.25, 512 * 1024, 1024 * 1024));
+        let big = slabs.table().largest();
+        let a = slabs.alloc(big).expect("page 0");
+        let a2 = slabs.alloc(big).expect("page 0, second chunk");
+        let b = slabs.alloc(1).expect("page 1");
+        assert!(!slabs.has_free_chunk(big));
+        assert_eq!(slabs.start_move(big, 1), Err(ReassignError::NoSpare));
+        let page = slabs
+            .start_move_page(big, 1, a.page())
+            .expect("a steal may take it");
+        assert_eq!(
+            slabs.start_move_page(1, 2, b.page()),
+            Err(ReassignError::Busy)
+        );
+        slabs.free(big, a2);
+        assert!(!slabs.finish_move(big, 1), "a chunk is still in use");
+        slabs.cancel_move(big);
+        assert_eq!(slabs.moving_page(big), None);
+        assert!(
+            slabs.has_free_chunk(big),
+            "the gathered chunk is free again"
+        );
+        assert_eq!(slabs.start_move_page(big, 1, page), Ok(page));
+        slabs.free(big, a);
+        assert!(slabs.finish_move(big, 1));
+        assert_eq!(slabs.class_stats(big).total_pages, 0);
+        assert_eq!(slabs.class_stats(1).total_pages, 2);
+        assert!(
+            slabs.has_free_chunk(1),
+            "the moved page is a spare of class 1"
+        );
+        slabs.free(1, b);
     }
 }

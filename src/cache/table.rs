@@ -237,6 +237,25 @@ impl Table {
         std::mem::replace(&mut self.entry_mut(idx).chunk, chunk)
     }
 
+    /// The entries whose item has a chunk in `page` (the slab mover empties a page with it).
+    /// One pass over the entries, in memory order: a page holds items of every age, so
+    /// walking the class's LRU would visit as many entries, out of order.
+    pub fn entries_in_page(&self, page: usize) -> Vec<u32> {
+        let mut found: Vec<u32> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.as_ref().is_some_and(|e| e.chunk.page() == page))
+            .map(|(idx, _)| idx as u32)
+            .collect();
+        for (&idx, chain) in &self.chains {
+            if chain.iter().any(|c| c.page() == page) && self.entry(idx).chunk.page() != page {
+                found.push(idx);
+            }
+        }
+        found
+    }
+
     /// The most recently used entry of a list.
     pub fn lru_head(&self, lru: Lru) -> Option<u32> {
         let head = self.lru[lru.index()].0;
