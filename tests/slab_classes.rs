@@ -1,5 +1,6 @@
-//! The slab class table is memcached's: for the same `-n -f -I -o slab_chunk_max`, the chunk
-//! sizes memcached prints at start-up with `-vv` are ours.
+//! The slab class table is memcached's once a flag that shapes it is given: for the same `-n -f
+//! -I -o slab_chunk_max,slab_sizes,no_modern`, the chunk sizes memcached prints at start-up
+//! with `-vv` are ours. Without them it is finer for small items.
 
 mod common;
 
@@ -55,28 +56,26 @@ fn our_classes(flags: &[&str]) -> Vec<(usize, usize, usize)> {
     let Ok(Invocation::Run(s)) = config::from_args(&args) else {
         panic!("flags {flags:?} refused");
     };
-    let t = ClassTable::new(
-        s.chunk_size,
-        s.growth_factor,
-        s.slab_chunk_max,
-        s.item_size_max,
-    );
+    let t = ClassTable::build(&s.slab_classes, s.slab_chunk_max, s.item_size_max);
     (1..=t.largest())
         .map(|c| (c, t.chunk_size(c), t.per_page(c)))
         .collect()
 }
 
 #[test]
-fn class_tables_match_memcached() {
+fn class_tables_match_memcached_once_a_flag_shapes_them() {
     let cases: &[&[&str]] = &[
-        &[],
+        &["-n", "48"],
+        &["-f", "1.25"],
         &["-n", "10", "-f", "2"],
         &["-f", "1.05"],
         &["-n", "100", "-f", "1.5", "-I", "2m"],
-        &["-I", "4m", "-m", "64"],
         &["-I", "256k", "-o", "slab_chunk_max=131072"],
         &["-n", "1", "-f", "3.7"],
         &["-o", "slab_chunk_max=131072"],
+        &["-o", "no_modern"],
+        &["-o", "slab_sizes=100-200-300-1000-5001"],
+        &["-n", "10", "-o", "slab_sizes=64-96-1000"],
     ];
     for flags in cases {
         let theirs = memcached_classes(flags);
@@ -85,5 +84,32 @@ fn class_tables_match_memcached() {
             "memcached printed no classes for {flags:?}"
         );
         assert_eq!(our_classes(flags), theirs, "slab classes for {flags:?}");
+    }
+}
+
+/// Without those flags the table is finer where items are small: 8-byte steps, so a small
+/// item loses at most 7 bytes to rounding (memcached's ×1.25 steps lose up to a fifth), and
+/// no more classes than memcached has.
+#[test]
+fn the_default_table_is_finer_for_small_items() {
+    for flags in [&[][..], &["-I", "4m", "-m", "64"]] {
+        let ours = our_classes(flags);
+        let theirs = memcached_classes(flags);
+        assert!(
+            ours.len() <= theirs.len().max(63),
+            "{flags:?}: {} classes",
+            ours.len()
+        );
+        let small: Vec<usize> = ours.iter().map(|c| c.1).take_while(|&s| s <= 256).collect();
+        assert_eq!(small.first(), Some(&32), "{flags:?}");
+        assert!(
+            small.windows(2).all(|w| w[1] - w[0] == 8),
+            "{flags:?}: {small:?}"
+        );
+        assert_eq!(
+            ours.last().map(|c| c.1),
+            theirs.last().map(|c| c.1),
+            "{flags:?}"
+        );
     }
 }

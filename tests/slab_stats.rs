@@ -47,8 +47,12 @@ fn run(kind: ServerKind, extra: &[&str]) -> Vec<(String, String)> {
 
 #[test]
 fn slab_and_item_stats_read_like_memcacheds() {
-    let ours = run(ServerKind::MemcachedRs, &["-o", "track_sizes"]);
-    let theirs = run(ServerKind::Memcached, &["-o", "track_sizes"]);
+    // memcached's class table (`-f` asks for it; the default one is finer for small items).
+    let ours = run(
+        ServerKind::MemcachedRs,
+        &["-o", "track_sizes", "-f", "1.25"],
+    );
+    let theirs = run(ServerKind::Memcached, &["-o", "track_sizes", "-f", "1.25"]);
     let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(
         names(&ours),
@@ -124,7 +128,8 @@ fn general_stat(stats: &str, name: &str) -> u64 {
 /// room elsewhere (memcached evicts them).
 #[test]
 fn reassign_moves_a_page_and_rescues_its_items() {
-    let server = Server::start(ServerKind::MemcachedRs, &[]);
+    // memcached's class table, whose class 1 holds these items 10,922 to a page.
+    let server = Server::start(ServerKind::MemcachedRs, &["-f", "1.25"]);
     let mut c = server.client();
     // 15,000 small items: class 1 (10,922 chunks a page) needs two pages.
     let script: String = (0..15_000)
@@ -173,7 +178,7 @@ fn reassign_moves_a_page_and_rescues_its_items() {
 /// Without free chunks to rescue into, the page's items are evicted.
 #[test]
 fn reassign_evicts_what_it_cannot_rescue() {
-    let server = Server::start(ServerKind::MemcachedRs, &["-m", "2"]);
+    let server = Server::start(ServerKind::MemcachedRs, &["-m", "2", "-f", "1.25"]);
     let mut c = server.client();
     let script: String = (0..30_000)
         .map(|i| format!("set k{i:06} 0 0 2 noreply\r\nab\r\n"))

@@ -38,6 +38,7 @@ pub use clock::{Clock, RelTime};
 use item::Header;
 pub use lru::{LruSettings, LruTuning, TuneError};
 pub use meta::{ItemMut, MetaArith, MetaDelete, MetaGetOptions};
+pub use slabs::SlabClasses;
 use slabs::{ClassTable, Slabs};
 use table::Table;
 
@@ -66,10 +67,8 @@ pub struct CacheConfig {
     pub evictions: bool,
     /// `-o hashpower`: initial table size as a power of two (0 = memcached's default of 16).
     pub hashpower_init: u32,
-    /// `-n`: minimum item space, the base of the slab classes.
-    pub chunk_size: usize,
-    /// `-f`: slab class growth factor.
-    pub growth_factor: f64,
+    /// How the slab classes' chunk sizes are chosen (`-n`, `-f`, `-o slab_sizes`).
+    pub slab_classes: SlabClasses,
     /// `-o slab_chunk_max`: the largest chunk.
     pub slab_chunk_max: usize,
     /// `-L`: try large pages.
@@ -97,8 +96,7 @@ impl CacheConfig {
             use_cas: true,
             evictions: true,
             hashpower_init: 0,
-            chunk_size: 48,
-            growth_factor: 1.25,
+            slab_classes: SlabClasses::default(),
             slab_chunk_max: 512 * 1024,
             large_pages: false,
             track_sizes: false,
@@ -370,9 +368,8 @@ impl Cache {
             config.hashpower_init
         };
         let per_shard = (1usize << hashpower.min(40)) / SHARDS;
-        let table = ClassTable::new(
-            config.chunk_size,
-            config.growth_factor,
+        let table = ClassTable::build(
+            &config.slab_classes,
             config.slab_chunk_max,
             config.item_size_max,
         );

@@ -1,10 +1,12 @@
 //! Slab classes: chunk sizes, and an allocator that hands out chunks of each size from the
 //! arena's pages.
 //!
-//! The class table is memcached's, computed the same way from `-n`, `-f` and `slab_chunk_max`,
-//! so `stats slabs` lines up with memcached's for the same flags (our smaller item header then
-//! lets the same item fit a smaller class). Each class cuts pages lazily and recycles freed
-//! chunks through a free list kept inside the chunks themselves.
+//! The class table is memcached's, computed the same way, whenever a flag that shapes it is
+//! given (`-n`, `-f`, `-o slab_chunk_max`, `slab_sizes`, `no_modern`), so `stats slabs` lines
+//! up with memcached's for the same flags. Without them the table is finer where items are
+//! small ([`SlabClasses::Compact`]): memcached's ×1.25 steps lose about a tenth of the memory
+//! of small items to rounding, and small items are most of what caches hold. Each class cuts
+//! pages lazily and recycles freed chunks through a free list kept inside the chunks themselves.
 
 use std::sync::Mutex;
 
@@ -18,6 +20,33 @@ const MEMCACHED_ITEM_HEADER: usize = 48;
 /// memcached's `CHUNK_ALIGN_BYTES`.
 const CHUNK_ALIGN: usize = 8;
 
+/// How the chunk sizes of the slab classes are chosen.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SlabClasses {
+    /// The default: 8-byte steps from [`COMPACT_SMALLEST`] up to [`COMPACT_FINE_UNTIL`] bytes,
+    /// then memcached's classes less the bytes an item saves here ([`ClassTable::compact`]).
+    #[default]
+    Compact,
+    /// memcached's: from `48 + min_size`, growing by `factor` (`-n`, `-f`).
+    Memcached {
+        /// `-n`.
+        min_size: usize,
+        /// `-f`.
+        factor: f64,
+    },
+    /// `-o slab_sizes`: the sizes given (rounded up to 8 bytes), then `slab_chunk_max`.
+    Sizes(Vec<usize>),
+}
+
+/// The smallest chunk of the compact table: an item with a one-byte key, a short value and CAS.
+pub const COMPACT_SMALLEST: usize = 32;
+/// The compact table steps by 8 bytes below this size.
+pub const COMPACT_FINE_UNTIL: usize = 256;
+/// How much smaller an item is here than in memcached, rounded down to whole 8-byte steps:
+/// memcached spends 48 bytes of header, 8 of CAS, a NUL after the key and `\r\n` after the
+/// value (59), this engine 16 and 8 of CAS (24).
+const HEADER_SAVING: usize = 32;
+
 /// The chunk size of every slab class (index = class id; id 0 is unused).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClassTable {
@@ -26,6 +55,63 @@ pub struct ClassTable {
 }
 
 impl ClassTable {
+    /// The table `classes` describes, with `chunk_max` as its largest class.
+    pub fn build(classes: &SlabClasses, chunk_max: usize, item_size_max: usize) -> ClassTable {
+        match classes {
+            SlabClasses::Compact => Self::compact(chunk_max, item_size_max),
+            SlabClasses::Memcached { min_size, factor } => {
+                Self::new(*min_size, *factor, chunk_max, item_size_max)
+            }
+            SlabClasses::Sizes(sizes) => Self::given(sizes, chunk_max, item_size_max),
+        }
+    }
+
+    /// memcached's `slabs_init` with `slab_sizes`: each size rounded up to 8 bytes, then a
+    /// last class of `chunk_max`.
+    pub fn given(sizes: &[usize], chunk_max: usize, item_size_max: usize) -> ClassTable {
+        let mut table = vec![0];
+        table.extend(
+            sizes
+                .iter()
+                .take(MAX_CLASSES - 2)
+                .map(|&s| s.next_multiple_of(CHUNK_ALIGN)),
+        );
+        table.push(chunk_max);
+        ClassTable {
+            sizes: table,
+            item_size_max,
+        }
+    }
+
+    /// The compact table: 8-byte steps while small, then memcached's own classes less
+    /// [`HEADER_SAVING`] bytes. An item here is that much smaller than in memcached (its
+    /// header, the key's NUL and the value's `\r\n`), so at every size it takes a chunk no
+    /// larger than memcached's: never fewer items for any one size, and far fewer bytes lost
+    /// to rounding where items are small.
+    pub fn compact(chunk_max: usize, item_size_max: usize) -> ClassTable {
+        let mut sizes = vec![0];
+        let mut size = COMPACT_SMALLEST;
+        while size < COMPACT_FINE_UNTIL.min(chunk_max) {
+            sizes.push(size);
+            size += CHUNK_ALIGN;
+        }
+        let memcacheds = Self::new(48, 1.25, chunk_max, item_size_max);
+        for class in 1..memcacheds.largest() {
+            let shifted = memcacheds.chunk_size(class).saturating_sub(HEADER_SAVING);
+            if sizes.len() < MAX_CLASSES - 1 && shifted > sizes.last().copied().unwrap_or(0) {
+                sizes.push(shifted);
+            }
+        }
+        if sizes.last().is_some_and(|&last| last >= chunk_max) {
+            sizes.pop();
+        }
+        sizes.push(chunk_max);
+        ClassTable {
+            sizes,
+            item_size_max,
+        }
+    }
+
     /// memcached's `slabs_init`: sizes start at `48 + min_size`, grow by `factor` (truncated to
     /// an integer, rounded up to 8 bytes) while below `chunk_max / factor`, and a last class of
     /// exactly `chunk_max` takes the rest (items larger than it are chained across chunks).
@@ -439,5 +525,41 @@ mod tests {
             "the moved page is a spare of class 1"
         );
         slabs.free(1, b);
+    }
+
+    #[test]
+    fn compact_table_is_fine_for_small_items_and_fits_memcacheds_class_count() {
+        let t = ClassTable::compact(512 * 1024, 1024 * 1024);
+        assert!(t.largest() < MAX_CLASSES);
+        assert_eq!((t.chunk_size(1), t.chunk_size(2)), (32, 40));
+        let sizes: Vec<usize> = (1..=t.largest()).map(|c| t.chunk_size(c)).collect();
+        assert!(sizes.windows(2).all(|w| w[0] < w[1] && w[1] % 8 == 0));
+        assert_eq!(t.chunk_size(t.largest()), 512 * 1024);
+        // An item 35 bytes smaller than memcached's never needs a larger chunk.
+        let mc = ClassTable::new(48, 1.25, 512 * 1024, 1024 * 1024);
+        for theirs in (100..600_000).step_by(7) {
+            let ours = theirs - 35;
+            let (a, b) = (t.class_for(ours), mc.class_for(theirs));
+            if let (Some(a), Some(b)) = (a, b) {
+                assert!(
+                    t.chunk_size(a) <= mc.chunk_size(b),
+                    "{theirs} B in memcached"
+                );
+            }
+        }
+        // A small slab_chunk_max ends the table early.
+        let small = ClassTable::compact(16 * 1024, 1024 * 1024);
+        assert_eq!(small.chunk_size(small.largest()), 16 * 1024);
+        let tiny = ClassTable::compact(128, 1024);
+        assert_eq!(tiny.chunk_size(tiny.largest()), 128);
+        let sizes: Vec<usize> = (1..=tiny.largest()).map(|c| tiny.chunk_size(c)).collect();
+        assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    }
+
+    #[test]
+    fn given_sizes_are_aligned_and_end_at_chunk_max() {
+        let t = ClassTable::given(&[100, 200, 1001], 512 * 1024, 1024 * 1024);
+        let sizes: Vec<usize> = (1..=t.largest()).map(|c| t.chunk_size(c)).collect();
+        assert_eq!(sizes, [104, 200, 1008, 512 * 1024]);
     }
 }

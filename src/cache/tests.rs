@@ -15,7 +15,8 @@ fn read(cache: &Cache, stats: &ThreadStats, key: &[u8]) -> Option<Vec<u8>> {
 
 #[test]
 fn store_modes_follow_memcached() {
-    let c = cache_with(1 << 20, true);
+    // Room for the classes the appended item passes through (one page each).
+    let c = cache_with(4 << 20, true);
     let s = ThreadStats::default();
     assert_eq!(
         c.store(&s, StoreMode::Replace, b"k", 0, 0, b"x"),

@@ -150,8 +150,12 @@ impl Builder {
                     return Err(fail("Factor must be greater than 1"));
                 }
                 s.growth_factor = factor;
+                self.extended.memcached_classes = true;
             }
-            "n" => s.chunk_size = positive(value, "Chunk size")?,
+            "n" => {
+                s.chunk_size = positive(value, "Chunk size")?;
+                self.extended.memcached_classes = true;
+            }
             "t" => {
                 s.threads = positive(value, "Number of threads")?;
                 if atoi(value.as_bytes()) > MANY_THREADS {
@@ -219,6 +223,7 @@ impl Builder {
         self.check_item_size()?;
         let s = &mut self.settings;
         extended::check(s, &self.extended)?;
+        s.slab_classes = extended::slab_classes(s, &self.extended);
 
         // Authentication picks the protocol unless -B did.
         if s.sasl {

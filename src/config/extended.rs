@@ -52,6 +52,9 @@ pub(crate) struct Extended {
     /// `slab_chunk_max` was given, so `-I` above 1m and `no_modern` leave it alone.
     pub slab_chunk_changed: bool,
     slab_sizes: Option<String>,
+    /// A flag that shapes memcached's slab class table was given (`-n`, `-f`,
+    /// `slab_chunk_max`, `no_modern`): the table is then memcached's.
+    pub memcached_classes: bool,
     /// `-o ...` entries for `Settings::not_implemented`, in the order given.
     pub not_implemented: Vec<String>,
 }
@@ -134,8 +137,10 @@ fn apply_one(
                 .ok_or_else(|| fail("could not parse argument to slab_chunk_max"))?;
             s.slab_chunk_max = bytes;
             st.slab_chunk_changed = true;
+            st.memcached_classes = true;
         }
         "no_modern" => {
+            st.memcached_classes = true;
             // memcached 1.4 defaults; the effects we have fields for are applied.
             if !st.slab_chunk_changed {
                 s.slab_chunk_max = SLAB_PAGE_SIZE;
@@ -365,6 +370,28 @@ pub(crate) fn check(settings: &Settings, st: &Extended) -> Result<(), ConfigErro
         ));
     }
     Ok(())
+}
+
+/// The slab class table the flags ask for; `settings` and `st` have passed [`check`].
+pub(crate) fn slab_classes(settings: &Settings, st: &Extended) -> crate::cache::SlabClasses {
+    use crate::cache::SlabClasses;
+    if let Some(sizes) = &st.slab_sizes {
+        return SlabClasses::Sizes(
+            sizes
+                .split('-')
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| safe_strtoul(p.as_bytes()))
+                .map(|v| v as usize)
+                .collect(),
+        );
+    }
+    if st.memcached_classes {
+        return SlabClasses::Memcached {
+            min_size: settings.chunk_size,
+            factor: settings.growth_factor,
+        };
+    }
+    SlabClasses::Compact
 }
 
 /// memcached's `_parse_slab_sizes`: `-`-separated sizes, each in range and growing.

@@ -74,6 +74,9 @@ pub struct Settings {
     pub growth_factor: f64,
     /// `-n`: minimum space for key + value + flags.
     pub chunk_size: usize,
+    /// The slab class table: memcached's once `-n`, `-f`, `-o slab_chunk_max`, `slab_sizes`
+    /// or `no_modern` is given, else the compact default.
+    pub slab_classes: crate::cache::SlabClasses,
     /// `-R`: requests handled per connection per wake-up.
     pub reqs_per_event: usize,
     /// `-B`: protocol.
@@ -222,6 +225,7 @@ impl Default for Settings {
             item_size_max: 1024 * 1024,
             growth_factor: 1.25,
             chunk_size: 48,
+            slab_classes: crate::cache::SlabClasses::default(),
             reqs_per_event: 20,
             protocol: Protocol::Auto,
             backlog: 1024,
