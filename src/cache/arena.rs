@@ -13,10 +13,12 @@
 //!   cannot reach into another arena's memory.
 //!
 //! The mapping is reserved up front but pages are touched only as they are carved, so resident
-//! memory follows use and never exceeds the mapping: `-m` is a hard bound.
+//! memory follows use and never exceeds the mapping: `-m` is a hard bound. Chunks are named by
+//! 48-bit offsets, so any `-m` the address space allows works, as in memcached; the table of
+//! each page's chunk size lives in a mapping of its own, also touched only as pages are used.
 
 use std::io;
-use std::num::NonZeroU32;
+use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use memmap2::{Advice, MmapOptions, MmapRaw};
@@ -24,7 +26,11 @@ use memmap2::{Advice, MmapOptions, MmapRaw};
 /// Size of a slab page (memcached's `slab_page_size`).
 pub const PAGE_SIZE: usize = 1024 * 1024;
 
-static NEXT_ARENA_ID: AtomicU32 = AtomicU32::new(1);
+static NEXT_ARENA_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Address space reserved beyond `-m` for `cache_memlimit` to grow into: 1 TB costs nothing
+/// until written (and 4 MB of page table address space, likewise).
+pub const DEFAULT_RESERVE: usize = 1 << 40;
 
 /// How the arena's memory is backed (`-L` asks for large pages).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,11 +58,12 @@ impl Backing {
 #[derive(Debug)]
 pub struct Arena {
     map: MmapRaw,
-    id: NonZeroU32,
-    /// The chunk size each page was last carved into. A page is re-carved only after every
-    /// chunk of its previous carving was given back (joined), so the size a live chunk reads
-    /// here is always its own.
-    chunk_sizes: Box<[AtomicU32]>,
+    id: NonZeroU16,
+    /// The chunk size each page was last carved into, one `u32` per reserved page in a mapping
+    /// of its own (zero until carved). A page is re-carved only after every chunk of its
+    /// previous carving was given back (joined), so the size a live chunk reads here is always
+    /// its own.
+    chunk_sizes: MmapRaw,
     pages: usize,
     next_page: AtomicUsize,
     /// Pages that may be handed out (`cache_memlimit` lowers it).
@@ -67,7 +74,7 @@ pub struct Arena {
 /// An unused page, owned.
 #[derive(Debug)]
 pub struct Page {
-    arena: NonZeroU32,
+    arena: NonZeroU16,
     index: usize,
 }
 
@@ -75,25 +82,39 @@ pub struct Page {
 /// chunks handed out are ever touched).
 #[derive(Debug)]
 pub struct Carving {
-    arena: NonZeroU32,
+    arena: NonZeroU16,
     index: usize,
     chunk_size: usize,
     next: usize,
 }
 
-/// One chunk of arena memory, owned. Eight bytes: its length is its page's chunk size, kept
-/// by the arena, so tables that hold millions of chunks stay small.
+/// One chunk of arena memory, owned. Eight bytes, aligned to four: its length is its page's
+/// chunk size, kept by the arena, so tables that hold millions of chunks stay small.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Chunk {
-    arena: NonZeroU32,
-    /// Offset in units of [`UNIT`] bytes, so that 32-bit names reach 32 GB.
-    unit: u32,
+    arena: NonZeroU16,
+    /// The offset in units of [`UNIT`] bytes, 48 bits in two parts (so the handle keeps a
+    /// four-byte alignment): 2 PB of arena.
+    unit_high: u16,
+    unit_low: u32,
 }
 
 impl Chunk {
+    fn new(arena: NonZeroU16, unit: u64) -> Chunk {
+        Chunk {
+            arena,
+            unit_high: (unit >> 32) as u16,
+            unit_low: unit as u32,
+        }
+    }
+
+    fn unit(&self) -> u64 {
+        u64::from(self.unit_high) << 32 | u64::from(self.unit_low)
+    }
+
     /// Where the chunk starts in the arena (its name, for tables that refer to it).
     pub fn offset(&self) -> usize {
-        self.unit as usize * UNIT
+        self.unit() as usize * UNIT
     }
 
     /// The page the chunk lies in.
@@ -130,20 +151,21 @@ impl Carving {
 /// memcached's slab free lists are), so that keeping free memory costs no memory.
 #[derive(Debug)]
 pub struct FreeList {
-    arena: NonZeroU32,
+    arena: NonZeroU16,
     chunk_size: u32,
-    head: Option<u32>,
+    head: Option<u64>,
     len: usize,
 }
 
 /// The link stored in a free chunk when it is the last one.
-const END_OF_LIST: u32 = u32::MAX;
+const END_OF_LIST: u64 = u64::MAX;
 
-/// Chunks start on multiples of this many bytes (slab chunk sizes are multiples of 8).
+/// Chunks start on multiples of this many bytes (slab chunk sizes are multiples of 8), and a
+/// free chunk holds its 8-byte link.
 const UNIT: usize = 8;
 
-/// The most an arena can span: chunk names are 32-bit counts of [`UNIT`]s.
-pub const MAX_ARENA_BYTES: usize = u32::MAX as usize * UNIT / PAGE_SIZE * PAGE_SIZE;
+/// The most an arena can span: chunk names are 48-bit counts of [`UNIT`]s.
+const MAX_ARENA_BYTES: usize = (1 << 48) * UNIT;
 
 impl Arena {
     /// An arena of `bytes` (rounded down to whole pages, at least one page). With
@@ -154,39 +176,58 @@ impl Arena {
 
     /// An arena of `bytes` whose address space reaches `reserve` bytes, so that the limit can
     /// be raised later (`cache_memlimit`) without moving anything. Address space costs no
-    /// memory: pages become resident only when written. Falls back to reserving just `bytes`
-    /// if the larger reservation is refused.
+    /// memory: pages become resident only when written. Reserves less when the larger
+    /// reservation is refused, down to `bytes`; and where even `bytes` is more than the address
+    /// space allows (memcached takes `-m` of any size, a negative one wrapping to 16 EB), as
+    /// much as it allows, with a warning.
     pub fn with_headroom(bytes: usize, reserve: usize, large_pages: bool) -> io::Result<Arena> {
-        if bytes > MAX_ARENA_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "item memory is limited to {} MB",
-                    MAX_ARENA_BYTES / PAGE_SIZE
-                ),
-            ));
-        }
-        let limit = (bytes / PAGE_SIZE).max(1);
-        let wanted = (reserve.min(MAX_ARENA_BYTES) / PAGE_SIZE).max(limit);
-        let (map, backing, pages) = match Self::map(wanted * PAGE_SIZE, large_pages) {
-            Ok((m, b)) => (m, b, wanted),
-            Err(_) if wanted > limit => {
-                let (m, b) = Self::map(limit * PAGE_SIZE, large_pages)?;
-                (m, b, limit)
+        let bytes = bytes.min(MAX_ARENA_BYTES);
+        let mut limit = (bytes / PAGE_SIZE).max(1);
+        let mut pages = (reserve.min(MAX_ARENA_BYTES) / PAGE_SIZE).max(limit);
+        let (map, backing) = loop {
+            match Self::map(pages * PAGE_SIZE, large_pages) {
+                Ok(mapped) => break mapped,
+                Err(e) if pages > limit => {
+                    log::debug!("reserving {} MB of address space: {e}", pages);
+                    pages = (pages / 2).max(limit);
+                }
+                Err(e) if pages > 1 => {
+                    pages /= 2;
+                    limit = pages;
+                    log::debug!("mapping the item memory: {e}");
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         };
-        let id = NonZeroU32::new(NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed))
-            .ok_or_else(|| io::Error::other("too many arenas"))?;
+        if limit < bytes / PAGE_SIZE {
+            log::warn!("item memory is limited to {limit} MB: the address space holds no more");
+        }
+        // The page table: one u32 per reserved page, in whole OS pages.
+        let table = MmapOptions::new()
+            .len((pages * 4).next_multiple_of(4096))
+            .no_reserve_swap()
+            .map_anon()?;
+        let id = (NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed) % u32::from(u16::MAX)) + 1;
+        let id = NonZeroU16::new(id as u16).ok_or_else(|| io::Error::other("arena id"))?;
         Ok(Arena {
             map: MmapRaw::from(map),
             id,
-            chunk_sizes: (0..pages).map(|_| AtomicU32::new(0)).collect(),
+            chunk_sizes: MmapRaw::from(table),
             pages,
             next_page: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit),
             backing,
         })
+    }
+
+    /// The slot holding a page's chunk size.
+    fn chunk_size_slot(&self, page: usize) -> &AtomicU32 {
+        assert!(page < self.pages, "page outside the arena");
+        // SAFETY: the table mapping holds `pages` u32 slots (its length is at least
+        // `pages * 4`, and `page < pages`), starts page-aligned so every slot is 4-aligned,
+        // lives as long as `self`, and is only ever accessed through these atomics; zeroed
+        // memory is a valid AtomicU32.
+        unsafe { &*self.chunk_sizes.as_ptr().cast::<AtomicU32>().add(page) }
     }
 
     fn map(len: usize, large_pages: bool) -> io::Result<(memmap2::MmapMut, Backing)> {
@@ -276,7 +317,8 @@ impl Arena {
         self.check(page.arena);
         // Whole units, so every chunk starts on a unit boundary.
         let chunk_size = chunk_size.clamp(UNIT, PAGE_SIZE).next_multiple_of(UNIT);
-        self.chunk_sizes[page.index].store(chunk_size as u32, Ordering::Release);
+        self.chunk_size_slot(page.index)
+            .store(chunk_size as u32, Ordering::Release);
         Carving {
             arena: page.arena,
             index: page.index,
@@ -287,7 +329,7 @@ impl Arena {
 
     /// A chunk's size.
     pub fn chunk_len(&self, chunk: &Chunk) -> usize {
-        self.chunk_sizes[chunk.page()].load(Ordering::Acquire) as usize
+        self.chunk_size_slot(chunk.page()).load(Ordering::Acquire) as usize
     }
 
     /// Cuts the next chunk off a carving, if one is left.
@@ -298,10 +340,7 @@ impl Arena {
         }
         let offset = carving.index * PAGE_SIZE + carving.next;
         carving.next += carving.chunk_size;
-        Some(Chunk {
-            arena: self.id,
-            unit: (offset / UNIT) as u32,
-        })
+        Some(Chunk::new(self.id, (offset / UNIT) as u64))
     }
 
     /// Reads a chunk.
@@ -347,8 +386,8 @@ impl Arena {
             "chunk freed into a list of another size"
         );
         let next = list.head.unwrap_or(END_OF_LIST);
-        self.bytes_mut(&mut chunk)[..4].copy_from_slice(&next.to_ne_bytes());
-        list.head = Some(chunk.unit);
+        self.bytes_mut(&mut chunk)[..8].copy_from_slice(&next.to_ne_bytes());
+        list.head = Some(chunk.unit());
         list.len += 1;
     }
 
@@ -358,13 +397,10 @@ impl Arena {
         let unit = list.head?;
         // Re-create the handle the list took over in `push_free`: the list owned it, and now
         // gives it up, so there is still exactly one handle.
-        let chunk = Chunk {
-            arena: self.id,
-            unit,
-        };
-        let mut link = [0u8; 4];
-        link.copy_from_slice(&self.bytes(&chunk)[..4]);
-        let next = u32::from_ne_bytes(link);
+        let chunk = Chunk::new(self.id, unit);
+        let mut link = [0u8; 8];
+        link.copy_from_slice(&self.bytes(&chunk)[..8]);
+        let next = u64::from_ne_bytes(link);
         list.head = (next != END_OF_LIST).then_some(next);
         list.len -= 1;
         Some(chunk)
@@ -399,7 +435,7 @@ impl Arena {
         std::iter::from_fn(|| self.cut(carving)).collect()
     }
 
-    fn check(&self, arena: NonZeroU32) {
+    fn check(&self, arena: NonZeroU16) {
         assert_eq!(arena, self.id, "a handle from another arena");
     }
 

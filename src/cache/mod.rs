@@ -373,8 +373,9 @@ impl Cache {
             config.slab_chunk_max,
             config.item_size_max,
         );
-        // The most items the memory can hold: all in the smallest class.
-        let expected = config.memory_limit / table.chunk_size(1) / SHARDS;
+        // The most items the memory can hold: all in the smallest class (entry space for at
+        // most a million per shard is set aside; a larger cache grows its tables as it fills).
+        let expected = (config.memory_limit / table.chunk_size(1) / SHARDS).min(1 << 20);
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
@@ -388,7 +389,7 @@ impl Cache {
         // Address space for `cache_memlimit` to grow into; it costs nothing until written.
         let arena = Arena::with_headroom(
             config.memory_limit,
-            arena::MAX_ARENA_BYTES,
+            arena::DEFAULT_RESERVE,
             config.large_pages,
         )?;
         Ok(Cache {
