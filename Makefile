@@ -5,7 +5,8 @@
 #   make test-clients         real client libraries against the server (text protocol)
 #   make test-clients-binary  the same clients over the binary protocol and SASL, and memjs
 #   MEMCACHED_BIN=/usr/bin/memcached make test-clients   the same tests against memcached
-#   make bench / bench-memory   memcached-rs and memcached side by side (reports, not tests)
+#   make bench / bench-memory / bench-hitratio   memcached-rs and memcached side by side
+#                (reports, not tests)
 #   make fuzz / fuzz-smoke      the cargo-fuzz targets (fuzz/); make soak: a 10-minute soak
 
 CARGO   ?= cargo
@@ -23,7 +24,8 @@ NODE_DIR := tests/clients/node
 CLIENTS_ENV := MEMCACHED_BIN=$(abspath $(MEMCACHED_BIN))
 
 .PHONY: build run test test-deps test-rust test-python test-clients test-clients-binary \
-	test-clients-node lint clean bench-memory bench bench-load bench-callgrind bench-deps
+	test-clients-node lint clean bench-memory bench-hitratio bench bench-load bench-callgrind \
+	bench-deps
 
 build:
 	$(CARGO) build --release --locked
@@ -88,6 +90,10 @@ test: test-deps test-rust test-python test-clients test-clients-binary test-e2e 
 # Memory efficiency next to Debian's memcached (a report, not a test): see benches/README.md.
 bench-memory: build
 	$(CARGO) bench --locked --bench memory
+
+# Hit ratio of a Zipf cache-aside workload with the cache full, next to memcached (a report).
+bench-hitratio: build bench-deps
+	$(CARGO) bench --locked --bench hitratio
 
 # Throughput, latency and CPU per operation next to memcached (bench-load), then instructions per
 # request under callgrind (bench-callgrind): a report, not a test; see benches/README.md.
