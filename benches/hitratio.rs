@@ -11,7 +11,9 @@
 //! not a pass/fail test: it fails only when a server misbehaves (a wrong value, an error
 //! reply, no start-up).
 //!
-//! `HITRATIO_SCALE=0.2` shortens the streams (and makes the figures noisier).
+//! `HITRATIO_SCALE=0.2` shortens the streams (and makes the figures noisier);
+//! `HITRATIO_RANGES=10-100,500-4000` picks ranges; `HITRATIO_FLAGS="-o slab_automove=0"` adds
+//! flags to both servers.
 
 #[allow(dead_code)]
 mod loadgen;
@@ -66,6 +68,9 @@ struct Outcome {
     hits: u64,
     curr_items: u64,
     evictions: u64,
+    /// Pages moved between slab classes, and items they evicted.
+    moved: u64,
+    moved_evictions: u64,
     rss_mb: f64,
 }
 
@@ -204,6 +209,10 @@ fn run_one(
     if let Some(at) = command.iter().position(|a| a == "-m") {
         command[at + 1] = MEMORY_MB.to_string().into();
     }
+    // HITRATIO_FLAGS="-o slab_automove=0" adds flags to both servers.
+    if let Ok(extra) = std::env::var("HITRATIO_FLAGS") {
+        command.extend(extra.split_whitespace().map(OsString::from));
+    }
     let mut server = Server::start(name, &command, port, Duration::from_secs(10), None)?;
     let outcome = stream_reads(&mut server, ds, cdf, warmup, measured);
     outcome.map_err(|e| format!("{name}: {e}"))
@@ -241,6 +250,8 @@ fn stream_reads(
     let stats = client.stats()?;
     outcome.curr_items = stat(&stats, "curr_items");
     outcome.evictions = stat(&stats, "evictions");
+    outcome.moved = stat(&stats, "slabs_moved");
+    outcome.moved_evictions = stat(&stats, "slab_reassign_evictions_nomem");
     outcome.rss_mb = server.status_kb("VmRSS")? as f64 / 1024.0;
     Ok(outcome)
 }
@@ -267,7 +278,14 @@ fn run() -> BenchResult<()> {
     );
     let started = Instant::now();
     let mut summary = Vec::new();
-    for (min, max) in RANGES {
+    // HITRATIO_RANGES=10-100,500-4000 picks ranges.
+    let picked = std::env::var("HITRATIO_RANGES").ok();
+    let wanted = |min: usize, max: usize| {
+        picked
+            .as_deref()
+            .is_none_or(|p| p.split(',').any(|r| r == format!("{min}-{max}")))
+    };
+    for (min, max) in RANGES.into_iter().filter(|&(a, b)| wanted(a, b)) {
         let average = (min + max) / 2 + 15;
         let keys = (KEY_SPACE_FACTOR * (MEMORY_MB << 20) / average as u64).max(1000);
         let ds = Dataset::new("hr", keys, min, max);
@@ -294,18 +312,28 @@ fn run() -> BenchResult<()> {
             "\nvalues {min}-{max} B: {keys} keys, {warmup} reads of warm-up, {measured} measured"
         );
         println!(
-            "{:<14}{:>12}{:>12}{:>9}{:>12}{:>12}{:>9}",
-            "server", "gets", "hits", "hit%", "curr_items", "evictions", "RSS MB"
+            "{:<14}{:>12}{:>12}{:>9}{:>12}{:>12}{:>7}{:>10}{:>9}",
+            "server",
+            "gets",
+            "hits",
+            "hit%",
+            "curr_items",
+            "evictions",
+            "moved",
+            "move-evs",
+            "RSS MB"
         );
         for (name, o) in [("memcached", &mc), ("memcached-rs", &rs)] {
             println!(
-                "{:<14}{:>12}{:>12}{:>9.2}{:>12}{:>12}{:>9.1}",
+                "{:<14}{:>12}{:>12}{:>9.2}{:>12}{:>12}{:>7}{:>10}{:>9.1}",
                 name,
                 o.gets,
                 o.hits,
                 100.0 * o.hits as f64 / o.gets.max(1) as f64,
                 o.curr_items,
                 o.evictions,
+                o.moved,
+                o.moved_evictions,
                 o.rss_mb
             );
         }

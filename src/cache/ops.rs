@@ -251,7 +251,8 @@ impl Cache {
     /// expired or flushed one always, a live one only when evictions are on.
     fn evict_one(&self, class: u8) -> bool {
         let now = self.clock.now();
-        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
+        let cursor = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
+        let start = self.older_cold_tail(class, cursor);
         // First any shard's cold segment; hot and warm items only when no shard has cold ones.
         for i in 0..2 * SHARDS {
             let mut shard = self.shard((start + i) % SHARDS);
@@ -297,6 +298,29 @@ impl Cache {
             return true;
         }
         false
+    }
+
+    /// Which of two shards to evict from first: the one whose cold tail of `class` was stored
+    /// earlier (CAS ids number the stores). Each shard keeps its own LRU, so taking shards in
+    /// turn evicts the tail of one shard's list, which in a class of a few items per shard can
+    /// be much younger than the class's oldest item; the older of two tails is nearer to it.
+    fn older_cold_tail(&self, class: u8, cursor: usize) -> usize {
+        let first = cursor % SHARDS;
+        if !self.use_cas {
+            return first;
+        }
+        let second = (first + 1 + (cursor.wrapping_mul(0x9E37_79B9) >> 7) % (SHARDS - 1)) % SHARDS;
+        let cold = Lru { class, seg: COLD };
+        let tail_cas = |s: usize| {
+            let shard = self.shard(s);
+            let idx = shard.table.lru_tail(cold)?;
+            Some(self.header_of(&shard.table.entry(idx).chunk).cas)
+        };
+        match (tail_cas(first), tail_cas(second)) {
+            (Some(a), Some(b)) if b < a => second,
+            (None, Some(_)) => second,
+            _ => first,
+        }
     }
 
     /// The item to free in a shard's class: an expired item at the temporary LRU's tail, else
