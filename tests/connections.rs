@@ -115,16 +115,6 @@ fn root_without_user_is_refused() {
     );
 }
 
-/// Peak resident memory of a process, from /proc (kB).
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 #[test]
 fn a_huge_multi_get_streams_instead_of_buffering() {
     let server = Server::start(ServerKind::MemcachedRs, &["-m", "64"]);
@@ -152,7 +142,7 @@ fn a_huge_multi_get_streams_instead_of_buffering() {
         values += 1;
     }
     assert_eq!(values, 2000);
-    let peak = peak_rss_kb(server.pid());
+    let peak = common::proc_status_kb(server.pid(), "VmHWM");
     assert!(
         peak < 100 * 1024,
         "server peaked at {peak} kB for a 200 MB reply"

@@ -14,15 +14,6 @@ fn stat(reply: &str, name: &str) -> Option<String> {
     })
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// What a client sees of a server started with `-m 1048576` (1 TB).
 fn terabyte(kind: ServerKind) -> (Vec<String>, u32, Server) {
     let server = Server::start(kind, &["-m", "1048576"]);
@@ -51,7 +42,7 @@ fn a_terabyte_cache_starts_serves_and_stays_small() {
     println!("memcached:    {theirs:?}\nmemcached-rs: {ours:?}");
     assert_eq!(ours, theirs);
     assert_eq!(ours[0], (1u64 << 40).to_string());
-    let rss = rss_kb(pid);
+    let rss = common::proc_status_kb(pid, "VmRSS");
     println!("memcached-rs RSS with -m 1048576 after 2 MB stored: {rss} kB");
     assert!(
         rss < 64 * 1024,
