@@ -223,11 +223,12 @@ impl Arena {
     /// The slot holding a page's chunk size.
     fn chunk_size_slot(&self, page: usize) -> &AtomicU32 {
         assert!(page < self.pages, "page outside the arena");
-        // SAFETY: the table mapping holds `pages` u32 slots (its length is at least
-        // `pages * 4`, and `page < pages`), starts page-aligned so every slot is 4-aligned,
-        // lives as long as `self`, and is only ever accessed through these atomics; zeroed
-        // memory is a valid AtomicU32.
-        unsafe { &*self.chunk_sizes.as_ptr().cast::<AtomicU32>().add(page) }
+        // The table mapping is page-aligned, at least `pages * 4` bytes long and lives as long
+        // as `self`; zeroed memory is a valid AtomicU32.
+        let slots = self.chunk_sizes.as_ptr().cast::<AtomicU32>();
+        // SAFETY: `page < pages` keeps the slot inside the mapping and 4-aligned, and the
+        // table is only ever accessed through these atomics, so a shared reference is sound.
+        unsafe { &*slots.add(page) }
     }
 
     fn map(len: usize, large_pages: bool) -> io::Result<(memmap2::MmapMut, Backing)> {
