@@ -50,9 +50,9 @@ fn zipf_cdf(n: usize, exponent: f64) -> Vec<f64> {
     cdf
 }
 
-/// The key index of read `i` of the stream: a Zipf rank, scattered over the key space by a
-/// fixed permutation (an odd multiplier modulo a power of two would miss keys; a rank times a
-/// large prime modulo `n` is a bijection when the prime does not divide `n`).
+/// The key index of read `i` of the stream: a Zipf rank, scattered over the key space (so the
+/// hottest keys are not neighbours) by multiplying by a prime larger than any key space here,
+/// which is a bijection modulo `n`.
 fn key_of(cdf: &[f64], seed: u64, i: u64) -> u64 {
     let mut state = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let u = (splitmix64(&mut state) >> 11) as f64 / (1u64 << 53) as f64;

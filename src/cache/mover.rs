@@ -201,6 +201,10 @@ impl Cache {
     /// its LRU tails sampled. Sampled tails alone vary from shard to shard, and the oldest of
     /// many noisy samples moved pages back and forth between equally busy classes.
     pub(super) fn rebalance_after_eviction(&self, class: u8, stamp: u64) {
+        // Nothing reads the averages without automove: spare every eviction the shared writes.
+        if self.mover.automove.load(Ordering::Relaxed) == 0 || !self.evictions {
+            return;
+        }
         let dst = class as usize;
         let now = self.age_stamp_now();
         let age = now.saturating_sub(stamp);
@@ -214,9 +218,6 @@ impl Cache {
         };
         average.store(updated, Ordering::Relaxed);
         self.mover.last_eviction[dst].store(now, Ordering::Relaxed);
-        if self.mover.automove.load(Ordering::Relaxed) == 0 || !self.evictions {
-            return;
-        }
         let every = (self.slabs.table().per_page(dst) / 8).max(1) as u32;
         let counter = &self.mover.since_age_check[dst];
         if counter.fetch_add(1, Ordering::Relaxed) + 1 < every {
@@ -229,24 +230,23 @@ impl Cache {
         // by its share, and one more makes this class older by its own. Without that margin a
         // page moved to an equally busy class is soon moved back.
         let own_after = updated as f64 * (1.0 + 1.0 / pages(dst).max(1.0));
-        let worth_it = |v: &ClassAge| {
-            let pages_v = pages(v.class);
-            let margin = if self.use_cas {
-                AGE_MARGIN_STORES
-            } else {
-                AGE_MARGIN_SECONDS
-            };
-            if v.age < updated.saturating_add(margin) {
-                return false;
-            }
-            // A class's last page stays: a class that stores now and then would take a page
-            // straight back (each move evicts a page of items), and an idle one keeps 1 MB.
-            pages_v >= 2.0 && v.age as f64 * (1.0 - 1.0 / pages_v) >= own_after * AGE_RATIO
+        let margin = if self.use_cas {
+            AGE_MARGIN_STORES
+        } else {
+            AGE_MARGIN_SECONDS
         };
+        // A class's last page stays: a class that stores now and then would take a page
+        // straight back (each move evicts a page of items), and an idle one keeps 1 MB.
         let Some(victim) = (1..=self.slabs.table().largest())
-            .filter(|&c| c != dst && self.slabs.class_stats(c).total_pages > 0)
-            .filter_map(|c| self.evicting_class_age(c, now))
-            .filter(worth_it)
+            .filter(|&c| c != dst)
+            .map(|c| (c, pages(c)))
+            .filter(|&(_, pages_v)| pages_v >= 2.0)
+            .filter_map(|(c, pages_v)| Some((self.evicting_class_age(c, now)?, pages_v)))
+            .filter(|(v, pages_v)| {
+                v.age >= updated.saturating_add(margin)
+                    && v.age as f64 * (1.0 - 1.0 / pages_v) >= own_after * AGE_RATIO
+            })
+            .map(|(v, _)| v)
             .max_by_key(|a| a.age)
         else {
             return;

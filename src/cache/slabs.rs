@@ -305,7 +305,7 @@ impl Slabs {
             }
             c.page_list[0]
         };
-        self.start_move_page(src, dst, first)
+        self.gather_page(src, dst, first)
     }
 
     /// Starts moving one given page of `src` to `dst`, even its last one (a class that must
@@ -318,6 +318,12 @@ impl Slabs {
         page: usize,
     ) -> Result<usize, ReassignError> {
         self.check_move(src, dst)?;
+        self.gather_page(src, dst, page)
+    }
+
+    /// Starts a checked move: takes the page's free and uncut chunks out of circulation.
+    fn gather_page(&self, src: usize, dst: usize, page: usize) -> Result<usize, ReassignError> {
+        debug_assert!(src != dst);
         let mut c = lock(&self.classes[src]);
         let c = &mut *c;
         if !c.page_list.contains(&page) {
@@ -469,10 +475,15 @@ mod tests {
         assert_eq!(t.class_for(1024 * 1024 + 1), None);
     }
 
+    /// Two pages cut into memcached's default classes.
+    fn two_pages() -> Slabs {
+        let arena = Arena::new(2 * PAGE_SIZE, false).expect("map");
+        Slabs::new(arena, ClassTable::new(48, 1.25, 512 * 1024, 1024 * 1024))
+    }
+
     #[test]
     fn alloc_recycles_then_cuts_then_takes_pages() {
-        let arena = Arena::new(2 * PAGE_SIZE, false).expect("map");
-        let slabs = Slabs::new(arena, ClassTable::new(48, 1.25, 512 * 1024, 1024 * 1024));
+        let slabs = two_pages();
         let big = slabs.table().largest();
         let a = slabs.alloc(big).expect("first chunk of page 1");
         let b = slabs.alloc(big).expect("second chunk of page 1");
@@ -492,8 +503,7 @@ mod tests {
 
     #[test]
     fn a_class_last_page_can_move_and_a_cancelled_move_frees_its_chunks() {
-        let arena = Arena::new(2 * PAGE_SIZE, false).expect("map");
-        let slabs = Slabs::new(arena, ClassTable::new(48, 1.25, 512 * 1024, 1024 * 1024));
+        let slabs = two_pages();
         let big = slabs.table().largest();
         let a = slabs.alloc(big).expect("page 0");
         let a2 = slabs.alloc(big).expect("page 0, second chunk");

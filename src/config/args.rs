@@ -222,8 +222,7 @@ impl Builder {
         }
         self.check_item_size()?;
         let s = &mut self.settings;
-        extended::check(s, &self.extended)?;
-        s.slab_classes = extended::slab_classes(s, &self.extended);
+        s.slab_classes = extended::check(s, &self.extended)?;
 
         // Authentication picks the protocol unless -B did.
         if s.sasl {

@@ -351,12 +351,18 @@ fn check_recorded(name: &str, value: Option<&str>) -> Result<bool, ConfigError> 
     Ok(true)
 }
 
-/// The checks memcached makes on `-o` values once every flag is read, in its order. `settings`
-/// must already have its final `chunk_size` and `slab_chunk_max`.
-pub(crate) fn check(settings: &Settings, st: &Extended) -> Result<(), ConfigError> {
-    if let Some(sizes) = &st.slab_sizes {
-        check_slab_sizes(sizes, settings)?;
-    }
+/// The checks memcached makes on `-o` values once every flag is read, in its order, and the
+/// slab class table the flags ask for. `settings` must already have its final `chunk_size`,
+/// `growth_factor` and `slab_chunk_max`.
+pub(crate) fn check(
+    settings: &Settings,
+    st: &Extended,
+) -> Result<crate::cache::SlabClasses, ConfigError> {
+    use crate::cache::SlabClasses;
+    let sizes = match &st.slab_sizes {
+        Some(sizes) => Some(check_slab_sizes(sizes, settings)?),
+        None => None,
+    };
     if settings.lru.hot_pct + settings.lru.warm_pct > 80 {
         return Err(ConfigError::new(
             "hot_lru_pct + warm_lru_pct cannot be more than 80% combined",
@@ -369,37 +375,23 @@ pub(crate) fn check(settings: &Settings, st: &Extended) -> Result<(), ConfigErro
             EX_USAGE,
         ));
     }
-    Ok(())
-}
-
-/// The slab class table the flags ask for; `settings` and `st` have passed [`check`].
-pub(crate) fn slab_classes(settings: &Settings, st: &Extended) -> crate::cache::SlabClasses {
-    use crate::cache::SlabClasses;
-    if let Some(sizes) = &st.slab_sizes {
-        return SlabClasses::Sizes(
-            sizes
-                .split('-')
-                .filter(|p| !p.is_empty())
-                .filter_map(|p| safe_strtoul(p.as_bytes()))
-                .map(|v| v as usize)
-                .collect(),
-        );
-    }
-    if st.memcached_classes {
-        return SlabClasses::Memcached {
+    Ok(match sizes {
+        Some(sizes) => SlabClasses::Sizes(sizes),
+        None if st.memcached_classes => SlabClasses::Memcached {
             min_size: settings.chunk_size,
             factor: settings.growth_factor,
-        };
-    }
-    SlabClasses::Compact
+        },
+        None => SlabClasses::Compact,
+    })
 }
 
 /// memcached's `_parse_slab_sizes`: `-`-separated sizes, each in range and growing.
-fn check_slab_sizes(sizes: &str, settings: &Settings) -> Result<(), ConfigError> {
+fn check_slab_sizes(sizes: &str, settings: &Settings) -> Result<Vec<usize>, ConfigError> {
     let usage = |m: String| Err(ConfigError::new(m, EX_USAGE));
     if sizes.is_empty() {
         return usage(missing_argument("slab_sizes"));
     }
+    let mut parsed = Vec::new();
     let mut last: u32 = 0;
     for (i, part) in sizes.split('-').filter(|p| !p.is_empty()).enumerate() {
         let size = safe_strtoul(part.as_bytes());
@@ -422,11 +414,12 @@ fn check_slab_sizes(sizes: &str, settings: &Settings) -> Result<(), ConfigError>
             ));
         }
         last = size;
+        parsed.push(size as usize);
         if i + 1 >= MAX_NUMBER_OF_SLAB_CLASSES - 1 {
             return usage("too many slab classes specified".to_string());
         }
     }
-    Ok(())
+    Ok(parsed)
 }
 
 #[cfg(test)]
