@@ -266,10 +266,16 @@ impl Worker {
 
     fn admit(&mut self, mut stream: Stream, listener: usize) {
         let conns = &self.server.conns;
-        let current = conns.current.load(Ordering::Relaxed);
-        if self.server.settings.maxconns_fast
-            && current >= self.server.settings.max_connections as u64
-        {
+        // The slot is taken before anything else, in one atomic step: two workers admitting at
+        // once must not both see room for the last connection.
+        let limit = self.server.settings.max_connections as u64;
+        let fast_refusal = self.server.settings.maxconns_fast;
+        let taken = conns
+            .current
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+                (!fast_refusal || open < limit).then_some(open + 1)
+            });
+        let Ok(before) = taken else {
             // memcached's fast refusal: tell the client why, then close.
             use std::io::Write;
             let _ = stream.write(b"ERROR Too many open connections\r\n");
@@ -277,10 +283,14 @@ impl Worker {
             conns.rejected.fetch_add(1, Ordering::Relaxed);
             self.balance.release(self.id);
             return;
-        }
+        };
+        let give_back = |worker: &mut Self| {
+            worker.server.conns.current.fetch_sub(1, Ordering::Relaxed);
+            worker.balance.release(worker.id);
+        };
         if let Err(e) = stream.set_nonblocking(true) {
             log::warn!("could not set up a new connection: {e}");
-            self.balance.release(self.id);
+            give_back(self);
             return;
         }
         let idx = match self.free.pop() {
@@ -293,10 +303,11 @@ impl Worker {
         if let Err(e) = self.epoll.add_connection(stream.as_raw_fd(), idx as u64) {
             log::warn!("could not watch a new connection: {e}");
             self.free.push(idx);
-            self.balance.release(self.id);
+            give_back(self);
             return;
         }
-        let now_open = conns.current.fetch_add(1, Ordering::Relaxed) + 1;
+        let conns = &self.server.conns;
+        let now_open = before + 1;
         conns.total.fetch_add(1, Ordering::Relaxed);
         conns.structures.fetch_max(now_open, Ordering::Relaxed);
         let fd = stream.as_raw_fd();
