@@ -19,7 +19,7 @@ fn resident_memory_follows_use() {
     let mut written = Vec::new();
     for _ in 0..4 {
         let page = arena.alloc_page().expect("page");
-        let mut carving = arena.carve(page, PAGE_SIZE);
+        let mut carving = arena.carve(page, PAGE_SIZE, 1);
         let mut chunk = arena.cut(&mut carving).expect("chunk");
         arena.bytes_mut(&mut chunk).fill(1);
         written.push(chunk);

@@ -15,11 +15,20 @@
 //! The mapping is reserved up front but pages are touched only as they are carved, so resident
 //! memory follows use and never exceeds the mapping: `-m` is a hard bound. Chunks are named by
 //! 48-bit offsets, so any `-m` the address space allows works, as in memcached; the table of
-//! each page's chunk size lives in a mapping of its own, also touched only as pages are used.
+//! each page's chunk size and owner lives in a mapping of its own, also touched only as pages
+//! are used.
+//!
+//! The arena can outlive the process. Its memory may live in a file (a memfd kept by systemd, or
+//! memcached's `-e` path) laid out by [`file`], and everything needed to find the live chunks
+//! again is in that memory: the page table says how each page is cut and which class owns it, and
+//! every chunk's [`STATE_AT`] byte says what it holds — [`FREE`] for free and never-used chunks
+//! (the arena keeps that true), a marker of the layer above for a live one. A new process maps
+//! the file and adopts every chunk of every carved page once ([`Adoption`]), so handles stay
+//! unique.
 
 use std::io;
 use std::num::NonZeroU16;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use memmap2::{Advice, MmapOptions, MmapRaw};
 
@@ -54,16 +63,24 @@ impl Backing {
     }
 }
 
+/// The byte of every chunk that tells a scan what the chunk holds.
+pub const STATE_AT: usize = 3;
+
+/// The state of a free or never-used chunk. Anything else there is the mark of a layer above.
+pub const FREE: u8 = 0;
+
 /// The mapping and its page counter.
 #[derive(Debug)]
 pub struct Arena {
     map: MmapRaw,
     id: NonZeroU16,
-    /// The chunk size each page was last carved into, one `u32` per reserved page in a mapping
-    /// of its own (zero until carved). A page is re-carved only after every chunk of its
-    /// previous carving was given back (joined), so the size a live chunk reads here is always
-    /// its own.
+    /// Per reserved page, in a mapping of its own (zero until carved): the chunk size it was
+    /// last carved into, and the owner tag the slab layer gave it (its class) in the top byte.
+    /// A page is re-carved only after every chunk of its previous carving was given back
+    /// (joined), so the size a live chunk reads here is always its own.
     chunk_sizes: MmapRaw,
+    /// The file layout's header words, when the arena lives in a file.
+    meta: Option<MmapRaw>,
     pages: usize,
     next_page: AtomicUsize,
     /// Pages that may be handed out (`cache_memlimit` lowers it).
@@ -147,8 +164,9 @@ impl Carving {
     }
 }
 
-/// A stack of free chunks of one size, linked through the chunks' own first four bytes (as
-/// memcached's slab free lists are), so that keeping free memory costs no memory.
+/// A stack of free chunks of one size, linked through the chunks' own bytes 8..16 (as
+/// memcached's slab free lists are), so that keeping free memory costs no memory; their
+/// [`STATE_AT`] byte reads [`FREE`].
 #[derive(Debug)]
 pub struct FreeList {
     arena: NonZeroU16,
@@ -160,9 +178,30 @@ pub struct FreeList {
 /// The link stored in a free chunk when it is the last one.
 const END_OF_LIST: u64 = u64::MAX;
 
-/// Chunks start on multiples of this many bytes (slab chunk sizes are multiples of 8), and a
-/// free chunk holds its 8-byte link.
+/// Chunks start on multiples of this many bytes (slab chunk sizes are multiples of 8).
 const UNIT: usize = 8;
+
+/// The smallest chunk: a free one holds its state byte and, at bytes 8..16, its link.
+const MIN_CHUNK: usize = 16;
+
+/// Where a free chunk keeps the link to the next one.
+const LINK: std::ops::Range<usize> = 8..16;
+
+/// The chunk size bits of a page-table slot; the top byte is the owner tag.
+const SIZE_MASK: u32 = 0x00FF_FFFF;
+
+/// The size chunks asked for as `chunk_size` are cut to: whole units (so every chunk starts on
+/// a unit boundary), at least [`MIN_CHUNK`], at most a page.
+pub fn cut_size(chunk_size: usize) -> usize {
+    chunk_size
+        .clamp(MIN_CHUNK, PAGE_SIZE)
+        .next_multiple_of(UNIT)
+}
+
+/// A page's chunk size and owner, as its page-table slot holds them.
+fn slot_value(chunk_size: usize, owner: u8) -> u32 {
+    chunk_size as u32 | u32::from(owner) << 24
+}
 
 /// The most an arena can span: chunk names are 48-bit counts of [`UNIT`]s.
 const MAX_ARENA_BYTES: usize = (1 << 48) * UNIT;
@@ -204,19 +243,98 @@ impl Arena {
         }
         // The page table: one u32 per reserved page, in whole OS pages.
         let table = MmapOptions::new()
-            .len((pages * 4).next_multiple_of(4096))
+            .len(file::table_len(pages))
             .no_reserve_swap()
             .map_anon()?;
+        Self::assemble(file::Maps {
+            pages: MmapRaw::from(map),
+            table: MmapRaw::from(table),
+            meta: None,
+            reserved: pages,
+            limit,
+            backing,
+        })
+    }
+
+    /// An arena whose memory lives in `file` (a memfd, or a file on tmpfs or DAX), so that a
+    /// later process can map it again. When the file already holds an arena of this layout and
+    /// size, its pages are kept and the [`Adoption`] hands out every chunk of them; otherwise the
+    /// file is cleared and laid out afresh (and there is nothing to adopt).
+    pub fn in_file(file: &std::fs::File, bytes: usize) -> io::Result<(Arena, Option<Adoption>)> {
+        let (maps, reopened) = file::map(file, bytes)?;
+        let arena = Self::assemble(maps)?;
+        if !reopened {
+            return Ok((arena, None));
+        }
+        // Pages are handed out in order and carved at once, so the carved ones lead.
+        let carved = (0..arena.pages)
+            .take_while(|&p| arena.chunk_size_slot(p).load(Ordering::Acquire) != 0)
+            .count();
+        arena.next_page.store(carved, Ordering::Relaxed);
+        Ok((
+            arena,
+            Some(Adoption {
+                next: 0,
+                end: carved,
+            }),
+        ))
+    }
+
+    fn assemble(maps: file::Maps) -> io::Result<Arena> {
         let id = (NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed) % u32::from(u16::MAX)) + 1;
         let id = NonZeroU16::new(id as u16).ok_or_else(|| io::Error::other("arena id"))?;
         Ok(Arena {
-            map: MmapRaw::from(map),
+            map: maps.pages,
             id,
-            chunk_sizes: MmapRaw::from(table),
-            pages,
+            chunk_sizes: maps.table,
+            meta: maps.meta,
+            pages: maps.reserved,
             next_page: AtomicUsize::new(0),
-            limit: AtomicUsize::new(limit),
-            backing,
+            limit: AtomicUsize::new(maps.limit),
+            backing: maps.backing,
+        })
+    }
+
+    /// Words of the file's header the layers above may keep their own state in (what a restart
+    /// must know besides the chunks); empty for an arena in anonymous memory.
+    pub fn meta_words(&self) -> &[AtomicU64] {
+        match &self.meta {
+            Some(meta) => file::user_words(meta),
+            None => &[],
+        }
+    }
+
+    /// Makes what was written to the arena durable where its file is on a persistent medium
+    /// (a no-op for memory a memfd or tmpfs holds).
+    pub fn flush(&self) -> io::Result<()> {
+        if let Some(meta) = &self.meta {
+            meta.flush()?;
+            self.chunk_sizes.flush()?;
+            self.map.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands out the next carved page of a reopened arena, every chunk of it: each chunk once,
+    /// so handles stay unique. The caller keeps the live ones and frees the rest.
+    pub fn adopt_next(&self, adoption: &mut Adoption) -> Option<AdoptedPage> {
+        if adoption.next >= adoption.end {
+            return None;
+        }
+        let index = adoption.next;
+        adoption.next += 1;
+        let slot = self.chunk_size_slot(index).load(Ordering::Acquire);
+        let size = (slot & SIZE_MASK) as usize;
+        // A size no carving could have made (a damaged file) adopts nothing of the page.
+        let sound = (MIN_CHUNK..=PAGE_SIZE).contains(&size) && size % UNIT == 0;
+        let count = if sound { PAGE_SIZE / size } else { 0 };
+        let chunks = (0..count)
+            .map(|i| Chunk::new(self.id, ((index * PAGE_SIZE + i * size) / UNIT) as u64))
+            .collect();
+        Some(AdoptedPage {
+            index,
+            owner: (slot >> 24) as u8,
+            chunks,
         })
     }
 
@@ -313,13 +431,10 @@ impl Arena {
         })
     }
 
-    /// Starts cutting a page into chunks of `chunk_size` bytes (at most one page, at least 8).
-    pub fn carve(&self, page: Page, chunk_size: usize) -> Carving {
-        self.check(page.arena);
-        // Whole units, so every chunk starts on a unit boundary.
-        let chunk_size = chunk_size.clamp(UNIT, PAGE_SIZE).next_multiple_of(UNIT);
-        self.chunk_size_slot(page.index)
-            .store(chunk_size as u32, Ordering::Release);
+    /// Starts cutting a page into chunks of `chunk_size` bytes (at most one page, at least
+    /// 16) for `owner` (a tag the page table keeps for a later scan: the slab class).
+    pub fn carve(&self, mut page: Page, chunk_size: usize, owner: u8) -> Carving {
+        let chunk_size = self.assign(&mut page, chunk_size, owner);
         Carving {
             arena: page.arena,
             index: page.index,
@@ -328,9 +443,47 @@ impl Arena {
         }
     }
 
+    /// Records that a page will be cut into chunks of `chunk_size` for `owner` (a page that
+    /// changes hands is recorded at once, before it is cut). Returns the size as it is cut:
+    /// whole units, so every chunk starts on a unit boundary.
+    pub fn assign(&self, page: &mut Page, chunk_size: usize, owner: u8) -> usize {
+        self.check(page.arena);
+        let chunk_size = cut_size(chunk_size);
+        let value = slot_value(chunk_size, owner);
+        let previous = self
+            .chunk_size_slot(page.index)
+            .swap(value, Ordering::AcqRel);
+        if previous != 0 && previous != value {
+            // A used page cut anew: whatever its old chunks held, none of the new chunks may
+            // look live to a scan. (A never-used page is zeroes already.)
+            let bytes = self.page_mut(page);
+            for chunk in bytes.chunks_mut(chunk_size) {
+                if let Some(state) = chunk.get_mut(STATE_AT) {
+                    *state = FREE;
+                }
+            }
+        }
+        chunk_size
+    }
+
+    /// A whole page's bytes, for its owner.
+    fn page_mut<'a>(&'a self, page: &'a mut Page) -> &'a mut [u8] {
+        assert!(page.index < self.pages, "page outside the arena");
+        let start = page.index * PAGE_SIZE;
+        // SAFETY: the page lies inside the mapping (checked above), which lives as long as
+        // `self`; a `Page` owns all of its bytes (no chunk handle into it exists) and we hold
+        // it exclusively for 'a.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(start), PAGE_SIZE) }
+    }
+
+    /// The owner tag a page was last carved or assigned for.
+    pub fn page_owner(&self, page: usize) -> u8 {
+        (self.chunk_size_slot(page).load(Ordering::Acquire) >> 24) as u8
+    }
+
     /// A chunk's size.
     pub fn chunk_len(&self, chunk: &Chunk) -> usize {
-        self.chunk_size_slot(chunk.page()).load(Ordering::Acquire) as usize
+        (self.chunk_size_slot(chunk.page()).load(Ordering::Acquire) & SIZE_MASK) as usize
     }
 
     /// Cuts the next chunk off a carving, if one is left.
@@ -370,6 +523,7 @@ impl Arena {
 
     /// An empty free list for chunks of `chunk_size` bytes.
     pub fn free_list(&self, chunk_size: usize) -> FreeList {
+        let chunk_size = cut_size(chunk_size);
         FreeList {
             arena: self.id,
             chunk_size: chunk_size as u32,
@@ -387,9 +541,17 @@ impl Arena {
             "chunk freed into a list of another size"
         );
         let next = list.head.unwrap_or(END_OF_LIST);
-        self.bytes_mut(&mut chunk)[..8].copy_from_slice(&next.to_ne_bytes());
+        let bytes = self.bytes_mut(&mut chunk);
+        bytes[STATE_AT] = FREE;
+        bytes[LINK].copy_from_slice(&next.to_ne_bytes());
         list.head = Some(chunk.unit());
         list.len += 1;
+    }
+
+    /// Marks a chunk free without listing it (a chunk gathered for a page move): a scan must
+    /// not find what it held.
+    pub fn mark_free(&self, chunk: &mut Chunk) {
+        self.bytes_mut(chunk)[STATE_AT] = FREE;
     }
 
     /// Takes a chunk off a free list.
@@ -400,7 +562,7 @@ impl Arena {
         // gives it up, so there is still exactly one handle.
         let chunk = Chunk::new(self.id, unit);
         let mut link = [0u8; 8];
-        link.copy_from_slice(&self.bytes(&chunk)[..8]);
+        link.copy_from_slice(&self.bytes(&chunk)[LINK]);
         let next = u64::from_ne_bytes(link);
         list.head = (next != END_OF_LIST).then_some(next);
         list.len -= 1;
@@ -417,7 +579,7 @@ impl Arena {
         };
         let page = first.page();
         let len = self.chunk_len(first);
-        let whole = len > 0
+        let whole = len >= MIN_CHUNK
             && chunks.len() == PAGE_SIZE / len
             && chunks
                 .iter()
@@ -446,6 +608,24 @@ impl Arena {
     }
 }
 
+/// The carved pages of a reopened arena still to be adopted ([`Arena::adopt_next`]).
+#[derive(Debug)]
+pub struct Adoption {
+    next: usize,
+    end: usize,
+}
+
+/// A page of a reopened arena, with a handle to each of its chunks.
+#[derive(Debug)]
+pub struct AdoptedPage {
+    /// The page's number.
+    pub index: usize,
+    /// The owner tag it was carved for.
+    pub owner: u8,
+    /// Every chunk the page is cut into, in order.
+    pub chunks: Vec<Chunk>,
+}
+
 impl FreeList {
     /// Chunks on the list.
     pub fn len(&self) -> usize {
@@ -457,6 +637,10 @@ impl FreeList {
         self.len == 0
     }
 }
+
+mod file;
+
+pub use file::memfd;
 
 #[cfg(test)]
 mod tests;

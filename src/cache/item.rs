@@ -8,7 +8,7 @@
 //! 0  nkey      u8    key length (≤ 250)
 //! 1  bits      u8    FETCHED | STALE | TOKEN_SENT | KEY_BINARY | ACTIVE | LRU segment | HAS_FLAGS
 //! 2  class     u8    slab class of the chunks
-//! 3  -         u8
+//! 3  state     u8    LIVE: a scan of the arena finds items by it (arena::STATE_AT)
 //! 4  nbytes    u32   value length
 //! 8  exptime   u32   relative expiry (0 = never)
 //! 12 time      u32   relative last access
@@ -17,7 +17,19 @@
 //! .. key, then value (continued in further chunks when the item is chained)
 //! ```
 //!
+//! A chained item's further chunks start with 16 bytes that name the item they belong to, so
+//! that the arena alone tells which chunks make up which item, in which order:
+//!
+//! ```text
+//! 3  state     u8    CONTINUATION
+//! 4  index     u32   1 for the chunk after the first, and so on
+//! 8  head      u64   offset of the item's first chunk in the arena
+//! 16 value bytes
+//! ```
+//!
 //! Everything here is safe byte slicing over a chunk the caller owns.
+
+use super::arena::STATE_AT;
 
 /// Read since stored.
 pub const FETCHED: u8 = 1;
@@ -35,6 +47,13 @@ pub const HAS_FLAGS: u8 = 128;
 /// Where the LRU segment ([`super::table::HOT`], `WARM`, `COLD`) is kept in the bits.
 const SEG_SHIFT: u8 = 5;
 const SEG_MASK: u8 = 0b11 << SEG_SHIFT;
+
+/// The state byte of an item's first chunk.
+pub const LIVE: u8 = 0xA7;
+/// The state byte of a chained item's further chunks.
+pub const CONTINUATION: u8 = 0x5C;
+/// Bytes at the start of a further chunk before its part of the value.
+pub const CONTINUATION_HEADER: usize = 16;
 
 /// Header bytes before the optional fields.
 const BASE_HEADER: usize = 16;
@@ -121,7 +140,7 @@ impl Header {
         b[0] = self.nkey;
         b[1] = (self.bits & !HAS_FLAGS) | if has_flags { HAS_FLAGS } else { 0 };
         b[2] = self.class;
-        b[3] = 0;
+        b[STATE_AT] = LIVE;
         put_u32(b, 4, self.nbytes);
         put_u32(b, 8, self.exptime);
         put_u32(b, 12, self.time);
@@ -155,6 +174,22 @@ impl Header {
     pub fn set_seg(&mut self, seg: u8) {
         self.bits = (self.bits & !SEG_MASK) | ((seg << SEG_SHIFT) & SEG_MASK);
     }
+}
+
+/// Marks a further chunk of a chained item: the `index`th after the first, which lies at
+/// `head` in the arena.
+pub fn write_continuation(b: &mut [u8], head: usize, index: u32) {
+    b[..STATE_AT].fill(0);
+    b[STATE_AT] = CONTINUATION;
+    put_u32(b, 4, index);
+    b[8..16].copy_from_slice(&(head as u64).to_le_bytes());
+}
+
+/// What a further chunk says it is: the offset of its item's first chunk and its index.
+pub fn read_continuation(b: &[u8]) -> (usize, u32) {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[8..16]);
+    (u64::from_le_bytes(w) as usize, u32_at(b, 4))
 }
 
 /// Writes only the bits byte.

@@ -22,6 +22,7 @@ mod lru;
 mod meta;
 pub mod mover;
 mod ops;
+mod restore;
 pub mod slabs;
 mod store;
 pub use store::log_refusal;
@@ -192,12 +193,8 @@ impl Value<'_> {
     /// Appends the value to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.first);
-        let mut left = self.len - self.first.len();
-        for chunk in self.rest {
-            let bytes = self.arena.bytes(chunk);
-            let part = &bytes[..left.min(bytes.len())];
+        for part in self.parts().skip(1) {
             out.extend_from_slice(part);
-            left -= part.len();
         }
     }
 
@@ -210,7 +207,7 @@ impl Value<'_> {
     pub fn parts(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut left = self.len - self.first.len();
         std::iter::once(self.first).chain(self.rest.iter().map(move |chunk| {
-            let bytes = self.arena.bytes(chunk);
+            let bytes = &self.arena.bytes(chunk)[item::CONTINUATION_HEADER..];
             let part = &bytes[..left.min(bytes.len())];
             left -= part.len();
             part
@@ -360,8 +357,19 @@ struct Found {
 }
 
 impl Cache {
-    /// Builds an empty cache, mapping its arena.
+    /// Builds an empty cache, mapping its arena in anonymous memory.
     pub fn new(config: &CacheConfig, clock: Arc<Clock>) -> std::io::Result<Cache> {
+        // Address space for `cache_memlimit` to grow into; it costs nothing until written.
+        let arena = Arena::with_headroom(
+            config.memory_limit,
+            arena::DEFAULT_RESERVE,
+            config.large_pages,
+        )?;
+        Ok(Self::with_arena(config, clock, arena))
+    }
+
+    /// Builds the cache around a mapped arena, with nothing indexed yet.
+    fn with_arena(config: &CacheConfig, clock: Arc<Clock>, arena: Arena) -> Cache {
         let hashpower = if config.hashpower_init == 0 {
             16
         } else {
@@ -386,13 +394,7 @@ impl Cache {
                 })
             })
             .collect();
-        // Address space for `cache_memlimit` to grow into; it costs nothing until written.
-        let arena = Arena::with_headroom(
-            config.memory_limit,
-            arena::DEFAULT_RESERVE,
-            config.large_pages,
-        )?;
-        Ok(Cache {
+        Cache {
             shards,
             slabs: Slabs::new(arena, table),
             clock,
@@ -412,7 +414,7 @@ impl Cache {
                     .map(|_| AtomicU64::new(0))
                     .collect()
             }),
-        })
+        }
     }
 
     /// The clock items are timed by.
@@ -440,7 +442,11 @@ impl Cache {
         let table = self.slabs.table();
         let class = table.class_for(total)?;
         let size = table.chunk_size(class);
-        Some((class as u8, total.div_ceil(size)))
+        // Further chunks of a chained item carry a small header of their own.
+        let further = total
+            .saturating_sub(size)
+            .div_ceil(size - item::CONTINUATION_HEADER);
+        Some((class as u8, 1 + further))
     }
 
     fn shard_of(key: &[u8]) -> (usize, u32) {
@@ -497,6 +503,8 @@ impl Cache {
         let Some(first) = iter.next() else {
             return;
         };
+        let head = first.offset();
+        let mut index = 0;
         let mut dst = arena.bytes_mut(first);
         header.write(dst, self.use_cas);
         let start = header.len(self.use_cas);
@@ -510,7 +518,9 @@ impl Cache {
                         return;
                     };
                     dst = arena.bytes_mut(next);
-                    at = 0;
+                    index += 1;
+                    item::write_continuation(dst, head, index);
+                    at = item::CONTINUATION_HEADER;
                 }
                 let n = part.len().min(dst.len() - at);
                 dst[at..at + n].copy_from_slice(&part[..n]);

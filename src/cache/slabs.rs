@@ -10,7 +10,7 @@
 
 use std::sync::Mutex;
 
-use super::arena::{Arena, Carving, Chunk, FreeList, Page, PAGE_SIZE};
+use super::arena::{self, AdoptedPage, Arena, Carving, Chunk, FreeList, Page, PAGE_SIZE};
 use crate::stats::lock;
 
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: class ids are 1..=63.
@@ -275,7 +275,9 @@ impl Slabs {
                 page
             }
         };
-        let mut carving = self.arena.carve(page, self.table.chunk_size(class));
+        let mut carving = self
+            .arena
+            .carve(page, self.table.chunk_size(class), class as u8);
         let chunk = self.arena.cut(&mut carving);
         c.carving = Some(carving);
         c.used += 1;
@@ -283,12 +285,63 @@ impl Slabs {
     }
 
     /// Returns a chunk of `class` for reuse.
-    pub fn free(&self, class: usize, chunk: Chunk) {
+    pub fn free(&self, class: usize, mut chunk: Chunk) {
         let mut c = lock(&self.classes[class]);
         c.used -= 1;
         match &mut c.moving {
-            Some((page, gathered)) if chunk.page() == *page => gathered.push(chunk),
+            Some((page, gathered)) if chunk.page() == *page => {
+                self.arena.mark_free(&mut chunk);
+                gathered.push(chunk);
+            }
             _ => self.arena.push_free(&mut c.free, chunk),
+        }
+    }
+
+    /// The class a page belongs to.
+    pub fn class_of_page(&self, page: usize) -> usize {
+        usize::from(self.arena.page_owner(page))
+    }
+
+    /// Takes back a page of a reopened arena. `keep` sees each chunk with the page's class and
+    /// returns the ones it does not keep: those become free chunks of the class, the others
+    /// count as used. A page whose owner or chunk size does not fit this class table (a file of
+    /// other settings) is taken back whole, as a spare page of the smallest class.
+    pub fn adopt(&self, page: AdoptedPage, mut keep: impl FnMut(u8, Chunk) -> Option<Chunk>) {
+        let class = page.owner as usize;
+        let fits = (1..=self.table.largest()).contains(&class)
+            && page.chunks.first().is_some_and(|c| {
+                self.arena.chunk_len(c) == arena::cut_size(self.table.chunk_size(class))
+            });
+        if !fits {
+            match self.arena.join(page.chunks) {
+                Ok(mut whole) => {
+                    self.arena.assign(&mut whole, self.table.chunk_size(1), 1);
+                    let mut c = lock(&self.classes[1]);
+                    c.pages += 1;
+                    c.page_list.push(page.index);
+                    c.spare.push(whole);
+                }
+                Err(_) => log::warn!(
+                    "page {} of the memory file is damaged: left out",
+                    page.index
+                ),
+            }
+            return;
+        }
+        let mut c = lock(&self.classes[class]);
+        let c = &mut *c;
+        c.pages += 1;
+        c.page_list.push(page.index);
+        // Freed back to front, so the list hands out the page's chunks front to back.
+        let mut unused = Vec::new();
+        for chunk in page.chunks {
+            match keep(class as u8, chunk) {
+                Some(chunk) => unused.push(chunk),
+                None => c.used += 1,
+            }
+        }
+        for chunk in unused.into_iter().rev() {
+            self.arena.push_free(&mut c.free, chunk);
         }
     }
 
@@ -333,7 +386,9 @@ impl Slabs {
         // A page moved in and not cut yet is given whole.
         if let Some(at) = c.spare.iter().position(|p| p.index() == page) {
             let spare = c.spare.swap_remove(at);
-            let mut carving = self.arena.carve(spare, self.table.chunk_size(src));
+            let mut carving = self
+                .arena
+                .carve(spare, self.table.chunk_size(src), src as u8);
             gathered.extend(self.arena.cut_rest(&mut carving));
         }
         // Pull the page's chunks out of the free list; keep the rest free.
@@ -403,6 +458,10 @@ impl Slabs {
                 }
             }
         };
+        // Recorded as dst's at once, so that a scan never reads it by its old carving.
+        let mut page = page;
+        self.arena
+            .assign(&mut page, self.table.chunk_size(dst), dst as u8);
         let mut d = lock(&self.classes[dst]);
         d.pages += 1;
         d.page_list.push(page.index());

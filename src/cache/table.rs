@@ -374,7 +374,7 @@ mod tests {
     }
 
     fn chunks(arena: &Arena, n: usize) -> Vec<Chunk> {
-        let mut carving = arena.carve(arena.alloc_page().expect("page"), 64);
+        let mut carving = arena.carve(arena.alloc_page().expect("page"), 64, 1);
         (0..n)
             .map(|_| arena.cut(&mut carving).expect("chunk"))
             .collect()

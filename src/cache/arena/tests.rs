@@ -15,7 +15,7 @@ fn pages_run_out_at_the_limit() {
 fn carving_cuts_whole_chunks_only() {
     let arena = Arena::new(PAGE_SIZE, false).expect("map");
     let page = arena.alloc_page().expect("page");
-    let mut carving = arena.carve(page, 96);
+    let mut carving = arena.carve(page, 96, 1);
     assert_eq!(carving.remaining(), PAGE_SIZE / 96);
     let chunks: Vec<Chunk> = std::iter::from_fn(|| arena.cut(&mut carving)).collect();
     assert_eq!(
@@ -34,7 +34,7 @@ fn carving_cuts_whole_chunks_only() {
 #[test]
 fn chunks_keep_what_is_written() {
     let arena = Arena::new(PAGE_SIZE, false).expect("map");
-    let mut carving = arena.carve(arena.alloc_page().expect("page"), 1000);
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 1000, 1);
     let mut a = arena.cut(&mut carving).expect("a");
     let mut b = arena.cut(&mut carving).expect("b");
     arena.bytes_mut(&mut a).fill(b'a');
@@ -46,7 +46,7 @@ fn chunks_keep_what_is_written() {
 #[test]
 fn free_list_round_trips_chunks_lifo() {
     let arena = Arena::new(PAGE_SIZE, false).expect("map");
-    let mut carving = arena.carve(arena.alloc_page().expect("page"), 64);
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 64, 1);
     let mut list = arena.free_list(64);
     let chunks: Vec<Chunk> = (0..5)
         .map(|_| arena.cut(&mut carving).expect("chunk"))
@@ -68,7 +68,7 @@ fn free_list_round_trips_chunks_lifo() {
 fn handles_cannot_cross_arenas() {
     let a = Arena::new(PAGE_SIZE, false).expect("map a");
     let b = Arena::new(PAGE_SIZE, false).expect("map b");
-    let mut carving = a.carve(a.alloc_page().expect("page"), 64);
+    let mut carving = a.carve(a.alloc_page().expect("page"), 64, 1);
     let chunk = a.cut(&mut carving).expect("chunk");
     let _ = b.bytes(&chunk);
 }
@@ -80,7 +80,7 @@ fn large_pages_fall_back_and_report() {
         arena.backing(),
         Backing::HugeTlb | Backing::TransparentHuge | Backing::Regular
     ));
-    let mut carving = arena.carve(arena.alloc_page().expect("page"), 4096);
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 4096, 1);
     let mut c = arena.cut(&mut carving).expect("chunk");
     arena.bytes_mut(&mut c)[0] = 7;
     assert_eq!(arena.bytes(&c)[0], 7);
@@ -106,7 +106,7 @@ fn concurrent_owners_never_overlap() {
                             return Some(chunk);
                         }
                         let page = arena.alloc_page()?;
-                        let mut new = arena.carve(page, 512);
+                        let mut new = arena.carve(page, 512, 1);
                         let chunk = arena.cut(&mut new);
                         *c = Some(new);
                         chunk
@@ -141,7 +141,7 @@ fn handles_are_small_and_pages_can_be_joined_and_recarved() {
         "the arena id is the niche"
     );
     let arena = Arena::new(2 * PAGE_SIZE, false).expect("map");
-    let mut carving = arena.carve(arena.alloc_page().expect("page"), 256 * 1024);
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 256 * 1024, 1);
     let mut chunks = arena.cut_rest(&mut carving);
     assert_eq!(chunks.len(), 4);
     let last = chunks.pop().expect("chunk");
@@ -149,8 +149,77 @@ fn handles_are_small_and_pages_can_be_joined_and_recarved() {
     let mut all = chunks;
     all.push(last);
     let page = arena.join(all).expect("every chunk is back");
-    let mut carving = arena.carve(page, 1024);
+    let mut carving = arena.carve(page, 1024, 1);
     let c = arena.cut(&mut carving).expect("chunk");
     assert_eq!(arena.chunk_len(&c), 1024);
     assert_eq!(arena.bytes(&c).len(), 1024);
+}
+
+#[test]
+fn a_used_page_cut_anew_has_no_chunk_that_looks_live() {
+    let arena = Arena::new(PAGE_SIZE, false).expect("map");
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 96, 1);
+    let mut chunks = arena.cut_rest(&mut carving);
+    // Stale bytes everywhere: what a page's old items leave behind.
+    for c in &mut chunks {
+        arena.bytes_mut(c).fill(0xA7);
+    }
+    let mut page = arena.join(chunks).expect("whole page");
+    arena.assign(&mut page, 1024, 2);
+    assert_eq!(arena.page_owner(0), 2);
+    let mut carving = arena.carve(page, 1024, 2);
+    let chunks = arena.cut_rest(&mut carving);
+    assert_eq!(chunks.len(), 1024);
+    assert!(chunks.iter().all(|c| arena.bytes(c)[STATE_AT] == FREE));
+    // A free chunk reads free too, whatever it held.
+    let mut list = arena.free_list(1024);
+    let mut chunks = chunks;
+    for c in &mut chunks {
+        arena.bytes_mut(c).fill(0xA7);
+    }
+    for chunk in chunks {
+        arena.push_free(&mut list, chunk);
+    }
+    while let Some(c) = arena.pop_free(&mut list) {
+        assert_eq!(arena.bytes(&c)[STATE_AT], FREE);
+    }
+}
+
+#[test]
+fn an_arena_in_a_file_is_found_again_chunk_for_chunk() {
+    let file = memfd("arena-test").expect("memfd");
+    let (arena, adoption) = Arena::in_file(&file, 3 * PAGE_SIZE).expect("map");
+    assert!(adoption.is_none(), "a new file has nothing to adopt");
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 4096, 5);
+    let mut first = arena.cut(&mut carving).expect("chunk");
+    arena.bytes_mut(&mut first)[..8].copy_from_slice(b"hello!!!");
+    let mut carving = arena.carve(arena.alloc_page().expect("page"), 128 * 1024, 9);
+    let mut big = arena.cut(&mut carving).expect("chunk");
+    arena.bytes_mut(&mut big).fill(b'z');
+    arena.meta_words()[3].store(42, Ordering::Relaxed);
+    drop((first, big, carving, arena));
+
+    let (arena, adoption) = Arena::in_file(&file, 3 * PAGE_SIZE).expect("map again");
+    let mut adoption = adoption.expect("the same layout and size is reopened");
+    assert_eq!(arena.pages_used(), 2);
+    assert_eq!(arena.meta_words()[3].load(Ordering::Relaxed), 42);
+    let first_page = arena.adopt_next(&mut adoption).expect("page 0");
+    assert_eq!((first_page.index, first_page.owner), (0, 5));
+    assert_eq!(first_page.chunks.len(), PAGE_SIZE / 4096);
+    assert_eq!(&arena.bytes(&first_page.chunks[0])[..8], b"hello!!!");
+    let second = arena.adopt_next(&mut adoption).expect("page 1");
+    assert_eq!((second.index, second.owner, second.chunks.len()), (1, 9, 8));
+    assert!(arena.bytes(&second.chunks[0]).iter().all(|&b| b == b'z'));
+    assert!(
+        arena.adopt_next(&mut adoption).is_none(),
+        "page 2 was never used"
+    );
+    assert!(arena.alloc_page().is_some_and(|p| p.index() == 2));
+
+    // Another size is another arena: the file is cleared.
+    drop((first_page, second, arena));
+    let (arena, adoption) = Arena::in_file(&file, 2 * PAGE_SIZE).expect("map smaller");
+    assert!(adoption.is_none());
+    assert_eq!(arena.pages_used(), 0);
+    assert_eq!(arena.meta_words()[3].load(Ordering::Relaxed), 0);
 }

@@ -1,0 +1,139 @@
+//! The arena's memory in a file, laid out so that the next process finds it again.
+//!
+//! ```text
+//! 0          header, 4 KB: magic, layout version, page size, reserved pages, then words the
+//!            layers above keep their own state in
+//! 4 KB       page table: one u32 per reserved page (chunk size, owner tag in the top byte)
+//! table end  pages, from a 2 MB boundary: reserved pages × PAGE_SIZE
+//! ```
+//!
+//! A file is sparse until written (a memfd or tmpfs file takes memory only for the pages in
+//! use), so the layout costs what anonymous memory costs. A file whose header does not match
+//! this build's layout and this size is cleared and laid out afresh: a stale or foreign file
+//! is never read as an arena.
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use super::{Backing, PAGE_SIZE};
+
+/// "memcached-rs arena", as the first header word.
+const MAGIC: u64 = u64::from_le_bytes(*b"MCRSAREN");
+
+/// Changes whenever the layout of the file, the page table or a chunk changes: an arena of
+/// another layout starts empty.
+const LAYOUT_VERSION: u64 = 1;
+
+const HEADER_LEN: usize = 4096;
+
+/// Header words the arena keeps for itself (magic, version, page size, reserved pages, and
+/// room to grow).
+const OWN_WORDS: usize = 8;
+
+/// Where the pages start: a boundary huge pages could use.
+const PAGES_ALIGN: usize = 2 * 1024 * 1024;
+
+/// The mappings an arena is made of.
+pub(super) struct Maps {
+    pub pages: MmapRaw,
+    pub table: MmapRaw,
+    pub meta: Option<MmapRaw>,
+    pub reserved: usize,
+    pub limit: usize,
+    pub backing: Backing,
+}
+
+/// Bytes of page table for `pages` pages, in whole OS pages.
+pub(super) fn table_len(pages: usize) -> usize {
+    (pages * 4).next_multiple_of(4096)
+}
+
+/// The header words past the arena's own.
+pub(super) fn user_words(meta: &MmapRaw) -> &[AtomicU64] {
+    &words(meta)[OWN_WORDS..]
+}
+
+fn words(meta: &MmapRaw) -> &[AtomicU64] {
+    let ptr = meta.as_ptr().cast::<AtomicU64>();
+    // SAFETY: the header mapping is HEADER_LEN bytes, page-aligned (so 8-aligned), and lives
+    // as long as the borrow of `meta`; it is only ever accessed through these atomics, and any
+    // bit pattern is a valid AtomicU64.
+    unsafe { std::slice::from_raw_parts(ptr, HEADER_LEN / 8) }
+}
+
+/// Maps an arena of `bytes` (whole pages, at least one) in `file`. Returns the mappings and
+/// whether the file already held an arena of this layout and size, now reopened.
+pub(super) fn map(file: &File, bytes: usize) -> io::Result<(Maps, bool)> {
+    let pages = (bytes / PAGE_SIZE).max(1);
+    let table_at = HEADER_LEN;
+    let pages_at = (table_at + table_len(pages)).next_multiple_of(PAGES_ALIGN);
+    let total = pages_at + pages * PAGE_SIZE;
+
+    let fits = file.metadata()?.len() == total as u64;
+    let meta = if fits {
+        let meta = MmapOptions::new().len(HEADER_LEN).map_raw(file)?;
+        Some(meta).filter(|m| matches(m, pages))
+    } else {
+        None
+    };
+    let reopened = meta.is_some();
+    let meta = match meta {
+        Some(meta) => meta,
+        None => {
+            // Cleared by truncation: the pages read as zeroes (free) and cost nothing.
+            file.set_len(0)?;
+            file.set_len(total as u64)?;
+            let meta = MmapOptions::new().len(HEADER_LEN).map_raw(file)?;
+            let w = words(&meta);
+            w[1].store(LAYOUT_VERSION, Ordering::Relaxed);
+            w[2].store(PAGE_SIZE as u64, Ordering::Relaxed);
+            w[3].store(pages as u64, Ordering::Relaxed);
+            // The magic last: a header is whole once it reads right.
+            w[0].store(MAGIC, Ordering::Release);
+            meta
+        }
+    };
+    let table = MmapOptions::new()
+        .offset(table_at as u64)
+        .len(table_len(pages))
+        .map_raw(file)?;
+    let map = MmapOptions::new()
+        .offset(pages_at as u64)
+        .len(pages * PAGE_SIZE)
+        .map_raw(file)?;
+    Ok((
+        Maps {
+            pages: map,
+            table,
+            meta: Some(meta),
+            reserved: pages,
+            limit: pages,
+            backing: Backing::Regular,
+        },
+        reopened,
+    ))
+}
+
+fn matches(meta: &MmapRaw, pages: usize) -> bool {
+    let w = words(meta);
+    w[0].load(Ordering::Acquire) == MAGIC
+        && w[1].load(Ordering::Relaxed) == LAYOUT_VERSION
+        && w[2].load(Ordering::Relaxed) == PAGE_SIZE as u64
+        && w[3].load(Ordering::Relaxed) == pages as u64
+}
+
+/// A new memfd, the arena's home under systemd (kept in its file-descriptor store).
+pub fn memfd(name: &str) -> io::Result<File> {
+    use std::os::fd::FromRawFd;
+    let name = std::ffi::CString::new(name).map_err(|_| io::Error::other("memfd name"))?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by memfd_create, is open, and nothing else owns it.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}

@@ -1,0 +1,216 @@
+//! A cache whose item memory lives in a file, and the scan that indexes a reopened one again.
+//!
+//! Nothing but the arena is needed: every live item's first chunk is marked [`item::LIVE`], a
+//! chained item's further chunks name their item and their place in it, and the page table
+//! names each page's class. The scan adopts every chunk once, keeps the items it can read whole,
+//! frees the rest, and links the kept ones into their shards oldest first, so the LRU order is
+//! roughly what it was.
+//!
+//! Whether the file may be trusted at all (it was closed cleanly, by a build of this layout,
+//! with the same settings) is for the caller to decide before asking for a reopen.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::arena::{Adoption, Arena, Chunk, STATE_AT};
+use super::item::{self, Header};
+use super::{Cache, CacheConfig, Clock, RelTime};
+
+/// The file header word (of those the arena leaves to the cache) holding the unix time that
+/// relative time 0 stood for when the items' times were written.
+const TIME_BASE_WORD: usize = 0;
+
+/// What a scan of a reopened arena found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// Items indexed again.
+    pub items: usize,
+    /// Items left out: expired while the cache was down, or not readable whole.
+    pub dropped: usize,
+}
+
+/// A first chunk found live, with what orders the index rebuild.
+struct Head {
+    time: RelTime,
+    cas: u64,
+    class: u8,
+    chunk: Chunk,
+}
+
+impl Cache {
+    /// A cache whose item memory lives in `file` (a memfd or a file on tmpfs). A file that
+    /// already holds an arena of this layout and size is reopened and its items indexed again;
+    /// any other file is cleared.
+    pub fn in_file(
+        config: &CacheConfig,
+        clock: Arc<Clock>,
+        file: &File,
+    ) -> io::Result<(Cache, Restored)> {
+        let (arena, adoption) = Arena::in_file(file, config.memory_limit)?;
+        let cache = Self::with_arena(config, clock, arena);
+        let restored = match adoption {
+            Some(adoption) => cache.adopt(adoption),
+            None => Restored::default(),
+        };
+        if let Some(base) = cache.arena().meta_words().get(TIME_BASE_WORD) {
+            base.store(cache.clock.process_started() as u64, Ordering::Relaxed);
+        }
+        Ok((cache, restored))
+    }
+
+    /// Takes over every chunk of a reopened arena and indexes the items it holds.
+    fn adopt(&self, mut adoption: Adoption) -> Restored {
+        let arena = self.arena();
+        let base = arena
+            .meta_words()
+            .get(TIME_BASE_WORD)
+            .map_or(0, |w| w.load(Ordering::Relaxed) as i64);
+        // Times were relative to the old process's start; make them relative to this one's.
+        let shift = if base == 0 {
+            0
+        } else {
+            base - self.clock.process_started()
+        };
+        let mut heads = Vec::new();
+        let mut further: HashMap<usize, Vec<(u32, Chunk)>> = HashMap::new();
+        while let Some(page) = arena.adopt_next(&mut adoption) {
+            self.slabs
+                .adopt(page, |class, chunk| match arena.bytes(&chunk)[STATE_AT] {
+                    item::LIVE => {
+                        let header = self.header_of(&chunk);
+                        heads.push(Head {
+                            time: header.time,
+                            cas: header.cas,
+                            class,
+                            chunk,
+                        });
+                        None
+                    }
+                    item::CONTINUATION => {
+                        let (head, index) = item::read_continuation(arena.bytes(&chunk));
+                        further.entry(head).or_default().push((index, chunk));
+                        None
+                    }
+                    _ => Some(chunk),
+                });
+        }
+        heads.sort_unstable_by_key(|h| (h.time, h.cas));
+        let now = self.clock.now();
+        let mut restored = Restored::default();
+        let mut last_cas = 0;
+        for head in heads {
+            let chain = further.remove(&head.chunk.offset()).unwrap_or_default();
+            match self.relink(head, chain, shift, now) {
+                Some(cas) => {
+                    restored.items += 1;
+                    last_cas = last_cas.max(cas);
+                }
+                None => restored.dropped += 1,
+            }
+        }
+        // Further chunks whose first chunk was not found live.
+        for (_, chain) in further {
+            for (_, chunk) in chain {
+                self.free_adopted(chunk);
+            }
+        }
+        self.last_cas.fetch_max(last_cas, Ordering::Relaxed);
+        restored
+    }
+
+    /// Indexes one found item again, with its times shifted to this process's clock; returns
+    /// its CAS, or `None` (its chunks freed) when it expired or cannot be read whole.
+    fn relink(
+        &self,
+        mut head: Head,
+        mut chain: Vec<(u32, Chunk)>,
+        shift: i64,
+        now: RelTime,
+    ) -> Option<u64> {
+        let readable = self.readable(&head, &mut chain);
+        let mut header = self.header_of(&head.chunk);
+        let exptime = shifted(header.exptime, shift);
+        let expired = header.exptime != 0 && exptime <= i64::from(now);
+        if !readable || expired {
+            self.free_adopted(head.chunk);
+            for (_, chunk) in chain {
+                self.free_adopted(chunk);
+            }
+            return None;
+        }
+        header.exptime = if header.exptime == 0 {
+            0
+        } else {
+            exptime as RelTime
+        };
+        header.time = shifted(header.time, shift).clamp(0, i64::from(now)) as RelTime;
+        header.write(self.arena().bytes_mut(&mut head.chunk), self.use_cas);
+        let key = self.key_of(&head.chunk).to_vec();
+        let (index, hash) = Self::shard_of(&key);
+        let mut shard = self.shard(index);
+        // Two live copies of a key cannot come from a clean stop; keep the newer if they do.
+        if let Some(other) = shard.table.find(hash, |e| self.key_of(&e.chunk) == key) {
+            let old = self.header_of(&shard.table.entry(other).chunk);
+            if old.cas >= header.cas {
+                drop(shard);
+                self.free_adopted(head.chunk);
+                for (_, chunk) in chain {
+                    self.free_adopted(chunk);
+                }
+                return None;
+            }
+            self.unlink(&mut shard, other, &old);
+        }
+        let size = self.footprint(&header);
+        shard.bytes += size as u64;
+        shard.classes[header.class as usize].mem_requested += size as u64;
+        self.count_size(size, true);
+        let chain = (!chain.is_empty())
+            .then(|| chain.into_iter().map(|(_, c)| c).collect::<Box<[Chunk]>>());
+        shard.table.insert(head.chunk, hash, header.lru(), chain);
+        Some(header.cas)
+    }
+
+    /// Whether a found first chunk and the further chunks naming it make one whole item of its
+    /// page's class; sorts the further chunks into order.
+    fn readable(&self, head: &Head, chain: &mut [(u32, Chunk)]) -> bool {
+        let bytes = self.arena().bytes(&head.chunk);
+        if bytes.len() < item::header_len(item::HAS_FLAGS, self.use_cas) {
+            return false;
+        }
+        let header = Header::read(bytes, self.use_cas);
+        let size = bytes.len();
+        let footprint = self.footprint(&header);
+        let first_holds = footprint.min(size);
+        if header.class != head.class
+            || header.nkey == 0
+            || header.len(self.use_cas) + header.nkey as usize > first_holds
+        {
+            return false;
+        }
+        let needed = footprint
+            .saturating_sub(size)
+            .div_ceil(size - item::CONTINUATION_HEADER);
+        chain.sort_unstable_by_key(|&(index, _)| index);
+        chain.len() == needed
+            && chain.iter().zip(1..).all(|(&(index, ref chunk), want)| {
+                index == want && self.arena().chunk_len(chunk) == size
+            })
+    }
+
+    /// Frees an adopted chunk that holds nothing to keep (it counted as used when adopted).
+    fn free_adopted(&self, chunk: Chunk) {
+        let class = self.slabs.class_of_page(chunk.page());
+        self.slabs.free(class, chunk);
+    }
+}
+
+fn shifted(time: RelTime, shift: i64) -> i64 {
+    i64::from(time) + shift
+}
+
+#[cfg(test)]
+mod tests;
