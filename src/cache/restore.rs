@@ -74,12 +74,13 @@ impl Cache {
         } else {
             base - self.clock.process_started()
         };
+        let largest_header = item::header_len(item::HAS_FLAGS, self.use_cas);
         let mut heads = Vec::new();
         let mut further: HashMap<usize, Vec<(u32, Chunk)>> = HashMap::new();
         while let Some(page) = arena.adopt_next(&mut adoption) {
             self.slabs
                 .adopt(page, |class, chunk| match arena.bytes(&chunk)[STATE_AT] {
-                    item::LIVE => {
+                    item::LIVE if arena.chunk_len(&chunk) >= largest_header => {
                         let header = self.header_of(&chunk);
                         heads.push(Head {
                             time: header.time,

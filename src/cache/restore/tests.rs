@@ -150,3 +150,47 @@ fn a_file_of_another_size_starts_empty() {
     assert_eq!(read(&c, b"k"), None);
     assert_eq!(file.metadata().expect("stat").len() % MB as u64, 0);
 }
+
+#[test]
+fn a_page_that_moved_to_another_class_brings_back_nothing_it_held() {
+    let file = arena::memfd("restore-move").expect("memfd");
+    let (c, _) = open(&file, 8 * MB);
+    // Values full of the LIVE mark: what a page's old bytes hold where its new chunks start.
+    let small = |i: usize| [vec![item::LIVE; 96], value(i, 4)].concat();
+    let keys: Vec<Vec<u8>> = (0..12_000)
+        .map(|i| format!("s:{i:05}").into_bytes())
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
+        set(&c, key, 0, 0, &small(i));
+    }
+    let class = c
+        .slabs()
+        .table()
+        .class_for(item::header_len_for(0, true) + keys[0].len() + 100);
+    let class = class.expect("a class for the small items");
+    assert!(c.slabs().class_stats(class).total_pages >= 2);
+    for key in keys.iter().step_by(2) {
+        c.delete(&ThreadStats::default(), key);
+    }
+    let big_class = c.slabs().table().class_for(5000).expect("a class for 5 KB");
+    c.reassign(class as i32, big_class).expect("the page moves");
+    for i in 0..100 {
+        set(&c, format!("b:{i}").as_bytes(), 0, 0, &value(i, 4000));
+    }
+    let all: Vec<Vec<u8>> = keys
+        .iter()
+        .cloned()
+        .chain((0..100).map(|i| format!("b:{i}").into_bytes()))
+        .collect();
+    let before: Vec<_> = all.iter().map(|k| read(&c, k)).collect();
+    assert!(before.iter().any(Option::is_some));
+    drop(c);
+
+    let (c, restored) = open(&file, 8 * MB);
+    assert_eq!(restored.dropped, 0);
+    let after: Vec<_> = all.iter().map(|k| read(&c, k)).collect();
+    assert_eq!(restored.items, before.iter().flatten().count());
+    for ((key, b), a) in all.iter().zip(&before).zip(&after) {
+        assert_eq!(b, a, "{}", String::from_utf8_lossy(key));
+    }
+}
