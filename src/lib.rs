@@ -27,5 +27,6 @@ pub mod net;
 pub mod numparse;
 pub mod protocol;
 pub mod server;
+pub mod session;
 pub mod stats;
 pub mod watch;

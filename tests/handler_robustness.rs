@@ -3,7 +3,7 @@
 //! (truncated lines, huge numbers, NUL bytes, stray flags) drawn at random.
 
 use memcached_rs::config::Settings;
-use memcached_rs::handler::{Handler, Next, Session};
+use memcached_rs::handler::{ConnState, Handler, Next};
 use memcached_rs::protocol::binary;
 use memcached_rs::server::Server;
 use proptest::prelude::*;
@@ -110,7 +110,7 @@ proptest! {
         let server = Server::new(settings).expect("server");
         let stats = server.stats.register();
         let handler = Handler::new(&server, &stats);
-        let mut session = Session::default();
+        let mut session = ConnState::default();
         let mut out = Vec::new();
         for line in &lines {
             let mut resume = 0;
@@ -180,7 +180,7 @@ proptest! {
         let server = Server::new(settings).expect("server");
         let stats = server.stats.register();
         let handler = Handler::new(&server, &stats);
-        let mut session = Session::default();
+        let mut session = ConnState::default();
         let mut out = Vec::new();
         for frame in &frames {
             let prefix = 24 + usize::from(frame[4]) + usize::from(u16::from_be_bytes([frame[2], frame[3]]));

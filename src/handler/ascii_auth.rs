@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::text::{Handler, Next, Session};
+use super::text::{ConnState, Handler, Next};
 use crate::numparse::safe_strtoul;
 use crate::protocol::text::Tokens;
 
@@ -61,7 +61,12 @@ impl AuthFile {
 impl Handler<'_> {
     /// A request line before authentication: only `set … <n>` (announcing the token's length)
     /// goes on, to read the token.
-    pub(super) fn auth_line(&self, line: &[u8], out: &mut Vec<u8>, pending: &mut Session) -> Next {
+    pub(super) fn auth_line(
+        &self,
+        line: &[u8],
+        out: &mut Vec<u8>,
+        pending: &mut ConnState,
+    ) -> Next {
         let t = Tokens::new(line);
         let size = (t.count() >= 6 && t.get(0) == b"set")
             .then(|| safe_strtoul(t.get(4)))
@@ -81,7 +86,7 @@ impl Handler<'_> {
     }
 
     /// The token's data block (`length + 2` bytes): `user password`, checked against the file.
-    pub(super) fn auth_token(&self, pending: &mut Session, block: &[u8], out: &mut Vec<u8>) {
+    pub(super) fn auth_token(&self, pending: &mut ConnState, block: &[u8], out: &mut Vec<u8>) {
         pending.ascii_auth = false;
         let Some(data) = block.strip_suffix(b"\r\n") else {
             return auth_reply(out, pending, "CLIENT_ERROR bad command line termination");
@@ -109,7 +114,7 @@ impl Handler<'_> {
 }
 
 /// Writes an authentication-phase reply over the previous one if that is still unsent.
-fn auth_reply(out: &mut Vec<u8>, pending: &mut Session, line: &str) {
+fn auth_reply(out: &mut Vec<u8>, pending: &mut ConnState, line: &str) {
     if let Some(at) = pending.auth_reply_at {
         if at >= pending.unsent_from() && at <= out.len() {
             out.truncate(at);

@@ -9,7 +9,7 @@ use crate::protocol::text::Tokens;
 use crate::protocol::KEY_MAX_LENGTH;
 
 use super::sasl;
-use super::text::{Handler, Next, Session};
+use super::text::{ConnState, Handler, Next};
 
 /// memcached's `MAX_SASL_MECH_LEN`.
 const MAX_SASL_MECH_LEN: usize = 32;
@@ -32,7 +32,7 @@ impl Handler<'_> {
     /// Executes one binary request. `frame` holds the header, extras and key (the caller has
     /// checked the magic and buffered `HEADER_LEN + header.prefix_len()` bytes). A request with
     /// a value fills `pending` and returns [`Next::ReadData`] for `pending.length` bytes.
-    pub fn handle_binary(&self, frame: &[u8], out: &mut Vec<u8>, pending: &mut Session) -> Next {
+    pub fn handle_binary(&self, frame: &[u8], out: &mut Vec<u8>, pending: &mut ConnState) -> Next {
         let Some(head) = binary::header_bytes(frame) else {
             return Next::Close;
         };
@@ -115,7 +115,12 @@ impl Handler<'_> {
     }
 
     /// Finishes a binary request once its value has arrived.
-    pub fn complete_binary(&self, pending: &mut Session, value: &[u8], out: &mut Vec<u8>) -> Next {
+    pub fn complete_binary(
+        &self,
+        pending: &mut ConnState,
+        value: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Next {
         let Some(this) = pending.binary else {
             return Next::ReadLine;
         };
@@ -213,7 +218,7 @@ impl Handler<'_> {
         this: PendingBinary,
         extras: &[u8],
         key: &[u8],
-        pending: &mut Session,
+        pending: &mut ConnState,
         out: &mut Vec<u8>,
     ) -> Next {
         let req = this.header;
@@ -257,7 +262,7 @@ impl Handler<'_> {
         this: PendingBinary,
         key: &[u8],
         value_len: usize,
-        pending: &mut Session,
+        pending: &mut ConnState,
     ) -> Next {
         pending.key.clear();
         pending.key.extend_from_slice(key);
@@ -298,7 +303,7 @@ impl Handler<'_> {
         this: &PendingBinary,
         extras: &[u8],
         key: &[u8],
-        pending: &Session,
+        pending: &ConnState,
         out: &mut Vec<u8>,
     ) -> Next {
         let req = &this.header;
@@ -391,7 +396,7 @@ impl Handler<'_> {
     fn complete_sasl(
         &self,
         this: &PendingBinary,
-        pending: &mut Session,
+        pending: &mut ConnState,
         value: &[u8],
         out: &mut Vec<u8>,
     ) -> Next {

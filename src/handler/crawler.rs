@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
-use super::text::{reply, Handler, Next, Session, OUTPUT_HIGH_WATER};
+use super::text::{reply, ConnState, Handler, Next, OUTPUT_HIGH_WATER};
 use crate::cache::slabs::ReassignError;
 use crate::cache::slabs::MAX_CLASSES;
 use crate::cache::TuneError;
@@ -50,7 +50,7 @@ impl Handler<'_> {
         t: &Tokens<'_>,
         resume: usize,
         out: &mut Vec<u8>,
-        session: &Session,
+        session: &ConnState,
     ) -> Next {
         let crawler = self.server.cache.crawler();
         let enabled = crawler.enabled.load(Ordering::Relaxed);
@@ -115,7 +115,7 @@ impl Handler<'_> {
 
     /// `lru_crawler metadump`: one line per live item, streamed (it pauses whenever enough
     /// output is queued and resumes where it stopped).
-    fn metadump(&self, arg: &[u8], resume: usize, out: &mut Vec<u8>, session: &Session) -> Next {
+    fn metadump(&self, arg: &[u8], resume: usize, out: &mut Vec<u8>, session: &ConnState) -> Next {
         if resume == 0 {
             let error = if !self.server.cache.crawler().enabled.load(Ordering::Relaxed) {
                 Some(DISABLED)

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::text::{reply, Handler, Next, Session};
+use super::text::{reply, ConnState, Handler, Next};
 use crate::cache::{
     MetaArith, MetaDelete, MetaGetOptions, RelTime, StoreMode, StoreOptions, StoreOutcome,
 };
@@ -56,7 +56,7 @@ impl Handler<'_> {
         kind: MetaKind,
         tokens: Tokens<'_>,
         out: &mut Vec<u8>,
-        pending: &mut Session,
+        pending: &mut ConnState,
     ) -> Next {
         match kind {
             MetaKind::Noop => {
@@ -95,7 +95,7 @@ impl Handler<'_> {
         self.server.cache.clock().expiry(i64::from(exptime))
     }
 
-    fn meta_get(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, session: &mut Session) {
+    fn meta_get(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, session: &mut ConnState) {
         if tokens.count() > MAX_TOKENS {
             reply(out, "CLIENT_ERROR options flags are too long", false);
             return;
@@ -214,7 +214,7 @@ impl Handler<'_> {
         }
     }
 
-    fn meta_set(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, pending: &mut Session) -> Next {
+    fn meta_set(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, pending: &mut ConnState) -> Next {
         if tokens.count() == 3 {
             reply(out, BAD_FORMAT, false);
             return Next::ReadLine;
@@ -328,7 +328,7 @@ impl Handler<'_> {
         out.extend_from_slice(b"\r\n");
     }
 
-    fn meta_arithmetic(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, session: &Session) {
+    fn meta_arithmetic(&self, tokens: Tokens<'_>, out: &mut Vec<u8>, session: &ConnState) {
         if tokens.count() > MAX_TOKENS {
             return reply(out, "CLIENT_ERROR options flags too long", false);
         }
@@ -466,7 +466,7 @@ impl Handler<'_> {
 
 /// Finishes `ms` once the store is done: memcached's `_finalize_mset`.
 pub(super) fn finish_set(
-    pending: &Session,
+    pending: &ConnState,
     reply_flags: &[u8],
     outcome: StoreOutcome,
     out: &mut Vec<u8>,

@@ -14,4 +14,4 @@ mod stats;
 pub mod text;
 mod watch;
 
-pub use text::{Handler, Next, Session};
+pub use text::{ConnState, Handler, Next};

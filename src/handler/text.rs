@@ -20,7 +20,7 @@ pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 /// A connection's protocol state between request lines: a storage command waiting for its
 /// data block, and the items that replies not yet written refer to.
 #[derive(Debug, Clone, Default)]
-pub struct Session {
+pub struct ConnState {
     pub(super) mode: Option<StoreMode>,
     pub(super) opts: StoreOptions,
     pub(super) key: Vec<u8>,
@@ -35,9 +35,9 @@ pub struct Session {
     /// item referenced until the reply is written, and an incr/decr then copies the item instead
     /// of rewriting it in place — which shows in the value (no space padding).
     pub(super) referenced: Vec<u64>,
-    /// Replies are queued since memcached's last write (see [`Session::set_output`]).
+    /// Replies are queued since memcached's last write (see [`ConnState::set_output`]).
     stacked: bool,
-    /// Where in the output buffer the unsent replies start (see [`Session::set_output`]).
+    /// Where in the output buffer the unsent replies start (see [`ConnState::set_output`]).
     unsent_from: usize,
     /// `-Y`: where the last authentication reply starts while it is unsent (memcached keeps
     /// one reply object for them and overwrites it).
@@ -54,7 +54,7 @@ pub struct Session {
     pub fd: i32,
 }
 
-impl Session {
+impl ConnState {
     /// The replies were written: no item is referenced any more.
     pub fn replies_written(&mut self) {
         self.referenced.clear();
@@ -138,7 +138,7 @@ impl<'s> Handler<'s> {
         line: &[u8],
         resume: usize,
         out: &mut Vec<u8>,
-        pending: &mut Session,
+        pending: &mut ConnState,
     ) -> Next {
         if self.server.ascii_auth.is_some() && !pending.authenticated {
             return self.auth_line(line, out, pending);
@@ -427,7 +427,7 @@ impl<'s> Handler<'s> {
 
     /// Finishes a storage command once its data block (`length + 2` bytes, which should end in
     /// `\r\n`) has arrived.
-    pub fn complete_store(&self, pending: &mut Session, block: &[u8], out: &mut Vec<u8>) {
+    pub fn complete_store(&self, pending: &mut ConnState, block: &[u8], out: &mut Vec<u8>) {
         if pending.ascii_auth {
             return self.auth_token(pending, block, out);
         }
@@ -469,7 +469,7 @@ impl<'s> Handler<'s> {
     /// the old value when a set fails for want of memory.
     pub(super) fn store_pending(
         &self,
-        pending: &Session,
+        pending: &ConnState,
         mode: StoreMode,
         value: &[u8],
     ) -> StoreOutcome {

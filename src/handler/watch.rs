@@ -1,13 +1,13 @@
 //! `watch`: turning a connection into a receiver of the live log stream (see [`crate::watch`]).
 
-use super::text::{reply, Handler, Next, Session};
+use super::text::{reply, ConnState, Handler, Next};
 use crate::protocol::text::Tokens;
 use crate::watch;
 
 impl Handler<'_> {
     /// memcached 1.6.18's checks, in its order: `-W`, replies still queued, the kinds, the
     /// watcher limit. On success nothing is written: the logger sends `OK`.
-    pub(super) fn watch(&self, t: &Tokens<'_>, out: &mut Vec<u8>, pending: &Session) -> Next {
+    pub(super) fn watch(&self, t: &Tokens<'_>, out: &mut Vec<u8>, pending: &ConnState) -> Next {
         let n = t.count();
         // memcached's `set_noreply_maybe`; the `noreply` token is then still read as a kind.
         let noreply = t.get(n - 2) == b"noreply";

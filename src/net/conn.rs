@@ -12,36 +12,10 @@ use std::time::Instant;
 
 use super::buffers::{ReadBuffers, KEEP_CAPACITY, READ_CHUNK};
 use super::stream::Stream;
-use crate::config::Protocol;
-use crate::handler::text::OUTPUT_HIGH_WATER;
-use crate::handler::{Handler, Next, Session};
-use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
+use crate::handler::Handler;
+use crate::session::{Session, Step, MAX_PLAIN_LINE};
 use crate::stats::ThreadStats;
 use crate::watch::CloseReason;
-
-/// memcached closes a connection whose buffered line reaches this length without a newline,
-/// unless it is a multi-get.
-const MAX_PLAIN_LINE: usize = 2048;
-/// A multi-get line may be long, but not without bound.
-const MAX_GET_LINE: usize = 8 * 1024 * 1024;
-
-/// Which protocol the connection speaks: with `-B auto`, its first byte decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wire {
-    Undecided,
-    Text,
-    Binary,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Input {
-    /// Waiting for a request line (text) or request header (binary).
-    Line,
-    /// Waiting for a storage command's data block.
-    Data,
-    /// Discarding a refused data block.
-    Swallow(usize),
-}
 
 /// What the worker should do with a connection after driving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,16 +30,6 @@ pub enum Drive {
     Watch(u16),
 }
 
-enum Processed {
-    NeedInput,
-    /// Enough output is queued: write it before executing more.
-    OutputFull,
-    OutOfBudget,
-    CloseAfterWrite,
-    Close(CloseReason),
-    Watch(u16),
-}
-
 /// A client connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -75,14 +39,7 @@ pub struct Conn {
     rpos: usize,
     wbuf: Vec<u8>,
     wpos: usize,
-    /// Output up to here counts as sent (see [`Next::Transmit`]); an abrupt close drops the rest,
-    /// as memcached drops replies it had queued but not yet written.
-    committed: usize,
-    wire: Wire,
-    input: Input,
-    /// Where a paused multi-get resumes in the line at `rpos` (0: the line is new).
-    resume: usize,
-    pending: Session,
+    session: Session,
     /// Close once the queued output is written, for this reason.
     close_after_write: Option<CloseReason>,
     /// The peer shut down its side (or the socket failed): read until EOF, since no further
@@ -98,8 +55,7 @@ pub struct Conn {
 impl Conn {
     /// Wraps an accepted, non-blocking stream.
     pub fn new(stream: Stream, peer: Option<SocketAddr>, last_cmd: Arc<AtomicU64>) -> Conn {
-        let mut pending = Session::default();
-        pending.fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let session = Session::new(std::os::fd::AsRawFd::as_raw_fd(&stream));
         Conn {
             stream,
             peer,
@@ -107,11 +63,7 @@ impl Conn {
             rpos: 0,
             wbuf: Vec::new(),
             wpos: 0,
-            committed: 0,
-            wire: Wire::Undecided,
-            input: Input::Line,
-            resume: 0,
-            pending,
+            session,
             close_after_write: None,
             hangup: false,
             last_cmd,
@@ -143,7 +95,7 @@ impl Conn {
         budget: usize,
         buffers: &mut ReadBuffers,
     ) -> Drive {
-        crate::watch::set_client_fd(self.pending.fd);
+        crate::watch::set_client_fd(std::os::fd::AsRawFd::as_raw_fd(&self.stream));
         let drive = self.drive_inner(handler, stats, budget, buffers);
         // A connection that yielded is served again soon, with its buffer as it is.
         if !matches!(drive, Drive::Yield) {
@@ -243,15 +195,26 @@ impl Conn {
         let mut budget = budget;
         let mut drained = false;
         loop {
-            let processed = self.process(handler, &mut budget);
-            if let Processed::Watch(kinds) = processed {
+            let fed = self.session.feed(
+                handler,
+                &self.rbuf[self.rpos..],
+                &mut self.wbuf,
+                self.wpos,
+                &mut budget,
+                |_| {},
+            );
+            self.rpos += fed.consumed;
+            if fed.requests > 0 {
+                self.touch();
+            }
+            let processed = fed.step;
+            if let Step::Watch(kinds) = processed {
                 // What is still queued goes to the logger with the socket.
                 return Drive::Watch(kinds);
             }
             // While a refused value is being swallowed its error waits, as in memcached: a
             // client that gives up halfway gets the close alone.
-            let swallowing = matches!(self.input, Input::Swallow(_))
-                && matches!(processed, Processed::NeedInput);
+            let swallowing = self.session.swallowing() && processed == Step::NeedInput;
             match if swallowing {
                 Ok(true)
             } else {
@@ -261,10 +224,10 @@ impl Conn {
                 Ok(false) => {
                     // The rest goes out on the next writable edge; remember to close after it.
                     match processed {
-                        Processed::CloseAfterWrite => {
+                        Step::CloseAfterWrite => {
                             self.close_after_write = Some(CloseReason::Normal);
                         }
-                        Processed::Close(reason) => self.close_after_write = Some(reason),
+                        Step::Close(reason) => self.close_after_write = Some(reason),
                         _ => {}
                     }
                     return Drive::Wait;
@@ -275,15 +238,15 @@ impl Conn {
                 return Drive::Close(reason);
             }
             match processed {
-                Processed::Close(reason) => return Drive::Close(reason),
-                Processed::CloseAfterWrite => return Drive::Close(CloseReason::Normal),
-                Processed::Watch(kinds) => return Drive::Watch(kinds),
-                Processed::OutOfBudget => {
+                Step::Close(reason) => return Drive::Close(reason),
+                Step::CloseAfterWrite => return Drive::Close(CloseReason::Normal),
+                Step::Watch(kinds) => return Drive::Watch(kinds),
+                Step::OutOfBudget => {
                     stats.conn_yields.incr();
                     return Drive::Yield;
                 }
-                Processed::OutputFull => continue,
-                Processed::NeedInput => {}
+                Step::OutputFull => continue,
+                Step::NeedInput => {}
             }
             if drained && !self.hangup {
                 // The last read emptied the socket: wait for the next edge instead of a read
@@ -303,177 +266,6 @@ impl Conn {
         }
     }
 
-    /// Executes every complete request in the read buffer, within the budget.
-    fn process(&mut self, handler: &Handler<'_>, budget: &mut usize) -> Processed {
-        loop {
-            let avail = &self.rbuf[self.rpos..];
-            if self.wire == Wire::Undecided {
-                let Some(&first) = avail.first() else {
-                    return Processed::NeedInput;
-                };
-                self.wire = match handler.settings().protocol {
-                    Protocol::Ascii => Wire::Text,
-                    Protocol::Binary => Wire::Binary,
-                    Protocol::Auto if first == REQUEST_MAGIC => Wire::Binary,
-                    Protocol::Auto => Wire::Text,
-                };
-                if handler.settings().protocol == Protocol::Auto {
-                    let name = if self.wire == Wire::Binary {
-                        "binary"
-                    } else {
-                        "ascii"
-                    };
-                    log::debug!("{}: Client using the {name} protocol", self.pending.fd);
-                }
-            }
-            match self.input {
-                Input::Line if self.wire == Wire::Binary => {
-                    if let Some(done) = self.process_frame(handler, budget) {
-                        return done;
-                    }
-                }
-                Input::Line => {
-                    let Some(nl) = avail.iter().position(|&b| b == b'\n') else {
-                        if avail.len() > MAX_PLAIN_LINE && !may_be_long_get(avail)
-                            || avail.len() > MAX_GET_LINE
-                        {
-                            return self.close_at_once(CloseReason::Error);
-                        }
-                        return Processed::NeedInput;
-                    };
-                    if self.wbuf.len() - self.wpos >= OUTPUT_HIGH_WATER {
-                        return Processed::OutputFull;
-                    }
-                    if self.resume == 0 {
-                        if *budget == 0 {
-                            return Processed::OutOfBudget;
-                        }
-                        *budget -= 1;
-                    }
-                    // memcached strips the '\r' only from lines longer than one byte.
-                    let end = if nl > 1 && avail[nl - 1] == b'\r' {
-                        nl - 1
-                    } else {
-                        nl
-                    };
-                    self.pending
-                        .set_output(self.wbuf.len(), self.committed.max(self.wpos));
-                    let before = self.wbuf.len();
-                    let verbose = log::log_enabled!(log::Level::Debug);
-                    if verbose && self.resume == 0 {
-                        log_command(&self.stream, &avail[..end]);
-                    }
-                    let next = handler.handle_line(
-                        &avail[..end],
-                        self.resume,
-                        &mut self.wbuf,
-                        &mut self.pending,
-                    );
-                    if verbose {
-                        log_reply(&self.stream, &avail[..end], &self.wbuf[before..]);
-                    }
-                    if let Next::Paused(offset) = next {
-                        self.resume = offset;
-                        self.committed = self.wbuf.len();
-                        return Processed::OutputFull;
-                    }
-                    self.resume = 0;
-                    self.rpos += nl + 1;
-                    if let Some(done) = self.after_request(next) {
-                        return done;
-                    }
-                }
-                Input::Data => {
-                    let need = self.data_len();
-                    if avail.len() < need {
-                        return Processed::NeedInput;
-                    }
-                    self.input = Input::Line;
-                    if self.wire == Wire::Binary {
-                        let next = handler.complete_binary(
-                            &mut self.pending,
-                            &avail[..need],
-                            &mut self.wbuf,
-                        );
-                        self.rpos += need;
-                        if let Some(done) = self.after_request(next) {
-                            return done;
-                        }
-                    } else {
-                        let before = self.wbuf.len();
-                        // memcached logs the reply of a text store, not of a meta one.
-                        let logged = !self.pending.is_meta_store();
-                        handler.complete_store(&mut self.pending, &avail[..need], &mut self.wbuf);
-                        if logged && log::log_enabled!(log::Level::Debug) {
-                            log_reply(&self.stream, b"", &self.wbuf[before..]);
-                        }
-                        self.rpos += need;
-                        self.touch();
-                    }
-                }
-                Input::Swallow(left) => {
-                    let take = left.min(avail.len());
-                    self.rpos += take;
-                    if take < left {
-                        self.input = Input::Swallow(left - take);
-                        return Processed::NeedInput;
-                    }
-                    self.input = Input::Line;
-                }
-            }
-        }
-    }
-
-    /// One binary request: its header, extras and key once buffered (a wrong magic byte closes
-    /// the connection without a reply, as memcached does). `None`: go on with the next input.
-    fn process_frame(&mut self, handler: &Handler<'_>, budget: &mut usize) -> Option<Processed> {
-        let avail = &self.rbuf[self.rpos..];
-        let Some(head) = binary::header_bytes(avail) else {
-            return Some(Processed::NeedInput);
-        };
-        if head[0] != REQUEST_MAGIC {
-            return Some(self.close_at_once(CloseReason::Error));
-        }
-        let need = HEADER_LEN + binary::Header::parse(head).prefix_len();
-        if avail.len() < need {
-            return Some(Processed::NeedInput);
-        }
-        if self.wbuf.len() - self.wpos >= OUTPUT_HIGH_WATER {
-            return Some(Processed::OutputFull);
-        }
-        if *budget == 0 {
-            return Some(Processed::OutOfBudget);
-        }
-        *budget -= 1;
-        let next = handler.handle_binary(&avail[..need], &mut self.wbuf, &mut self.pending);
-        self.rpos += need;
-        self.after_request(next)
-    }
-
-    /// Applies what a handled request asks of the connection; `Some` to stop processing.
-    fn after_request(&mut self, next: Next) -> Option<Processed> {
-        self.touch();
-        match next {
-            Next::ReadLine | Next::Paused(_) => {}
-            Next::Transmit => self.committed = self.wbuf.len(),
-            Next::ReadData => self.input = Input::Data,
-            Next::Swallow(0) => {}
-            Next::Swallow(n) => self.input = Input::Swallow(n),
-            Next::CloseAfterWrite => return Some(Processed::CloseAfterWrite),
-            Next::Watch(kinds) => return Some(Processed::Watch(kinds)),
-            Next::Close => return Some(self.close_at_once(CloseReason::Error)),
-            Next::Shutdown => return Some(self.close_at_once(CloseReason::Shutdown)),
-        }
-        None
-    }
-
-    /// Drops the replies not yet committed (as memcached drops what it had queued) and asks
-    /// for the close.
-    fn close_at_once(&mut self, reason: CloseReason) -> Processed {
-        self.wbuf.truncate(self.committed.max(self.wpos));
-        Processed::Close(reason)
-    }
-
     /// Gives up the connection to become a `watch` receiver: its socket, and the output it
     /// still owed.
     pub fn into_watcher(self) -> (Stream, Vec<u8>) {
@@ -490,32 +282,6 @@ impl Conn {
     fn touch(&mut self) {
         self.last_cmd
             .store(crate::conn_table::coarse_now_ms(), Ordering::Relaxed);
-    }
-
-    /// Bytes of the data block the pending store waits for: a text block ends in `\r\n`, a
-    /// binary value does not.
-    fn data_len(&self) -> usize {
-        match self.wire {
-            Wire::Binary => self.pending.length,
-            _ => self.pending.length + 2,
-        }
-    }
-
-    /// Bytes still missing for the request being read, beyond what is buffered: a data block
-    /// can be up to `-I`, a binary key up to 64 KB.
-    fn missing(&self) -> usize {
-        let avail = &self.rbuf[self.rpos..];
-        match (self.input, self.wire) {
-            (Input::Data, _) => self.data_len().saturating_sub(avail.len()),
-            (Input::Line, Wire::Binary) => match binary::header_bytes(avail) {
-                Some(head) => {
-                    let need = HEADER_LEN + binary::Header::parse(head).prefix_len();
-                    need.saturating_sub(avail.len())
-                }
-                None => 0,
-            },
-            _ => 0,
-        }
     }
 
     /// Reads once into the buffer, first moving unread bytes to its front. The buffer grows
@@ -538,7 +304,7 @@ impl Conn {
             }
             self.rbuf = buf;
         }
-        let missing = self.missing();
+        let missing = self.session.missing(&self.rbuf);
         if missing == 0 && self.rbuf.capacity() > KEEP_CAPACITY && self.rbuf.len() < READ_CHUNK {
             self.rbuf.shrink_to(READ_CHUNK);
         }
@@ -568,90 +334,10 @@ impl Conn {
         }
         self.wbuf.clear();
         self.wpos = 0;
-        self.committed = 0;
-        self.pending.replies_written();
+        self.session.output_written();
         if self.wbuf.capacity() > KEEP_CAPACITY {
             self.wbuf.shrink_to(READ_CHUNK);
         }
         Ok(true)
-    }
-}
-
-/// `-vv`: each command (before it runs) and its reply as memcached logs them: `<fd command`, then `>fd line`
-/// for a reply line — except that a retrieval logs `>fd sending key K` per hit and `>fd END`,
-/// and meta and `stats` replies are not logged at all (memcached writes those without its
-/// `out_string`, which is where its logging is).
-fn log_command(stream: &Stream, line: &[u8]) {
-    use std::os::fd::AsRawFd;
-    let fd = stream.as_raw_fd();
-    log::debug!("<{fd} {}", String::from_utf8_lossy(line));
-}
-
-/// The reply half of [`log_command`]; `line` is the command it answers (empty after a data
-/// block).
-fn log_reply(stream: &Stream, line: &[u8], reply: &[u8]) {
-    use std::os::fd::AsRawFd;
-    let fd = stream.as_raw_fd();
-    let first_line = || {
-        let first = reply.split(|&b| b == b'\n').next().unwrap_or(b"");
-        first.strip_suffix(b"\r").unwrap_or(first)
-    };
-    let command = line.split(|&b| b == b' ').find(|t| !t.is_empty());
-    match command {
-        Some(b"get" | b"gets" | b"gat" | b"gats" | b"bget") => {
-            // Walk the values (their data may hold anything) to name each key sent.
-            let mut rest = reply;
-            while let Some(header) = rest.strip_prefix(b"VALUE ") {
-                let Some(eol) = header.iter().position(|&b| b == b'\n') else {
-                    break;
-                };
-                let mut fields = header[..eol].split(|&b| b == b' ');
-                let key = fields.next().unwrap_or(b"");
-                let len: usize = fields
-                    .nth(1)
-                    .and_then(|l| std::str::from_utf8(l).ok())
-                    .and_then(|l| l.trim_end().parse().ok())
-                    .unwrap_or(0);
-                log::debug!(">{fd} sending key {}", String::from_utf8_lossy(key));
-                rest = header.get(eol + 1 + len + 2..).unwrap_or(b"");
-            }
-            if rest == b"END\r\n" {
-                log::debug!(">{fd} END");
-            } else if rest.starts_with(b"CLIENT_ERROR") || rest.starts_with(b"SERVER_ERROR") {
-                // memcached logs the END it then throws away, then the error.
-                log::debug!(">{fd} END");
-                log::debug!(">{fd} {}", String::from_utf8_lossy(first_line()));
-            }
-        }
-        Some(b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me") => {}
-        // A statistics listing is not logged, a one-line answer (`stats detail on`) is.
-        Some(b"stats") if reply.starts_with(b"STAT ") || reply.starts_with(b"END") => {}
-        _ => {
-            let first = first_line();
-            if !first.is_empty() {
-                log::debug!(">{fd} {}", String::from_utf8_lossy(first));
-            }
-        }
-    }
-}
-
-/// memcached keeps reading a newline-less line past 2 KB only if it is a `get`/`gets` (after at
-/// most 100 leading spaces), since only a multi-get can legitimately be that long.
-fn may_be_long_get(line: &[u8]) -> bool {
-    let spaces = line.iter().take_while(|&&b| b == b' ').count();
-    let rest = &line[spaces..];
-    spaces <= 100 && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_be_long_get;
-
-    #[test]
-    fn only_gets_may_be_long() {
-        assert!(may_be_long_get(b"get a b c"));
-        assert!(may_be_long_get(b"   gets a"));
-        assert!(!may_be_long_get(b"set a 0 0 1"));
-        assert!(!may_be_long_get(&[b' '; 200]));
     }
 }

@@ -14,7 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::listener::ListenError;
 use crate::config::Settings;
-use crate::handler::{Handler, Next, Session};
+use crate::handler::{ConnState, Handler, Next};
 use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
 use crate::server::Server;
 
@@ -116,7 +116,7 @@ pub fn replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn text_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
-    let mut session = Session::default();
+    let mut session = ConnState::default();
     let mut replies = Vec::new();
     let mut pos = 0;
     while let Some(nl) = payload[pos..].iter().position(|&b| b == b'\n') {
@@ -173,7 +173,7 @@ fn text_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
 }
 
 fn binary_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
-    let mut session = Session::default();
+    let mut session = ConnState::default();
     let mut replies = Vec::new();
     let mut pos = 0;
     while let Some(head) = binary::header_bytes(&payload[pos..]) {
