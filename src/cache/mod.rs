@@ -193,6 +193,9 @@ impl Value<'_> {
     /// Appends the value to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.first);
+        if self.rest.is_empty() {
+            return;
+        }
         for part in self.parts().skip(1) {
             out.extend_from_slice(part);
         }
