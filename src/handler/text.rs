@@ -50,8 +50,11 @@ pub struct ConnState {
     pub(super) authenticated: bool,
     /// A PLAIN exchange began without credentials: the next SASL step carries them.
     pub(super) sasl_continues: bool,
-    /// The connection's descriptor (`stats conns` marks the asking one); -1 for UDP.
+    /// The connection's descriptor (`stats conns` marks the asking one).
     pub fd: i32,
+    /// Where each value of a multi-get ends in the output but the last, when replies are sent
+    /// one per value (UDP, as memcached sends each value of a multi-get as a reply of its own).
+    pub reply_ends: Option<Vec<usize>>,
 }
 
 impl ConnState {
@@ -150,7 +153,7 @@ impl<'s> Handler<'s> {
                 keys,
                 with_cas,
                 touch,
-            } => self.get(keys, with_cas, touch, resume, out),
+            } => self.get(keys, with_cas, touch, resume, out, pending),
             Request::Store {
                 command,
                 key,
@@ -373,6 +376,7 @@ impl<'s> Handler<'s> {
         touch: Option<i32>,
         resume: usize,
         out: &mut Vec<u8>,
+        pending: &mut ConnState,
     ) -> Next {
         let cache = &self.server.cache;
         let exptime = touch.map(|t| cache.clock().expiry(i64::from(t)));
@@ -391,7 +395,8 @@ impl<'s> Handler<'s> {
                 return Next::ReadLine;
             }
         }
-        for (offset, key) in keys.iter_from(resume) {
+        let mut keys = keys.iter_from(resume).peekable();
+        while let Some((offset, key)) = keys.next() {
             if out.len() >= OUTPUT_HIGH_WATER {
                 return Next::Paused(offset);
             }
@@ -402,6 +407,11 @@ impl<'s> Handler<'s> {
                 out.extend_from_slice(b"\r\n");
             });
             self.count_get(key, hit.is_some(), touch.is_some());
+            if let Some(ends) = &mut pending.reply_ends {
+                if keys.peek().is_some() {
+                    ends.push(out.len());
+                }
+            }
         }
         out.extend_from_slice(b"END\r\n");
         Next::Transmit

@@ -13,10 +13,11 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::listener::ListenError;
-use crate::config::Settings;
-use crate::handler::{ConnState, Handler, Next};
-use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
+use crate::config::{Protocol as Accepted, Settings};
+use crate::handler::Handler;
+use crate::protocol::binary::REQUEST_MAGIC;
 use crate::server::Server;
+use crate::session::{Session, Step};
 
 /// memcached's `UDP_HEADER_SIZE`.
 const UDP_HEADER: usize = 8;
@@ -24,6 +25,8 @@ const UDP_HEADER: usize = 8;
 const UDP_MAX_DATAGRAM: usize = 1400;
 /// The most datagrams one reply can span (the count is 16 bits).
 const MAX_DATAGRAMS: usize = u16::MAX as usize;
+/// The largest reply those datagrams carry.
+const MAX_REPLY: usize = MAX_DATAGRAMS * (UDP_MAX_DATAGRAM - UDP_HEADER);
 /// How often a UDP thread looks at the shutdown flag.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -72,7 +75,8 @@ pub fn spawn_udp(
 fn serve(server: &Server, socket: &UdpSocket, shutdown: &AtomicBool) {
     let stats = server.stats.register();
     let handler = Handler::new(server, &stats);
-    crate::watch::set_client_fd(std::os::fd::AsRawFd::as_raw_fd(socket));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    crate::watch::set_client_fd(fd);
     let mut buf = vec![0u8; 65536];
     while !shutdown.load(Ordering::Acquire) {
         let (n, peer) = match socket.recv_from(&mut buf) {
@@ -98,165 +102,84 @@ fn serve(server: &Server, socket: &UdpSocket, shutdown: &AtomicBool) {
             continue;
         }
         let request_id = [buf[0], buf[1]];
-        for reply in replies(&handler, &buf[UDP_HEADER..n]) {
+        for reply in replies(&handler, &buf[UDP_HEADER..n], fd) {
             send_reply(socket, peer, request_id, &reply, &stats);
         }
     }
 }
 
-/// Executes the requests of one datagram; returns the replies to send, in order.
-pub fn replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
-    let binary_allowed = handler.settings().protocol != crate::config::Protocol::Ascii;
-    let text_allowed = handler.settings().protocol != crate::config::Protocol::Binary;
-    match payload.first() {
-        Some(&REQUEST_MAGIC) if binary_allowed => binary_replies(handler, payload),
-        Some(_) if text_allowed => text_replies(handler, payload),
-        _ => Vec::new(),
+/// Executes the requests of one datagram; returns the replies to send, in order: one per
+/// request that answered, and one per value of a multi-get (a miss's is empty). `fd` names
+/// the socket in logs.
+pub fn replies(handler: &Handler<'_>, payload: &[u8], fd: i32) -> Vec<Vec<u8>> {
+    let binary = payload.first() == Some(&REQUEST_MAGIC);
+    let allowed = match handler.settings().protocol {
+        Accepted::Ascii => !binary,
+        Accepted::Binary => binary,
+        Accepted::Auto => true,
+    };
+    if payload.is_empty() || !allowed {
+        return Vec::new();
     }
-}
-
-fn text_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
-    let mut session = ConnState::default();
-    let mut replies = Vec::new();
+    let mut session = Session::datagram(fd);
+    let mut out = Vec::new();
+    let mut request_ends = Vec::new();
+    let mut value_ends = Vec::new();
     let mut pos = 0;
-    while let Some(nl) = payload[pos..].iter().position(|&b| b == b'\n') {
-        let raw = &payload[pos..pos + nl];
-        pos += nl + 1;
-        let line = match raw.strip_suffix(b"\r") {
-            Some(l) if raw.len() > 1 => l,
-            _ => raw,
-        };
-        let mut out = Vec::new();
-        let mut resume = 0;
-        let next = loop {
-            match handler.handle_line(line, resume, &mut out, &mut session) {
-                Next::Paused(at) if out.len() < MAX_DATAGRAMS * (UDP_MAX_DATAGRAM - UDP_HEADER) => {
-                    resume = at;
-                }
-                Next::Paused(_) => {
-                    out.clear();
+    loop {
+        let mut budget = usize::MAX;
+        // Every reply so far counts as sent: a datagram's requests are never held back.
+        let written = out.len();
+        let fed = session.feed(
+            handler,
+            &payload[pos..],
+            &mut out,
+            written,
+            &mut budget,
+            |at| request_ends.push(at),
+        );
+        pos += fed.consumed;
+        value_ends.append(&mut session.take_reply_ends());
+        match fed.step {
+            Step::OutputFull | Step::OutOfBudget => {
+                // A multi-get paused: it goes on, unless its reply could not be sent.
+                let start = request_ends.last().copied().unwrap_or(0);
+                if out.len() - start >= MAX_REPLY {
+                    out.truncate(start);
+                    value_ends.retain(|&end| end <= start);
                     out.extend_from_slice(b"SERVER_ERROR out of memory writing get response\r\n");
-                    break Next::ReadLine;
+                    pos += session.abandon_paused(&payload[pos..]);
+                    request_ends.push(out.len());
                 }
-                next => break next,
             }
-        };
-        match next {
-            Next::ReadData => {
-                let need = session.length + 2;
-                let Some(block) = payload.get(pos..pos + need) else {
-                    // The rest of the value would be in another datagram: memcached waits for
-                    // it in vain too.
-                    break;
-                };
-                pos += need;
-                handler.complete_store(&mut session, block, &mut out);
-            }
-            Next::Swallow(n) => pos = (pos + n).min(payload.len()),
-            _ => {}
-        }
-        if is_get(line) {
-            replies.extend(split_get_reply(&out, line));
-        } else if !out.is_empty() {
-            replies.push(out);
-        }
-        if let Next::Watch(_) = next {
-            // A datagram socket cannot become a log stream: give the place back, say nothing.
-            crate::watch::release();
-            break;
-        }
-        if matches!(next, Next::Close | Next::Shutdown | Next::CloseAfterWrite) {
-            break;
-        }
-    }
-    replies
-}
-
-fn binary_replies(handler: &Handler<'_>, payload: &[u8]) -> Vec<Vec<u8>> {
-    let mut session = ConnState::default();
-    let mut replies = Vec::new();
-    let mut pos = 0;
-    while let Some(head) = binary::header_bytes(&payload[pos..]) {
-        if head[0] != REQUEST_MAGIC {
-            break;
-        }
-        let need = HEADER_LEN + binary::Header::parse(head).prefix_len();
-        let Some(frame) = payload.get(pos..pos + need) else {
-            break;
-        };
-        pos += need;
-        let mut out = Vec::new();
-        let mut next = handler.handle_binary(frame, &mut out, &mut session);
-        if next == Next::ReadData {
-            let Some(value) = payload.get(pos..pos + session.length) else {
+            Step::Watch(_) => {
+                // A datagram cannot become a watcher: give the place back.
+                crate::watch::release();
                 break;
-            };
-            pos += session.length;
-            next = handler.complete_binary(&mut session, value, &mut out);
-        }
-        if let Next::Swallow(n) = next {
-            pos = (pos + n).min(payload.len());
-        }
-        if !out.is_empty() {
-            replies.push(out);
-        }
-        if matches!(next, Next::Close | Next::Shutdown | Next::CloseAfterWrite) {
-            break;
+            }
+            Step::NeedInput | Step::Close(_) | Step::CloseAfterWrite => break,
         }
     }
-    replies
+    cut_replies(&out, &request_ends, &value_ends)
 }
 
-fn is_get(line: &[u8]) -> bool {
-    let first = line.split(|&b| b == b' ').find(|t| !t.is_empty());
-    matches!(first, Some(b"get" | b"gets" | b"gat" | b"gats" | b"bget"))
-}
-
-/// memcached answers each key of a multi-get in its own reply — a miss with an empty one — and
-/// adds `END` to the last key's. `out` is the whole reply; `line` the request, for the keys.
-fn split_get_reply(out: &[u8], line: &[u8]) -> Vec<Vec<u8>> {
-    let mut tokens = line.split(|&b| b == b' ').filter(|t| !t.is_empty());
-    let command = tokens.next().unwrap_or(b"");
-    if matches!(command, b"gat" | b"gats") {
-        tokens.next(); // the expiry
-    }
-    let keys: Vec<&[u8]> = tokens.collect();
-    let mut blocks: Vec<(&[u8], &[u8])> = Vec::new();
-    let mut rest = out;
-    while let Some(after) = rest.strip_prefix(b"VALUE ") {
-        let Some(eol) = after.iter().position(|&b| b == b'\n') else {
-            break;
-        };
-        let header = after[..eol].strip_suffix(b"\r").unwrap_or(&after[..eol]);
-        let fields: Vec<&[u8]> = header.split(|&b| b == b' ').collect();
-        let len = fields
-            .get(2)
-            .and_then(|l| std::str::from_utf8(l).ok())
-            .and_then(|l| l.parse::<usize>().ok());
-        let Some(len) = len else {
-            break;
-        };
-        let total = 6 + eol + 1 + len + 2;
-        if total > rest.len() {
-            break;
+/// Cuts a datagram's output into replies at the ends of requests (a request that wrote
+/// nothing sends nothing) and of a multi-get's values (each sent, even empty).
+fn cut_replies(out: &[u8], request_ends: &[usize], value_ends: &[usize]) -> Vec<Vec<u8>> {
+    let mut replies = Vec::new();
+    let mut values = value_ends.iter().copied().peekable();
+    let mut start = 0;
+    for &end in request_ends {
+        let mut split = false;
+        while let Some(value_end) = values.next_if(|&v| v < end) {
+            replies.push(out[start..value_end].to_vec());
+            start = value_end;
+            split = true;
         }
-        blocks.push((fields[0], &rest[..total]));
-        rest = &rest[total..];
-    }
-    if keys.is_empty() || !(rest == b"END\r\n" || rest.is_empty()) {
-        // An error replaces the whole reply.
-        return vec![out.to_vec()];
-    }
-    let mut hits = blocks.into_iter().peekable();
-    let mut replies: Vec<Vec<u8>> = keys
-        .iter()
-        .map(|key| match hits.next_if(|(hit, _)| hit == key) {
-            Some((_, block)) => block.to_vec(),
-            None => Vec::new(),
-        })
-        .collect();
-    if let Some(last) = replies.last_mut() {
-        last.extend_from_slice(rest);
+        if split || end > start {
+            replies.push(out[start..end].to_vec());
+        }
+        start = end;
     }
     replies
 }
@@ -299,36 +222,52 @@ fn send_reply(
 
 #[cfg(test)]
 mod tests {
-    use super::split_get_reply;
+    use super::*;
+
+    fn udp_replies(payload: &[u8]) -> Vec<Vec<u8>> {
+        let server = Server::new(Settings::default()).expect("a server");
+        let stats = crate::stats::ThreadStats::default();
+        replies(&Handler::new(&server, &stats), payload, -1)
+    }
 
     #[test]
     fn a_multi_get_reply_is_split_per_key() {
-        let out = b"VALUE a 0 1\r\nx\r\nVALUE b 0 2\r\nyy\r\nEND\r\n";
+        let script = b"set a 0 0 1\r\nx\r\nset b 0 0 2 noreply\r\nyy\r\n\
+                       get a b\r\nget a z b c\r\ngat 10 a\r\nget zz\r\nget a\0\r\n";
+        let got = udp_replies(script);
+        let want: Vec<&[u8]> = vec![
+            b"STORED\r\n",
+            b"VALUE a 0 1\r\nx\r\n",
+            b"VALUE b 0 2\r\nyy\r\nEND\r\n",
+            b"VALUE a 0 1\r\nx\r\n",
+            b"",
+            b"VALUE b 0 2\r\nyy\r\n",
+            b"END\r\n",
+            b"VALUE a 0 1\r\nx\r\nEND\r\n",
+            b"END\r\n",
+            // A NUL ends the line, as it ends memcached's C strings.
+            b"VALUE a 0 1\r\nx\r\nEND\r\n",
+        ];
         assert_eq!(
-            split_get_reply(out, b"get a b"),
-            vec![
-                b"VALUE a 0 1\r\nx\r\n".to_vec(),
-                b"VALUE b 0 2\r\nyy\r\nEND\r\n".to_vec()
-            ]
+            got,
+            want,
+            "{:?}",
+            got.iter()
+                .map(|r| String::from_utf8_lossy(r))
+                .collect::<Vec<_>>()
         );
+        let long_key = format!("get a {}\r\n", "k".repeat(300));
         assert_eq!(
-            split_get_reply(out, b"get a z b c"),
-            vec![
-                b"VALUE a 0 1\r\nx\r\n".to_vec(),
-                Vec::new(),
-                b"VALUE b 0 2\r\nyy\r\n".to_vec(),
-                b"END\r\n".to_vec()
-            ]
+            udp_replies(long_key.as_bytes()),
+            vec![b"CLIENT_ERROR bad command line format\r\n".to_vec()]
         );
+    }
+
+    #[test]
+    fn a_store_without_its_data_in_the_datagram_answers_nothing() {
         assert_eq!(
-            split_get_reply(b"VALUE a 0 1\r\nx\r\nEND\r\n", b"gat 10 a"),
-            vec![b"VALUE a 0 1\r\nx\r\nEND\r\n".to_vec()]
+            udp_replies(b"version\r\nset k 0 0 10\r\nshort\r\n").len(),
+            1
         );
-        assert_eq!(
-            split_get_reply(b"END\r\n", b"get a"),
-            vec![b"END\r\n".to_vec()]
-        );
-        let err = b"CLIENT_ERROR bad command line format\r\n";
-        assert_eq!(split_get_reply(err, b"get a"), vec![err.to_vec()]);
     }
 }

@@ -101,6 +101,34 @@ impl Session {
         }
     }
 
+    /// A session for one datagram's requests: replies are cut per value of a multi-get too
+    /// (see [`Session::take_reply_ends`]).
+    pub fn datagram(fd: i32) -> Session {
+        let mut session = Session::new(fd);
+        session.state.reply_ends = Some(Vec::new());
+        session
+    }
+
+    /// For a [`Session::datagram`]: the output offsets, in order, where a multi-get's value
+    /// ends and the next value's reply begins.
+    pub fn take_reply_ends(&mut self) -> Vec<usize> {
+        self.state
+            .reply_ends
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Gives up a paused request whose reply the transport cannot send: the rest of its line
+    /// is skipped. Returns the input bytes that took (from the start of `input`).
+    pub fn abandon_paused(&mut self, input: &[u8]) -> usize {
+        self.resume = 0;
+        input
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(input.len(), |nl| nl + 1)
+    }
+
     /// The protocol the connection speaks so far.
     pub fn wire(&self) -> Wire {
         self.wire
