@@ -1155,7 +1155,7 @@ impl Run<'_> {
             }
             self.tainted = true;
         }
-        self.send_alone(false, &text, src);
+        self.send_alone(false, &text, src, false);
         self.model[key] = Known::Unknown;
     }
 
@@ -1190,7 +1190,10 @@ impl Run<'_> {
             // Verbosity (memcached 1.6 answers it as unknown).
             _ => bin_frame(VERBOSITY, b"", &[0, 0, 0, 1], b"", 1, 0),
         };
-        self.send_alone(true, &frame, src);
+        // A request the server consumes whole must leave the connection at a request
+        // boundary: an unknown opcode's body is swallowed to its last byte.
+        let whole = template == 2 && !self.tainted;
+        self.send_alone(true, &frame, src, whole);
         self.model[key] = Known::Unknown;
     }
 
@@ -1210,12 +1213,12 @@ impl Run<'_> {
             bytes = head;
         }
         self.tainted = true;
-        self.send_alone(binary, &bytes, src);
+        self.send_alone(binary, &bytes, src, false);
     }
 
     /// Sends bytes in their own read; the reply stream must still parse. A connection left
     /// mid-request or closed is replaced by a fresh one.
-    fn send_alone(&mut self, binary: bool, bytes: &[u8], src: &mut Src<'_>) {
+    fn send_alone(&mut self, binary: bool, bytes: &[u8], src: &mut Src<'_>, whole: bool) {
         let _ = src;
         let conn = if binary {
             &mut self.binary
@@ -1248,6 +1251,15 @@ impl Run<'_> {
                 bytes: bytes.to_vec(),
             };
             self.fail(&op, &sink, &format!("the reply stream does not parse: {e}"));
+        }
+        if whole && !conn.is_closed() && !conn.is_idle() {
+            let op = Op {
+                proto: if binary { Proto::Binary } else { Proto::Text },
+                sem: Sem::Other("consumed whole"),
+                style: Style::default(),
+                bytes: bytes.to_vec(),
+            };
+            self.fail(&op, &sink, "the connection is left mid-request after it");
         }
         self.note(format!("alone {}", esc(bytes)));
         let conn = if binary {
