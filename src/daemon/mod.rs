@@ -20,8 +20,8 @@ use crate::net;
 use crate::server::Server;
 
 /// sysexits.h codes memcached uses.
-const EX_USAGE: u8 = 64;
-const EX_OSERR: u8 = 71;
+pub(crate) const EX_USAGE: u8 = 64;
+pub(crate) const EX_OSERR: u8 = 71;
 
 /// A reason the daemon could not start, with the exit status to report.
 #[derive(Debug)]
@@ -101,10 +101,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         Some(activated) => (activated.listeners, activated.datagrams),
         None => open_listeners(&settings)?,
     };
-    privileges::drop_root(settings.user.as_deref()).map_err(|e| DaemonError {
-        message: e.message,
-        exit_code: e.exit_code,
-    })?;
+    privileges::drop_root(settings.user.as_deref())?;
     // Under systemd the service manager supervises the process: -d means nothing there, as
     // Debian's wrapper has it.
     if settings.daemonize && std::env::var_os("NOTIFY_SOCKET").is_none() {

@@ -1,33 +1,14 @@
 //! Dropping root (`-u`), as memcached: a server started as root must be told whom to become.
 
 use std::ffi::{CStr, CString};
-use std::fmt;
 
-/// Why the server refused to start or could not change identity; carries memcached's message
-/// and exit status.
-#[derive(Debug)]
-pub struct PrivilegeError {
-    /// The message, as memcached prints it.
-    pub message: String,
-    /// The exit status (sysexits.h).
-    pub exit_code: u8,
-}
+use super::{DaemonError, EX_OSERR, EX_USAGE};
 
-impl fmt::Display for PrivilegeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for PrivilegeError {}
-
-const EX_USAGE: u8 = 64;
 const EX_NOUSER: u8 = 67;
-const EX_OSERR: u8 = 71;
 
 /// When running as root, switches to `user` (required); otherwise does nothing, as memcached
 /// ignores `-u` for an unprivileged process.
-pub fn drop_root(user: Option<&str>) -> Result<(), PrivilegeError> {
+pub fn drop_root(user: Option<&str>) -> Result<(), DaemonError> {
     // SAFETY: getuid/geteuid have no preconditions.
     let (uid, euid) = unsafe { (libc::getuid(), libc::geteuid()) };
     if uid != 0 && euid != 0 {
@@ -36,19 +17,19 @@ pub fn drop_root(user: Option<&str>) -> Result<(), PrivilegeError> {
     let user = match user {
         Some(u) if !u.is_empty() => u,
         _ => {
-            return Err(PrivilegeError {
+            return Err(DaemonError {
                 message: "can't run as root without the -u switch".into(),
                 exit_code: EX_USAGE,
             })
         }
     };
-    let no_user = || PrivilegeError {
+    let no_user = || DaemonError {
         message: format!("can't find the user {user} to switch to"),
         exit_code: EX_NOUSER,
     };
     let name = CString::new(user).map_err(|_| no_user())?;
     let (uid, gid) = lookup_user(&name).ok_or_else(no_user)?;
-    let os_err = |what: &str| PrivilegeError {
+    let os_err = |what: &str| DaemonError {
         message: format!("{what}: {}", std::io::Error::last_os_error()),
         exit_code: EX_OSERR,
     };

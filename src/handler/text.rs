@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use crate::cache::{ArithOutcome, RelTime, StoreMode, StoreOptions, StoreOutcome};
 use crate::config::PROTOCOL_VERSION;
-use crate::protocol::text::{self, FlushDelay, Request, ShutdownMode, StoreCommand, Tokens};
+use crate::protocol::text::{self, FlushDelay, Request, ShutdownMode, Tokens};
 use crate::protocol::KEY_MAX_LENGTH;
 use crate::server::Server;
 use crate::stats::ThreadStats;
@@ -155,7 +155,7 @@ impl<'s> Handler<'s> {
                 touch,
             } => self.get(keys, with_cas, touch, resume, out, pending),
             Request::Store {
-                command,
+                command: mode,
                 key,
                 flags,
                 exptime,
@@ -166,20 +166,12 @@ impl<'s> Handler<'s> {
                 if self.server.prefix_stats.enabled() {
                     self.server.prefix_stats.record_set(key);
                 }
-                let mode = match command {
-                    StoreCommand::Set => StoreMode::Set,
-                    StoreCommand::Add => StoreMode::Add,
-                    StoreCommand::Replace => StoreMode::Replace,
-                    StoreCommand::Append => StoreMode::Append,
-                    StoreCommand::Prepend => StoreMode::Prepend,
-                    StoreCommand::Cas => StoreMode::Cas,
-                };
                 if !cache.item_size_ok(key.len(), flags, length) {
                     stats.store_too_large.incr();
                     reply(out, "SERVER_ERROR object too large for cache", noreply);
                     crate::cache::log_refusal(key, mode, StoreOutcome::TooLarge);
                     // A failed set must not leave the old value readable.
-                    if command == StoreCommand::Set {
+                    if mode == StoreMode::Set {
                         cache.delete(stats, key);
                     }
                     return Next::Swallow(length + 2);

@@ -7,6 +7,7 @@
 //! NUL byte ends the line as it ends a C string.
 
 use super::KEY_MAX_LENGTH;
+pub use crate::cache::StoreMode;
 use crate::numparse::{safe_strtol, safe_strtoul, safe_strtoull};
 
 /// memcached's `MAX_TOKENS`: at most 23 tokens plus the unparsed remainder.
@@ -113,23 +114,6 @@ impl<'a> Keys<'a> {
     }
 }
 
-/// The storage commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreCommand {
-    /// `set`
-    Set,
-    /// `add`
-    Add,
-    /// `replace`
-    Replace,
-    /// `append`
-    Append,
-    /// `prepend`
-    Prepend,
-    /// `cas`
-    Cas,
-}
-
 /// The meta commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaKind {
@@ -184,7 +168,7 @@ pub enum Request<'a> {
     /// A storage command; its data block follows the line.
     Store {
         /// Which one.
-        command: StoreCommand,
+        command: StoreMode,
         /// The key.
         key: &'a [u8],
         /// Client flags.
@@ -334,7 +318,7 @@ fn parse_tokens(line: &[u8]) -> Request<'_> {
             _ => ERROR,
         },
         b's' => match cmd {
-            b"set" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Set)),
+            b"set" => want(n == 6 || n == 7, &t, |t| store(t, StoreMode::Set)),
             b"stats" => Request::Stats(t),
             b"shutdown" => Request::Shutdown(match (n, t.get(1)) {
                 (2, _) => ShutdownMode::Now,
@@ -345,12 +329,12 @@ fn parse_tokens(line: &[u8]) -> Request<'_> {
             _ => ERROR,
         },
         b'a' => match cmd {
-            b"add" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Add)),
-            b"append" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Append)),
+            b"add" => want(n == 6 || n == 7, &t, |t| store(t, StoreMode::Add)),
+            b"append" => want(n == 6 || n == 7, &t, |t| store(t, StoreMode::Append)),
             _ => ERROR,
         },
         b'c' => match cmd {
-            b"cas" => want(n == 7 || n == 8, &t, |t| store(t, StoreCommand::Cas)),
+            b"cas" => want(n == 7 || n == 8, &t, |t| store(t, StoreMode::Cas)),
             b"cache_memlimit" => want(n == 3 || n == 4, &t, cache_memlimit),
             _ => ERROR,
         },
@@ -368,8 +352,8 @@ fn parse_tokens(line: &[u8]) -> Request<'_> {
             _ => ERROR,
         },
         _ => match cmd {
-            b"replace" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Replace)),
-            b"prepend" => want(n == 6 || n == 7, &t, |t| store(t, StoreCommand::Prepend)),
+            b"replace" => want(n == 6 || n == 7, &t, |t| store(t, StoreMode::Replace)),
+            b"prepend" => want(n == 6 || n == 7, &t, |t| store(t, StoreMode::Prepend)),
             b"bget" => want(n >= 3, &t, |t| get(t, false, false)),
             b"flush_all" => want((2..=4).contains(&n), &t, flush_all),
             b"version" => Request::Version,
@@ -434,7 +418,7 @@ fn get<'a>(t: &Tokens<'a>, with_cas: bool, touch: bool) -> Request<'a> {
     }
 }
 
-fn store<'a>(t: &Tokens<'a>, command: StoreCommand) -> Request<'a> {
+fn store<'a>(t: &Tokens<'a>, command: StoreMode) -> Request<'a> {
     let noreply = t.noreply();
     let key = t.get(1);
     if key.len() > KEY_MAX_LENGTH {
@@ -447,7 +431,7 @@ fn store<'a>(t: &Tokens<'a>, command: StoreCommand) -> Request<'a> {
     ) else {
         return error(BAD_FORMAT, noreply);
     };
-    let cas = if command == StoreCommand::Cas {
+    let cas = if command == StoreMode::Cas {
         match safe_strtoull(t.get(5)) {
             Some(cas) => cas,
             None => return error(BAD_FORMAT, noreply),

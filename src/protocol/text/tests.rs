@@ -67,7 +67,7 @@ fn store_lines() {
     else {
         panic!("not a store");
     };
-    assert_eq!(command, StoreCommand::Cas);
+    assert_eq!(command, StoreMode::Cas);
     assert_eq!(
         (key, flags, exptime, length, cas, noreply),
         (&b"k"[..], 5, -1, 10, 99, true)
