@@ -15,6 +15,7 @@
 //! - [`server`]: the state every worker shares.
 //! - [`stats`]: per-thread counters.
 //! - [`numparse`]: numbers parsed exactly as memcached's C code parses them.
+//! - [`os`]: the one path for raw system calls, and the C library's wording of OS errors.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -25,6 +26,7 @@ pub mod daemon;
 pub mod handler;
 pub mod net;
 pub mod numparse;
+pub mod os;
 pub mod protocol;
 pub mod server;
 pub mod session;

@@ -40,14 +40,7 @@ impl fmt::Display for DaemonError {
 
 impl std::error::Error for DaemonError {}
 
-/// An OS error as the C library words it (`strerror`), without Rust's "(os error N)" suffix.
-pub fn os_reason(e: &std::io::Error) -> String {
-    let msg = e.to_string();
-    match msg.rfind(" (os error ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg,
-    }
-}
+use crate::os::os_reason;
 
 fn os_error(message: String) -> DaemonError {
     DaemonError {

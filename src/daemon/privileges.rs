@@ -3,6 +3,7 @@
 use std::ffi::{CStr, CString};
 
 use super::{DaemonError, EX_OSERR, EX_USAGE};
+use crate::os::check;
 
 const EX_NOUSER: u8 = 67;
 
@@ -29,18 +30,19 @@ pub fn drop_root(user: Option<&str>) -> Result<(), DaemonError> {
     };
     let name = CString::new(user).map_err(|_| no_user())?;
     let (uid, gid) = lookup_user(&name).ok_or_else(no_user)?;
-    let os_err = |what: &str| DaemonError {
-        message: format!("{what}: {}", std::io::Error::last_os_error()),
+    let os_err = |what: &str, e: &std::io::Error| DaemonError {
+        message: format!("{what}: {e}"),
         exit_code: EX_OSERR,
     };
     // SAFETY: setgroups with a zero count does not read the list pointer.
-    if unsafe { libc::setgroups(0, std::ptr::null()) } < 0 {
-        return Err(os_err("failed to drop supplementary groups"));
-    }
-    // SAFETY: setgid/setuid take plain integers.
-    if unsafe { libc::setgid(gid) } < 0 || unsafe { libc::setuid(uid) } < 0 {
-        return Err(os_err(&format!("failed to assume identity of user {user}")));
-    }
+    check(unsafe { libc::setgroups(0, std::ptr::null()) })
+        .map_err(|e| os_err("failed to drop supplementary groups", &e))?;
+    let assume =
+        |e: std::io::Error| os_err(&format!("failed to assume identity of user {user}"), &e);
+    // SAFETY: setgid takes a plain integer.
+    check(unsafe { libc::setgid(gid) }).map_err(assume)?;
+    // SAFETY: setuid takes a plain integer.
+    check(unsafe { libc::setuid(uid) }).map_err(assume)?;
     Ok(())
 }
 

@@ -7,16 +7,10 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use crate::os::check;
+
 /// Descriptors beyond `-c` the process needs: listeners, epoll and wake-up descriptors, logs.
 const FD_HEADROOM: u64 = 64;
-
-fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
 
 /// Detaches from the terminal: fork (the parent exits), new session, fork again (so the daemon
 /// can never reacquire a terminal), `/` as working directory, stdio on `/dev/null`.

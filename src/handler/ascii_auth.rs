@@ -23,7 +23,7 @@ impl AuthFile {
     /// no colon (an empty line included).
     pub fn load(path: &Path) -> Result<AuthFile, String> {
         let text = std::fs::read(path).map_err(|e| {
-            let reason = crate::daemon::os_reason(&e);
+            let reason = crate::os::os_reason(&e);
             format!(
                 "Could not open authfile [{}] for reading, error {reason}: {reason}",
                 path.display()

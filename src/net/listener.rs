@@ -25,7 +25,7 @@ pub struct ListenError {
 impl std::fmt::Display for ListenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // perror's format.
-        let reason = crate::daemon::os_reason(&self.source);
+        let reason = crate::os::os_reason(&self.source);
         write!(f, "{}: {reason}", self.what)?;
         match &self.then {
             Some(line) => write!(f, "\n{line}"),

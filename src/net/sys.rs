@@ -1,25 +1,13 @@
 //! The few raw system calls the event loop needs: epoll and eventfd.
 //!
-//! This is one of the two places with `unsafe` (the other is `stats` reading rusage). Every
-//! call goes through [`syscall!`], which turns `-1` into the OS error; every descriptor is an
-//! `OwnedFd`, so nothing leaks and nothing is closed twice.
+//! Every call goes through [`crate::os::check`], which turns `-1` into the OS error; every
+//! descriptor is an `OwnedFd`, so nothing leaks and nothing is closed twice.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-/// Calls a libc function and maps a `-1` result to `io::Error::last_os_error()`.
-macro_rules! syscall {
-    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        // SAFETY: the caller passes valid arguments for this libc call (see each call site).
-        let res = unsafe { libc::$fn($($arg),*) };
-        if res == -1 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(res)
-        }
-    }};
-}
+use crate::os::check;
 
 /// Readable.
 pub const READABLE: u32 = libc::EPOLLIN as u32;
@@ -42,7 +30,8 @@ pub type Event = libc::epoll_event;
 impl Epoll {
     /// Creates an epoll instance (close-on-exec).
     pub fn new() -> io::Result<Epoll> {
-        let fd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        // SAFETY: epoll_create1 takes a flag word and no pointers.
+        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: epoll_create1 returned a fresh descriptor that nothing else owns.
         Ok(Epoll {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
@@ -51,7 +40,8 @@ impl Epoll {
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event { events, u64: token };
-        syscall!(epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev))?;
+        // SAFETY: `ev` is a live epoll_event for the duration of the call; the kernel copies it.
+        check(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) })?;
         Ok(())
     }
 
@@ -87,12 +77,9 @@ impl Epoll {
     pub fn wait(&self, events: &mut [Event], timeout: Option<Duration>) -> io::Result<usize> {
         let ms = timeout.map_or(-1, |d| d.as_millis().min(i32::MAX as u128) as libc::c_int);
         let max = events.len().min(i32::MAX as usize) as libc::c_int;
-        match syscall!(epoll_wait(
-            self.fd.as_raw_fd(),
-            events.as_mut_ptr(),
-            max,
-            ms
-        )) {
+        // SAFETY: `events` is writable for `max` entries (max <= events.len()).
+        match check(unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, ms) })
+        {
             Ok(n) => Ok(n as usize),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(e),
@@ -105,7 +92,9 @@ impl Epoll {
 pub fn read_to_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>, min_room: usize) -> io::Result<usize> {
     buf.reserve(min_room);
     let spare = buf.spare_capacity_mut();
-    let n = syscall!(read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()))? as usize;
+    // SAFETY: the spare capacity is writable for `spare.len()` bytes; read writes at most that.
+    let n = check(unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) })?
+        as usize;
     // SAFETY: read() initialised the first `n` bytes of the spare capacity (n <= spare.len()),
     // so the vector's new length covers only initialised bytes.
     unsafe { buf.set_len(buf.len() + n) };
@@ -126,7 +115,8 @@ pub struct Waker {
 impl Waker {
     /// Creates a non-blocking eventfd.
     pub fn new() -> io::Result<Waker> {
-        let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+        // SAFETY: eventfd takes plain integers.
+        let fd = check(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
         // SAFETY: eventfd returned a fresh descriptor that nothing else owns.
         Ok(Waker {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
@@ -136,11 +126,9 @@ impl Waker {
     /// Makes the eventfd readable.
     pub fn wake(&self) -> io::Result<()> {
         let one: u64 = 1;
-        syscall!(write(
-            self.fd.as_raw_fd(),
-            (&one as *const u64).cast(),
-            std::mem::size_of::<u64>()
-        ))?;
+        let len = std::mem::size_of::<u64>();
+        // SAFETY: `one` is a live u64, readable for its size.
+        check(unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), len) })?;
         Ok(())
     }
 
@@ -148,11 +136,10 @@ impl Waker {
     pub fn drain(&self) {
         let mut value: u64 = 0;
         // A failed read means it was already clear (EAGAIN); nothing to do.
-        let _ = syscall!(read(
-            self.fd.as_raw_fd(),
-            (&mut value as *mut u64).cast(),
-            std::mem::size_of::<u64>()
-        ));
+        let len = std::mem::size_of::<u64>();
+        // SAFETY: `value` is a live u64, writable for its size.
+        let _ =
+            check(unsafe { libc::read(self.fd.as_raw_fd(), (&mut value as *mut u64).cast(), len) });
     }
 }
 
@@ -165,8 +152,10 @@ impl AsRawFd for Waker {
 /// Takes ownership of a descriptor the service manager passed at start (socket activation:
 /// `LISTEN_FDS` descriptors from 3 on), marking it close-on-exec. Fails if it is not open.
 pub fn adopt_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
-    let flags = syscall!(fcntl(fd, libc::F_GETFD))?;
-    syscall!(fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC))?;
+    // SAFETY: F_GETFD and F_SETFD take and return plain integers; a closed fd fails EBADF.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: F_SETFD takes plain integers.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
     // SAFETY: the descriptor is open (F_GETFD succeeded) and was handed to this process by the
     // service manager for its own use; the caller adopts each passed descriptor exactly once,
     // at start, so no other owner exists and it will be closed only by this OwnedFd.

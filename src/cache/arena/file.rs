@@ -130,10 +130,7 @@ pub fn memfd(name: &str) -> io::Result<File> {
     use std::os::fd::FromRawFd;
     let name = std::ffi::CString::new(name).map_err(|_| io::Error::other("memfd name"))?;
     // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let fd = crate::os::check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
     // SAFETY: `fd` was just returned by memfd_create, is open, and nothing else owns it.
     Ok(unsafe { File::from_raw_fd(fd) })
 }
