@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crate::stats::lock;
+use crate::sync::lock;
 
 /// What a socket is.
 #[derive(Debug, Clone, PartialEq, Eq)]

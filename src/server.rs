@@ -4,11 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::auth::AuthFile;
 use crate::cache::{Cache, CacheConfig, Clock};
 use crate::config::Settings;
 use crate::conn_table::ConnTable;
-use crate::handler::ascii_auth::AuthFile;
-use crate::handler::prefix_stats::PrefixStats;
+use crate::stats::PrefixStats;
 use crate::stats::StatsRegistry;
 use std::sync::Arc;
 
@@ -67,6 +67,25 @@ impl ConnCounters {
     }
 }
 
+/// What the process around the server does when a client asks it to: the daemon installs its
+/// own ([`Server::hooks`]); a server built alone (tests, fuzzing) changes nothing outside.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessHooks {
+    /// `verbosity N`: the log's new level.
+    pub set_verbosity: fn(u32),
+    /// `shutdown` (`graceful`: `shutdown graceful`): stop the process as its signals do.
+    pub stop: fn(graceful: bool),
+}
+
+impl Default for ProcessHooks {
+    fn default() -> Self {
+        ProcessHooks {
+            set_verbosity: |_| {},
+            stop: |_| {},
+        }
+    }
+}
+
 /// Shared server state.
 #[derive(Debug)]
 pub struct Server {
@@ -90,6 +109,8 @@ pub struct Server {
     pub conn_table: ConnTable,
     /// `-Z`: the TLS configuration.
     pub tls: Option<crate::net::tls::Tls>,
+    /// What `verbosity` and `shutdown` do to the process.
+    pub hooks: ProcessHooks,
 }
 
 impl Server {
@@ -126,6 +147,7 @@ impl Server {
             ascii_auth: None,
             tls: None,
             conn_table: ConnTable::default(),
+            hooks: ProcessHooks::default(),
         })
     }
 

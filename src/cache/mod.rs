@@ -31,7 +31,8 @@ mod table;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::stats::{lock, ThreadStats};
+use crate::stats::ThreadStats;
+use crate::sync::lock;
 use arena::{Arena, Chunk};
 pub use class_counters::ClassCounters;
 use class_counters::ShardClasses;

@@ -21,7 +21,7 @@ use super::item::Header;
 use super::slabs::{ReassignError, MAX_CLASSES};
 use super::table::{Lru, COLD, HOT, WARM};
 use super::{Cache, SHARDS};
-use crate::stats::lock;
+use crate::sync::lock;
 
 /// How long a move waits for chunks of its page that stores took just before it began (they
 /// link or free them within microseconds) before it gives up and leaves the page where it is.
@@ -379,7 +379,7 @@ impl Cache {
             .map(|c| self.class_counters(c).0.evicted)
             .collect();
         let pressed = {
-            let mut seen = crate::stats::lock(&self.mover.seen_evictions);
+            let mut seen = crate::sync::lock(&self.mover.seen_evictions);
             seen.resize(evictions.len(), 0);
             let pressed = (1..=largest)
                 .filter(|&c| evictions[c] > seen[c])

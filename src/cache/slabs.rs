@@ -11,10 +11,11 @@
 use std::sync::Mutex;
 
 use super::arena::{self, AdoptedPage, Arena, Carving, Chunk, FreeList, Page, PAGE_SIZE};
-use crate::stats::lock;
+use crate::sync::lock;
 
-/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: class ids are 1..=63.
-pub const MAX_CLASSES: usize = 64;
+/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: class ids are 1..=63 (the per-class counters
+/// are sized by it, so it is defined beside them).
+pub use crate::stats::MAX_CLASSES;
 /// memcached's `sizeof(item)` on 64-bit, the base of its smallest class (`48 + -n`).
 const MEMCACHED_ITEM_HEADER: usize = 48;
 /// memcached's `CHUNK_ALIGN_BYTES`.

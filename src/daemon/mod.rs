@@ -14,8 +14,8 @@ use std::sync::Arc;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
+use crate::auth::AuthFile;
 use crate::config::Settings;
-use crate::handler::ascii_auth::AuthFile;
 use crate::net;
 use crate::server::Server;
 
@@ -137,6 +137,10 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?;
     server.ascii_auth = ascii_auth;
     server.tls = tls;
+    server.hooks = crate::server::ProcessHooks {
+        set_verbosity: logging::set_verbosity,
+        stop: signals::stop,
+    };
     if server.settings.large_pages {
         prefault(&server);
     }

@@ -4,11 +4,10 @@
 //! semantics that are neither parsing nor storage — statistics, `noreply`, the order in which
 //! memcached checks things, and what happens to the connection next.
 
-pub mod ascii_auth;
+mod ascii_auth;
 pub mod binary;
 mod crawler;
 mod meta;
-pub mod prefix_stats;
 mod sasl;
 mod stats;
 pub mod text;

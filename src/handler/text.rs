@@ -282,7 +282,7 @@ impl<'s> Handler<'s> {
             Request::Verbosity { level, noreply } => {
                 let level = level.min(MAX_VERBOSITY);
                 self.server.verbosity.store(level, Ordering::Relaxed);
-                crate::daemon::logging::set_verbosity(level);
+                (self.server.hooks.set_verbosity)(level);
                 reply(out, "OK", noreply);
                 Next::ReadLine
             }
@@ -293,11 +293,11 @@ impl<'s> Handler<'s> {
                 }
                 match mode {
                     ShutdownMode::Now => {
-                        crate::daemon::signals::raise(libc::SIGINT);
+                        (self.server.hooks.stop)(false);
                         Next::Shutdown
                     }
                     ShutdownMode::Graceful => {
-                        crate::daemon::signals::raise(libc::SIGUSR1);
+                        (self.server.hooks.stop)(true);
                         Next::Shutdown
                     }
                     ShutdownMode::Invalid => {

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::stats::lock;
+use crate::sync::lock;
 
 /// memcached's cap on distinct prefixes: the table must not grow without bound.
 const MAX_PREFIXES: usize = 1 << 16;

@@ -9,6 +9,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::sync::lock;
+
+mod prefix;
+pub use prefix::PrefixStats;
+
+/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: class ids are 1..=63.
+pub const MAX_CLASSES: usize = 64;
+
 macro_rules! counters {
     ($(#[$meta:meta])* $name:ident, $snap:ident { $($(#[$fmeta:meta])* $field:ident),* $(,)? }
      $(extra { $($(#[$xmeta:meta])* $xfield:ident : $xty:ty),* $(,)? })?) => {
@@ -116,11 +124,7 @@ pub struct ClassOpsTable(Box<[ClassOps]>);
 
 impl Default for ClassOpsTable {
     fn default() -> Self {
-        ClassOpsTable(
-            (0..crate::cache::slabs::MAX_CLASSES)
-                .map(|_| ClassOps::default())
-                .collect(),
-        )
+        ClassOpsTable((0..MAX_CLASSES).map(|_| ClassOps::default()).collect())
     }
 }
 
@@ -189,17 +193,9 @@ impl StatsRegistry {
         sum.response_obj_count = 0;
         sum.response_obj_bytes = 0;
         *lock(&self.baseline) = sum;
-        let classes = (0..crate::cache::slabs::MAX_CLASSES)
-            .map(|c| self.class_raw(c))
-            .collect();
+        let classes = (0..MAX_CLASSES).map(|c| self.class_raw(c)).collect();
         *lock(&self.class_baseline) = classes;
     }
-}
-
-/// Locks a mutex, recovering the data if another thread panicked while holding it: every value
-/// guarded this way stays consistent between statements, so a poisoned lock carries no torn state.
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
