@@ -40,17 +40,46 @@ impl AuthFile {
         Some(AuthFile { entries })
     }
 
-    /// Whether `user` has `password`.
+    /// Whether `user` has `password`. Every entry is compared, each in constant time, so
+    /// how long it takes tells nothing of how much of a secret matched (the class of bug
+    /// Debian's memcached 1.6.18-1+deb12u1 fixes: CVE-2026-47783, CVE-2026-47784).
     pub fn check(&self, user: &[u8], password: &[u8]) -> bool {
-        self.entries
-            .iter()
-            .any(|(u, p)| u.as_slice() == user && p.as_slice() == password)
+        let mut found = false;
+        for (u, p) in &self.entries {
+            found |= constant_time_eq(u, user) & constant_time_eq(p, password);
+        }
+        found
     }
+}
+
+/// Whether two byte strings are equal, in a time that depends on their lengths only, never on
+/// where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        // Kept opaque to the optimiser, so the loop is not turned into a comparison that
+        // stops early.
+        diff = std::hint::black_box(diff | (x ^ y));
+    }
+    diff == 0
 }
 
 #[cfg(test)]
 mod tests {
-    use super::AuthFile;
+    use super::{constant_time_eq, AuthFile};
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"Secret"));
+        assert!(!constant_time_eq(b"secret", b"secre"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
 
     #[test]
     fn lines_split_at_the_first_colon() {
