@@ -4,7 +4,7 @@
 //! reply slot: a reply not yet sent is replaced by the next one, so a pipelined burst shows only
 //! its last answer.
 
-use super::text::{ConnState, Handler, Next};
+use super::{ConnState, Handler, Next};
 use crate::numparse::safe_strtoul;
 use crate::protocol::text::Tokens;
 

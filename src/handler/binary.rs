@@ -9,7 +9,7 @@ use crate::protocol::text::Tokens;
 use crate::protocol::KEY_MAX_LENGTH;
 
 use super::sasl;
-use super::text::{ConnState, Handler, Next};
+use super::{ConnState, Handler, Next};
 
 /// memcached's `MAX_SASL_MECH_LEN`.
 const MAX_SASL_MECH_LEN: usize = 32;

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
-use super::text::{reply, ConnState, Handler, Next, OUTPUT_HIGH_WATER};
+use super::{reply, ConnState, Handler, Next, OUTPUT_HIGH_WATER};
 use crate::cache::slabs::ReassignError;
 use crate::cache::slabs::MAX_CLASSES;
 use crate::cache::TuneError;

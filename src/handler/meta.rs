@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::text::{reply, ConnState, Handler, Next};
+use super::{reply, ConnState, Handler, Next};
 use crate::cache::{
     MetaArith, MetaDelete, MetaGetOptions, RelTime, StoreMode, StoreOptions, StoreOutcome,
 };

@@ -1,6 +1,6 @@
 //! `watch`: turning a connection into a receiver of the live log stream (see [`crate::watch`]).
 
-use super::text::{reply, ConnState, Handler, Next};
+use super::{reply, ConnState, Handler, Next};
 use crate::protocol::text::Tokens;
 use crate::watch;
 

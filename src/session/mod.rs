@@ -14,7 +14,7 @@
 mod verbose;
 
 use crate::config::Protocol;
-use crate::handler::text::OUTPUT_HIGH_WATER;
+use crate::handler::OUTPUT_HIGH_WATER;
 use crate::handler::{ConnState, Handler, Next};
 use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
 use crate::watch::CloseReason;

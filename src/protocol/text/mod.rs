@@ -114,6 +114,25 @@ impl<'a> Keys<'a> {
     }
 }
 
+/// A storage command's request line (its data block follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLine<'a> {
+    /// Which one.
+    pub command: StoreMode,
+    /// The key.
+    pub key: &'a [u8],
+    /// Client flags.
+    pub flags: u32,
+    /// Expiry as sent.
+    pub exptime: i32,
+    /// Length of the data block without its `\r\n`.
+    pub length: usize,
+    /// `cas`'s unique id (0 otherwise).
+    pub cas: u64,
+    /// Whether to stay silent.
+    pub noreply: bool,
+}
+
 /// The meta commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaKind {
@@ -166,22 +185,7 @@ pub enum Request<'a> {
         touch: Option<i32>,
     },
     /// A storage command; its data block follows the line.
-    Store {
-        /// Which one.
-        command: StoreMode,
-        /// The key.
-        key: &'a [u8],
-        /// Client flags.
-        flags: u32,
-        /// Expiry as sent.
-        exptime: i32,
-        /// Length of the data block without its `\r\n`.
-        length: usize,
-        /// `cas`'s unique id (0 otherwise).
-        cas: u64,
-        /// Whether to stay silent.
-        noreply: bool,
-    },
+    Store(StoreLine<'a>),
     /// `delete`
     Delete {
         /// The key.
@@ -442,7 +446,7 @@ fn store<'a>(t: &Tokens<'a>, command: StoreMode) -> Request<'a> {
     if !(0..=i32::MAX - 2).contains(&length) {
         return error(BAD_FORMAT, noreply);
     }
-    Request::Store {
+    Request::Store(StoreLine {
         command,
         key,
         flags,
@@ -450,7 +454,7 @@ fn store<'a>(t: &Tokens<'a>, command: StoreMode) -> Request<'a> {
         length: length as usize,
         cas,
         noreply,
-    }
+    })
 }
 
 fn arithmetic<'a>(t: &Tokens<'a>, increment: bool) -> Request<'a> {

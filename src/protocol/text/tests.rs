@@ -55,7 +55,7 @@ fn gat_takes_exptime_first() {
 
 #[test]
 fn store_lines() {
-    let Request::Store {
+    let Request::Store(StoreLine {
         command,
         key,
         flags,
@@ -63,7 +63,7 @@ fn store_lines() {
         length,
         cas,
         noreply,
-    } = parse(b"cas k 5 -1 10 99 noreply")
+    }) = parse(b"cas k 5 -1 10 99 noreply")
     else {
         panic!("not a store");
     };

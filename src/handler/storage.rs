@@ -1,0 +1,158 @@
+//! The storage commands — set, add, replace, append, prepend and cas, from their request line
+//! to their data block — and delete and touch.
+
+use super::{reply, ConnState, Handler, Next};
+use crate::cache::{StoreMode, StoreOptions, StoreOutcome};
+use crate::protocol::text::StoreLine;
+
+impl Handler<'_> {
+    /// A storage command's line: checks the size, then waits for the data block.
+    pub(super) fn store_line(
+        &self,
+        line: &StoreLine<'_>,
+        out: &mut Vec<u8>,
+        pending: &mut ConnState,
+    ) -> Next {
+        let StoreLine {
+            command: mode,
+            key,
+            flags,
+            exptime,
+            length,
+            cas,
+            noreply,
+        } = *line;
+        let cache = &self.server.cache;
+        let stats = self.stats;
+        if self.server.prefix_stats.enabled() {
+            self.server.prefix_stats.record_set(key);
+        }
+        if !cache.item_size_ok(key.len(), flags, length) {
+            stats.store_too_large.incr();
+            reply(out, "SERVER_ERROR object too large for cache", noreply);
+            crate::cache::log_refusal(key, mode, StoreOutcome::TooLarge);
+            // A failed set must not leave the old value readable.
+            if mode == StoreMode::Set {
+                cache.delete(stats, key);
+            }
+            return Next::Swallow(length + 2);
+        }
+        pending.mode = Some(mode);
+        pending.opts = StoreOptions {
+            cas,
+            ..StoreOptions::default()
+        };
+        pending.key.clear();
+        pending.key.extend_from_slice(key);
+        pending.flags = flags;
+        pending.exptime = cache.clock().expiry(i64::from(exptime));
+        pending.length = length;
+        pending.noreply = noreply;
+        pending.meta_reply = None;
+        Next::ReadData
+    }
+
+    /// `delete`.
+    pub(super) fn delete(&self, key: &[u8], noreply: bool, out: &mut Vec<u8>) -> Next {
+        let cache = &self.server.cache;
+        let stats = self.stats;
+        if self.server.prefix_stats.enabled() {
+            self.server.prefix_stats.record_delete(key);
+        }
+        if cache.delete(stats, key) {
+            stats.delete_hits.incr();
+            reply(out, "DELETED", noreply);
+        } else {
+            stats.delete_misses.incr();
+            reply(out, "NOT_FOUND", noreply);
+        }
+        Next::ReadLine
+    }
+
+    /// `touch`.
+    pub(super) fn touch(&self, key: &[u8], exptime: i32, noreply: bool, out: &mut Vec<u8>) -> Next {
+        let cache = &self.server.cache;
+        let stats = self.stats;
+        stats.touch_cmds.incr();
+        let exptime = cache.clock().expiry(i64::from(exptime));
+        if cache.touch(stats, key, exptime) {
+            stats.touch_hits.incr();
+            reply(out, "TOUCHED", noreply);
+        } else {
+            stats.touch_misses.incr();
+            reply(out, "NOT_FOUND", noreply);
+        }
+        Next::ReadLine
+    }
+
+    /// Finishes a storage command once its data block (`length + 2` bytes, which should end in
+    /// `\r\n`) has arrived.
+    pub fn complete_store(&self, pending: &mut ConnState, block: &[u8], out: &mut Vec<u8>) {
+        if pending.ascii_auth {
+            return self.auth_token(pending, block, out);
+        }
+        let stats = self.stats;
+        stats.set_cmds.incr();
+        let length = pending.length;
+        if block.len() != length + 2 || &block[length..] != b"\r\n" {
+            // A meta set always reports errors, even in quiet mode.
+            let noreply = pending.noreply && pending.meta_reply.is_none();
+            reply(out, "CLIENT_ERROR bad data chunk", noreply);
+            return;
+        }
+        let Some(mode) = pending.mode else {
+            return;
+        };
+        let outcome = self.store_pending(pending, mode, &block[..length]);
+        match outcome {
+            StoreOutcome::TooLarge => stats.store_too_large.incr(),
+            StoreOutcome::NoMemory => stats.store_no_memory.incr(),
+            _ => {}
+        }
+        if let Some(tokens) = &pending.meta_reply {
+            super::meta::finish_set(pending, tokens, outcome, out);
+            return;
+        }
+        let line = match outcome {
+            StoreOutcome::Stored(_) => "STORED",
+            StoreOutcome::Exists => "EXISTS",
+            StoreOutcome::NotFound => "NOT_FOUND",
+            StoreOutcome::NotStored => "NOT_STORED",
+            StoreOutcome::TooLarge => "SERVER_ERROR object too large for cache",
+            StoreOutcome::NoMemory => "SERVER_ERROR out of memory storing object",
+        };
+        reply(out, line, pending.noreply);
+    }
+
+    /// Stores the value a pending storage command (text, meta or binary) was waiting for,
+    /// counting CAS outcomes as memcached does (for `cas` only) and, as memcached, deleting
+    /// the old value when a set fails for want of memory.
+    pub(super) fn store_pending(
+        &self,
+        pending: &ConnState,
+        mode: StoreMode,
+        value: &[u8],
+    ) -> StoreOutcome {
+        let stats = self.stats;
+        let cache = &self.server.cache;
+        let outcome = cache.store_with(
+            stats,
+            mode,
+            pending.opts,
+            &pending.key,
+            pending.flags,
+            pending.exptime,
+            value,
+        );
+        match (outcome, mode) {
+            (StoreOutcome::Stored(_), StoreMode::Cas) => stats.cas_hits.incr(),
+            (StoreOutcome::Exists, StoreMode::Cas) => stats.cas_badval.incr(),
+            (StoreOutcome::NotFound, StoreMode::Cas) => stats.cas_misses.incr(),
+            (StoreOutcome::NoMemory, StoreMode::Set) => {
+                cache.delete(stats, &pending.key);
+            }
+            _ => {}
+        }
+        outcome
+    }
+}
