@@ -3,21 +3,24 @@
 //! A request travels through the crate like this:
 //!
 //! ```text
-//! socket ─read─▶ net::Conn ─line─▶ protocol::text::parse ─Request─▶ handler ─▶ cache ─▶ reply bytes ─write─▶ socket
+//! socket ─read─▶ net::Conn ─bytes─▶ session::Session::feed ─line/frame─▶ protocol ─Request─▶ handler ─▶ cache
+//!                                                          ◀──────────── reply bytes ─────────────┘
 //! ```
 //!
-//! - [`auth`]: who may use the server (`-Y`).
-//! - [`config`]: settings from memcached's flags and Debian's `/etc/memcached.conf`.
-//! - [`daemon`]: the process — start-up order, privileges, signals, logging.
-//! - [`net`]: listeners, one epoll loop per worker thread, connection buffers. Knows no commands.
+//! - [`net`]: listeners, one epoll loop per worker thread, connection buffers. Moves bytes only.
+//! - [`session`]: a connection's protocol state machine without a socket (framing, pauses,
+//!   swallowing); TCP, TLS, unix sockets, UDP and the fuzzer drive the same one.
 //! - [`protocol`]: pure parsers and encoders for the wire formats. No I/O, no locks.
-//! - [`handler`]: executes parsed requests against the cache and counts statistics.
+//! - [`handler`]: executes parsed requests against the cache, one module per command family.
 //! - [`cache`]: protocol-agnostic storage with memcached's CAS, expiry, flush and eviction rules.
-//! - [`server`]: the state every worker shares.
-//! - [`stats`]: per-thread counters.
-//! - [`sync`]: locking as the whole crate does it.
+//! - [`server`]: the state every worker shares, and the hooks the process installs.
+//! - [`config`]: settings from memcached's flags and Debian's `/etc/memcached.conf`.
+//! - [`daemon`]: the process — start-up order, privileges, signals, logging, systemd.
+//! - [`auth`]: who may use the server (`-Y`), and constant-time comparison.
+//! - [`stats`]: per-thread counters; [`conn_table`]: every socket, for `stats conns`.
+//! - [`watch`]: the `watch` command's log streams.
+//! - [`sync`]: locking as the whole crate does it; [`os`]: the one path for raw system calls.
 //! - [`numparse`]: numbers parsed exactly as memcached's C code parses them.
-//! - [`os`]: the one path for raw system calls, and the C library's wording of OS errors.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
