@@ -4,11 +4,13 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, memcached_rs_bin, running_as_root, Client, Server, ServerKind};
+use common::{
+    free_port, memcached_rs_bin, running_as_root, wait_for_tcp, Client, Server, ServerKind,
+};
 
 const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
 
@@ -33,17 +35,6 @@ fn spawn(binary: &std::path::Path, args: &[String]) -> Daemon {
         command.args(["-u", "root"]);
     }
     Daemon(command.spawn().expect("spawn the daemon"))
-}
-
-fn wait_for_tcp(addr: SocketAddr) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing listens on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{memcached_bin, memcached_rs_bin, running_as_root, Client, Server, ServerKind};
+use common::{
+    memcached_bin, memcached_rs_bin, running_as_root, temp_path, wait_until, Client, Server,
+    ServerKind,
+};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -16,27 +19,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-/// A path in the tests' scratch directory, unique to this process, with nothing there yet.
-fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join("memcached-rs-tests");
-    std::fs::create_dir_all(&dir).expect("test directory");
-    let path = dir.join(format!("faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
-/// Polls `done` every 20 ms for at most `limit`; panics naming `what` when it never holds.
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// SplitMix64, for values that differ per client and per version.
 fn splitmix64(state: &mut u64) -> u64 {

@@ -3,19 +3,10 @@
 
 mod common;
 
-use common::{free_port, memcached_rs_bin, running_as_root, Client};
+use common::{free_port, memcached_rs_bin, running_as_root, temp_path, wait_until, Client};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join("memcached-rs-tests");
-    std::fs::create_dir_all(&dir).expect("test directory");
-    let path = dir.join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
+use std::time::Duration;
 
 fn base(port: u16) -> Command {
     let mut c = Command::new(memcached_rs_bin());
@@ -25,14 +16,6 @@ fn base(port: u16) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The daemon answers (a connection alone is not enough: the kernel accepts on a bound
@@ -100,13 +83,15 @@ fn daemonizes_writes_the_pid_file_and_removes_it() {
     // The command returns once the daemon has detached.
     let status = c.status().expect("run");
     assert!(status.success(), "{status}");
-    wait_until("the pid file", || pid_file.exists());
+    wait_until("the pid file", Duration::from_secs(10), || {
+        pid_file.exists()
+    });
     let pid: u32 = std::fs::read_to_string(&pid_file)
         .expect("pid file")
         .trim()
         .parse()
         .expect("a pid");
-    wait_until("the port", || serving(port));
+    wait_until("the port", Duration::from_secs(10), || serving(port));
     assert_eq!(
         Client::connect(SocketAddr::from(([127, 0, 0, 1], port))).request("version"),
         "VERSION 1.6.18\r\n"
@@ -128,7 +113,7 @@ fn daemonizes_writes_the_pid_file_and_removes_it() {
     );
     assert_eq!(fields[4], "0", "no controlling terminal");
     kill(pid, "TERM");
-    wait_until("the daemon to exit", || {
+    wait_until("the daemon to exit", Duration::from_secs(10), || {
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
     });
     assert!(!pid_file.exists(), "pid file left behind");
@@ -146,15 +131,15 @@ fn the_log_file_is_reopened_on_sighup() {
         c.args(["-u", "root"]);
     }
     let daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", || serving(port));
-    wait_until("start-up lines in the log", || {
+    wait_until("the port", Duration::from_secs(10), || serving(port));
+    wait_until("start-up lines in the log", Duration::from_secs(10), || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("listening on tcp 127.0.0.1:"))
     });
     // logrotate moves the file away, then signals.
     let rotated = log.with_extension("log.1");
     std::fs::rename(&log, &rotated).expect("rotate");
     kill(daemon.0.id(), "HUP");
-    wait_until("a fresh log file", || {
+    wait_until("a fresh log file", Duration::from_secs(10), || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("SIGHUP: reopened"))
     });
     assert!(std::fs::read_to_string(&rotated)
@@ -174,7 +159,7 @@ fn drops_to_the_user_named_by_u() {
     let mut c = base(port);
     c.args(["-u", "nobody"]);
     let daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", || serving(port));
+    wait_until("the port", Duration::from_secs(10), || serving(port));
     let uid = proc_field(daemon.0.id(), "status", "Uid:");
     let nobody = Command::new("id")
         .args(["-u", "nobody"])
@@ -198,7 +183,7 @@ fn k_locks_memory_and_r_allows_core_files() {
     let mut c = base(port);
     c.args(["-k", "-r", "-u", "root"]);
     let daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", || serving(port));
+    wait_until("the port", Duration::from_secs(10), || serving(port));
     let pid = daemon.0.id();
     let locked: u64 = proc_field(pid, "status", "VmLck:")
         .trim_end_matches("kB")
@@ -232,7 +217,7 @@ fn sigterm_sends_queued_replies_then_exits_cleanly() {
         c.args(["-u", "root"]);
     }
     let mut daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", || serving(port));
+    wait_until("the port", Duration::from_secs(10), || serving(port));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let value = vec![b'v'; 200_000];
     let mut setter = Client::connect(addr);
@@ -249,7 +234,7 @@ fn sigterm_sends_queued_replies_then_exits_cleanly() {
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
     let mut status = None;
-    wait_until("the daemon to exit", || {
+    wait_until("the daemon to exit", Duration::from_secs(10), || {
         status = daemon.0.try_wait().expect("wait");
         status.is_some()
     });
@@ -288,11 +273,11 @@ fn vv_logs_commands_and_replies() {
         c.args(["-u", "root"]);
     }
     let _daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", || serving(port));
+    wait_until("the port", Duration::from_secs(10), || serving(port));
     let mut client = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
     assert_eq!(client.request("set vk 0 0 1\r\nx"), "STORED\r\n");
     assert_eq!(client.request("get vk"), "VALUE vk 0 1\r\nx\r\nEND\r\n");
-    wait_until("the exchange in the log", || {
+    wait_until("the exchange in the log", Duration::from_secs(10), || {
         std::fs::read_to_string(&log).is_ok_and(|t| {
             ["set vk 0 0 1", "STORED", "get vk", "sending key vk"]
                 .iter()
@@ -322,7 +307,7 @@ fn an_unwritable_log_file_does_not_stop_the_start() {
         c.args(["-u", "root"]);
     }
     let mut daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", || serving(port));
+    wait_until("the port", Duration::from_secs(10), || serving(port));
     let err = stop_and_read_stderr(&mut daemon);
     assert!(
         err.contains("cannot open log file /nonexistent-dir/memcached.log: No such file or directory; logging to stderr instead"),
@@ -350,7 +335,7 @@ fn journal_lines_carry_their_priority() {
             c.args(["-u", "root"]);
         }
         let mut daemon = Daemon(c.spawn().expect("spawn"));
-        wait_until("the port", || serving(port));
+        wait_until("the port", Duration::from_secs(10), || serving(port));
         kill(daemon.0.id(), "TERM");
         daemon.0.wait().expect("wait for the daemon");
         let err = std::fs::read_to_string(&path).expect("read the stderr file");

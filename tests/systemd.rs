@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{free_port, memcached_rs_bin, running_as_root, Client};
+use common::{free_port, memcached_rs_bin, running_as_root, temp_path, Client};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,14 +54,6 @@ fn get_over_unix(path: &std::path::Path, key: &str) -> Vec<u8> {
         got.extend_from_slice(&buf[..n]);
     }
     got
-}
-
-fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join("memcached-rs-tests");
-    std::fs::create_dir_all(&dir).expect("test directory");
-    let path = dir.join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 fn user_args() -> Vec<&'static str> {

@@ -191,7 +191,7 @@ const LINK: std::ops::Range<usize> = 8..16;
 const SIZE_MASK: u32 = 0x00FF_FFFF;
 
 /// The size chunks asked for as `chunk_size` are cut to: whole units (so every chunk starts on
-/// a unit boundary), at least [`MIN_CHUNK`], at most a page.
+/// a unit boundary), at least `MIN_CHUNK`, at most a page.
 pub fn cut_size(chunk_size: usize) -> usize {
     chunk_size
         .clamp(MIN_CHUNK, PAGE_SIZE)

@@ -15,6 +15,7 @@
 // Every test target uses a different subset of these helpers.
 #![allow(dead_code)]
 
+mod wait;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -24,6 +25,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+#[allow(unused_imports)]
+pub use wait::{temp_path, wait_for_tcp, wait_until};
 
 /// Where Debian's memcached (the oracle of the differential tests) lives.
 pub const MEMCACHED_PATH: &str = "/usr/bin/memcached";
