@@ -6,15 +6,19 @@
 //! items survived, the server's `stats` and its resident memory. A report, not a pass/fail
 //! test: it fails only when a server misbehaves (error replies, wrong values, no start-up).
 
+#[allow(dead_code)] // shared with the other benches, which use other parts
+mod loadgen;
+
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// Debian's memcached, the reference.
-const MEMCACHED_PATH: &str = "/usr/bin/memcached";
+use loadgen::server::{self, Server, MEMCACHED_PATH};
+use loadgen::{splitmix64, BenchResult, Context};
 /// `-m` for both servers, in MB.
 const MEMORY_LIMIT_MB: u64 = 64;
 /// Total value bytes written per run, as a multiple of the limit: far past capacity, so the
@@ -28,28 +32,6 @@ const SET_BATCH: u64 = 500;
 const GET_BATCH: u64 = 100;
 /// Bytes in a mebibyte, for the MB columns (memcached's `-m` MB are MiB too).
 const MB: f64 = 1024.0 * 1024.0;
-
-type BenchResult<T> = Result<T, String>;
-
-/// Adds what was being done to an I/O error, so a failure names its step.
-trait Context<T> {
-    fn context(self, what: &str) -> BenchResult<T>;
-}
-
-impl<T> Context<T> for io::Result<T> {
-    fn context(self, what: &str) -> BenchResult<T> {
-        self.map_err(|e| format!("{what}: {e}"))
-    }
-}
-
-/// SplitMix64: tiny, fast, and good enough to make sizes and contents look random.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// One value-size distribution: key `i` of `0..items` gets a value of `min_len..=max_len`
 /// bytes. Every item is a pure function of its index, so the writers and the validating
@@ -123,51 +105,17 @@ fn batches_of(conn: u64, items: u64, batch: u64) -> impl Iterator<Item = (u64, u
         .map(move |b| (b * batch, ((b + 1) * batch).min(items)))
 }
 
-/// A daemon on `127.0.0.1:port`, killed when dropped.
-struct Daemon {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // It may have exited already; a destructor has nothing better to do with an error.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `binary` with the shared flags on a free loopback port and waits until it accepts.
-fn start_daemon(name: &str, binary: &Path) -> BenchResult<Daemon> {
-    // Port 0 makes the kernel pick a free port; the daemon binds it right after we let go.
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .context("finding a free loopback port")?
-        .port();
-    let mut args = format!("-m {MEMORY_LIMIT_MB} -t 2 -U 0 -l 127.0.0.1 -p {port}");
+fn start_daemon(name: &str, binary: &Path) -> BenchResult<Server> {
+    let port = server::free_port()?;
+    let mut command = vec![OsString::from(binary)];
+    let flags = format!("-m {MEMORY_LIMIT_MB} -t 2 -U 0 -l 127.0.0.1 -p {port}");
+    command.extend(flags.split(' ').map(OsString::from));
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
-        args.push_str(" -u root"); // both daemons refuse to run as root without -u
+        command.extend(["-u", "root"].map(OsString::from)); // both refuse root without -u
     }
-    let child = Command::new(binary)
-        .args(args.split(' '))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        // Both are silent when all is well, so their stderr (inherited) shows only trouble.
-        .spawn()
-        .context(&format!("starting {}", binary.display()))?;
-    let mut daemon = Daemon { port, child };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        let exited = daemon.child.try_wait().context("polling the daemon")?;
-        if exited.is_some() || Instant::now() > deadline {
-            let why = exited.map_or("no listener after 5 s".into(), |s| s.to_string());
-            return Err(format!("{name} {args}: did not start: {why}"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(daemon)
+    Server::start(name, &command, port, Duration::from_secs(5), None)
 }
 
 /// One connection, with a send thread streaming requests while `receive` parses the replies
@@ -337,18 +285,6 @@ fn server_stats(port: u16) -> BenchResult<HashMap<String, String>> {
     pipelined(port, send, receive)
 }
 
-/// A `kB` field of /proc/PID/status (VmRSS, VmHWM), in MB.
-fn proc_status_mb(pid: u32, field: &str) -> BenchResult<f64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).context(&format!("reading {path}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb * 1024.0 / MB)
-        .ok_or_else(|| format!("no {field} in {path}"))
-}
-
 /// What one server did with one workload.
 struct Outcome {
     name: &'static str,
@@ -373,11 +309,11 @@ fn run_one(name: &'static str, binary: &Path, workload: &Workload) -> BenchResul
         read_all_items(daemon.port, workload).map_err(|e| format!("{name}, reading: {e}"))?;
     let read_secs = started.elapsed().as_secs_f64();
     let stats = server_stats(daemon.port).map_err(|e| format!("{name}: {e}"))?;
-    let pid = daemon.child.id();
-    let (rss_mb, peak_rss_mb) = (proc_status_mb(pid, "VmRSS")?, proc_status_mb(pid, "VmHWM")?);
-    if let Ok(Some(status)) = daemon.child.try_wait() {
-        return Err(format!("{name} exited during the run: {status}"));
-    }
+    let mb = |field: &str| daemon.status_kb(field).map(|kb| kb as f64 * 1024.0 / MB);
+    let (rss_mb, peak_rss_mb) = (mb("VmRSS")?, mb("VmHWM")?);
+    daemon
+        .check_alive()
+        .map_err(|e| format!("{name} exited during the run: {e}"))?;
     Ok(Outcome {
         name,
         written,
@@ -434,16 +370,8 @@ fn print_table(workload: &Workload, outcomes: &[Outcome]) {
 }
 
 fn main() -> ExitCode {
-    if !Path::new(MEMCACHED_PATH).is_file() {
-        eprintln!(
-            "bench-memory compares against Debian's memcached, not found at {MEMCACHED_PATH}; \
-             install it with `sudo apt-get install memcached` (or `make test-deps`)"
-        );
-        return ExitCode::from(2);
-    }
-    // Cargo's build of this package (target/release/memcached-rs) unless overridden.
-    let ours = std::env::var_os("MEMCACHED_RS_BIN")
-        .map_or_else(|| env!("CARGO_BIN_EXE_memcached-rs").into(), PathBuf::from);
+    server::require_memcached("bench-memory");
+    let ours = server::memcached_rs_path();
     println!("bench-memory: memcached-rs = {}", ours.display());
     let servers = [
         ("memcached", PathBuf::from(MEMCACHED_PATH)),
