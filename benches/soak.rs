@@ -20,14 +20,20 @@
 //! `SOAK_SEED` replays a run's random choices (the seed is printed), `MEMCACHED_RS_BIN` soaks
 //! another build.
 
+#[allow(dead_code)] // shared with the other benches, which use other parts
+mod loadgen;
+
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
+
+use loadgen::server::{self, Server};
 
 /// Keys each connection's thread owns.
 const KEYS_PER_CONN: usize = 2000;
@@ -65,11 +71,7 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        loadgen::splitmix64(&mut self.0)
     }
 
     /// Uniform in `0..n` (n > 0).
@@ -750,72 +752,32 @@ fn client_thread(id: usize, seed: u64, shared: Arc<Shared>) -> (Counts, Vec<Mode
 // ---------------------------------------------------------------------------------------------
 // The server.
 
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(binary: &PathBuf) -> Result<Daemon, String> {
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("finding a free port: {e}"))?
-        .port();
-    let mut args: Vec<String> = [
-        "-M",
-        "-m",
-        "1024",
-        "-c",
-        "4096",
-        "-U",
-        "0",
-        "-l",
-        "127.0.0.1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(["-p".into(), port.to_string()]);
+/// Starts memcached-rs as the soak runs it (`-M`: a store that does not fit is an error the
+/// soak counts, not an eviction) and waits until it answers.
+fn start_server(binary: &Path) -> Result<Server, String> {
+    let port = server::free_port()?;
+    let mut command = vec![OsString::from(binary)];
+    let flags = format!("-M -m 1024 -c 4096 -U 0 -l 127.0.0.1 -p {port}");
+    command.extend(flags.split(' ').map(OsString::from));
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
-        args.extend(["-u".into(), "root".into()]);
+        command.extend(["-u", "root"].map(OsString::from));
     }
-    let child = Command::new(binary)
-        .args(&args)
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-    let mut daemon = Daemon {
-        child,
-        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            return Err(format!("{} {args:?} exited: {status}", binary.display()));
-        }
-        if let Ok(mut c) = Conn::open(daemon.addr) {
-            if c.writer.write_all(b"version\r\n").is_ok() && c.read_reply().is_ok() {
-                println!("soak: {} {}", binary.display(), args.join(" "));
-                return Ok(daemon);
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{} {args:?}: not serving after 10 s",
-                binary.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = Server::start(
+        "memcached-rs",
+        &command,
+        port,
+        Duration::from_secs(10),
+        None,
+    )?;
+    let mut c = Conn::open(server.addr()).map_err(|e| format!("connecting: {e}"))?;
+    c.writer
+        .write_all(b"version\r\n")
+        .map_err(|e| format!("sending version: {e}"))?;
+    c.read_reply()
+        .map_err(|e| format!("reading version: {e:?}"))?;
+    println!("soak: {} {flags}", binary.display());
+    Ok(server)
 }
 
 fn rss_mb(pid: u32) -> f64 {
@@ -1054,8 +1016,7 @@ fn main() -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64),
     );
-    let binary = std::env::var_os("MEMCACHED_RS_BIN")
-        .map_or_else(|| env!("CARGO_BIN_EXE_memcached-rs").into(), PathBuf::from);
+    let binary = server::memcached_rs_path();
     let mut daemon = match start_server(&binary) {
         Ok(d) => d,
         Err(e) => {
@@ -1063,7 +1024,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pid = daemon.child.id();
+    let pid = daemon.pid();
     println!(
         "soak: {seconds} s, {conns} connections × {KEYS_PER_CONN} keys, warm-up {warmup} s, \
          SOAK_SEED={seed}"
@@ -1071,7 +1032,7 @@ fn main() -> ExitCode {
     // The start count is taken once start-up is over — the server answers as soon as its
     // first worker runs, before the others have their epoll descriptors — and the start-up
     // probe's connection is gone: the same table, with no client connection, for 1 s.
-    let port = daemon.addr.port();
+    let port = daemon.port;
     let idle_deadline = Instant::now() + Duration::from_secs(10);
     let mut stable_since = (Instant::now(), fd_table(pid));
     while Instant::now() < idle_deadline {
@@ -1088,7 +1049,7 @@ fn main() -> ExitCode {
     let rss_start = rss_mb(pid);
 
     let shared = Arc::new(Shared {
-        addr: daemon.addr,
+        addr: daemon.addr(),
         stop: AtomicBool::new(false),
         ops: AtomicU64::new(0),
         errors: AtomicU64::new(0),
@@ -1130,12 +1091,12 @@ fn main() -> ExitCode {
     let mut next_sample = started + SAMPLE_EVERY.min(Duration::from_secs(seconds));
     loop {
         let now = Instant::now();
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            server_died = Some(status);
+        if let Err(died) = daemon.check_alive() {
+            server_died = Some(died);
             break;
         }
         if now >= next_sample {
-            let st = stats(daemon.addr);
+            let st = stats(daemon.addr());
             let ops = shared.ops.load(Ordering::Relaxed);
             let s = Sample {
                 t: now.duration_since(started).as_secs_f64(),
@@ -1185,22 +1146,12 @@ fn main() -> ExitCode {
         models.push(m);
     }
     let fds_closed = wait_for_fds(pid, fds_start);
-    let (checked, live, unknown, mismatches) = verify(daemon.addr, &models, &shared);
-    let st = stats(daemon.addr);
+    let (checked, live, unknown, mismatches) = verify(daemon.addr(), &models, &shared);
+    let st = stats(daemon.addr());
     let fds_end = wait_for_fds(pid, fds_start);
     let fd_table_end = fd_table(pid);
     let conns_left = connection_fds(pid, port);
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &pid.to_string()])
-        .status();
-    let exit_deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        match daemon.child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            _ if Instant::now() > exit_deadline => break None,
-            _ => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    let exit = daemon.terminate(Duration::from_secs(10)).ok();
 
     // The verdicts.
     let after: Vec<&Sample> = samples.iter().filter(|s| s.t >= warmup as f64).collect();
