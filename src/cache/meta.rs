@@ -169,9 +169,10 @@ impl Cache {
 
     /// `watch`: memcached creates `ma`'s missing counter through its store path, an `add` —
     /// a second lookup, then the store. (`mg`'s vivify links the item directly, unlogged.)
-    fn log_autovivify(&self, key: &[u8], header: &Header) {
-        crate::watch::lookup_done(key, crate::watch::GetStatus::NotFound, 0, 0);
+    fn log_autovivify(&self, fd: i32, key: &[u8], header: &Header) {
+        crate::watch::lookup_done(fd, key, crate::watch::GetStatus::NotFound, 0, 0);
         self.log_store(
+            fd,
             key,
             StoreMode::Add,
             StoreOutcome::Stored(header.cas),
@@ -313,7 +314,7 @@ impl Cache {
                     let digits = initial.to_string();
                     self.create_locked(&mut shard, hash, key, digits.as_bytes(), false, now)
                         .map(|found| {
-                            self.log_autovivify(key, &found.header);
+                            self.log_autovivify(stats.client_fd.get(), key, &found.header);
                             (found, initial, true)
                         })
                 }

@@ -545,7 +545,7 @@ impl Cache {
     ) -> Option<Found> {
         use crate::watch::{self, GetStatus};
         let Some(idx) = shard.table.find(hash, |e| self.key_of(&e.chunk) == key) else {
-            watch::lookup_done(key, GetStatus::NotFound, 0, 0);
+            watch::lookup_done(stats.client_fd.get(), key, GetStatus::NotFound, 0, 0);
             return None;
         };
         let header = self.header_of(&shard.table.entry(idx).chunk);
@@ -556,10 +556,16 @@ impl Cache {
             stats.get_expired.incr();
             GetStatus::Expired
         } else {
-            watch::lookup_done(key, GetStatus::Found, header.class, header.nbytes);
+            watch::lookup_done(
+                stats.client_fd.get(),
+                key,
+                GetStatus::Found,
+                header.class,
+                header.nbytes,
+            );
             return Some(Found { idx, header });
         };
-        watch::lookup_done(key, status, 0, 0);
+        watch::lookup_done(stats.client_fd.get(), key, status, 0, 0);
         self.unlink(shard, idx, &header);
         None
     }

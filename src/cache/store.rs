@@ -86,18 +86,18 @@ impl Cache {
         data: &[u8],
     ) -> StoreOutcome {
         if !self.item_size_ok(key.len(), flags, data.len()) {
-            return log_refusal(key, mode, StoreOutcome::TooLarge);
+            return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::TooLarge);
         }
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
             return self.concatenate(stats, mode, opts, key, data);
         }
         let Some((class, n)) = self.layout(flags, key.len(), data.len()) else {
-            return log_refusal(key, mode, StoreOutcome::TooLarge);
+            return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::TooLarge);
         };
         stats.classes.class(class as usize).set_cmds.incr();
         // Memory first, without any shard lock: making room may visit every shard.
         let Some(mut chunks) = self.alloc_chunks(class, n) else {
-            return log_refusal(key, mode, StoreOutcome::NoMemory);
+            return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::NoMemory);
         };
         let now = self.clock.now();
         let mut header = Header {
@@ -155,7 +155,7 @@ impl Cache {
         };
         if let Some(outcome) = refused {
             chunks.free(&self.slabs, class);
-            self.log_store(key, mode, outcome, &header);
+            self.log_store(stats.client_fd.get(), key, mode, outcome, &header);
             return outcome;
         }
         header.cas = self.next_cas();
@@ -165,7 +165,7 @@ impl Cache {
         }
         self.link(&mut shard, hash, chunks, &header);
         let outcome = StoreOutcome::Stored(header.cas);
-        self.log_store(key, mode, outcome, &header);
+        self.log_store(stats.client_fd.get(), key, mode, outcome, &header);
         outcome
     }
 
@@ -183,17 +183,35 @@ impl Cache {
             let (s, hash) = Self::shard_of(key);
             let mut shard = self.shard(s);
             let Some(old) = self.lookup(&mut shard, key, hash, now, stats) else {
-                return self.log_unjoined(key, mode, data, StoreOutcome::NotStored);
+                return self.log_unjoined(
+                    stats.client_fd.get(),
+                    key,
+                    mode,
+                    data,
+                    StoreOutcome::NotStored,
+                );
             };
             if matches!(cas_check(&opts, &old), CasCheck::Stale | CasCheck::Mismatch) {
-                return self.log_unjoined(key, mode, data, StoreOutcome::Exists);
+                return self.log_unjoined(
+                    stats.client_fd.get(),
+                    key,
+                    mode,
+                    data,
+                    StoreOutcome::Exists,
+                );
             }
             let len = old.header.nbytes as usize + data.len();
             let layout = self.layout(old.header.flags, key.len(), len);
             let Some((class, n)) =
                 layout.filter(|_| self.item_size_ok(key.len(), old.header.flags, len))
             else {
-                return self.log_unjoined(key, mode, data, StoreOutcome::NotStored);
+                return self.log_unjoined(
+                    stats.client_fd.get(),
+                    key,
+                    mode,
+                    data,
+                    StoreOutcome::NotStored,
+                );
             };
             stats.classes.class(class as usize).set_cmds.incr();
             // Under the lock only free chunks may be taken; eviction happens without it.
@@ -208,7 +226,13 @@ impl Cache {
                 Chunks::Many(chunks).free(&self.slabs, class);
                 drop(shard);
                 if !self.make_room(class) {
-                    return self.log_unjoined(key, mode, data, StoreOutcome::NotStored);
+                    return self.log_unjoined(
+                        stats.client_fd.get(),
+                        key,
+                        mode,
+                        data,
+                        StoreOutcome::NotStored,
+                    );
                 }
                 continue;
             }
@@ -235,7 +259,7 @@ impl Cache {
             self.unlink(&mut shard, old.idx, &old.header);
             self.link(&mut shard, hash, Chunks::from_vec(chunks), &header);
             let outcome = StoreOutcome::Stored(header.cas);
-            self.log_store(key, mode, outcome, &header);
+            self.log_store(stats.client_fd.get(), key, mode, outcome, &header);
             return outcome;
         }
     }
@@ -244,6 +268,7 @@ impl Cache {
     /// whether or not it was linked).
     pub(super) fn log_store(
         &self,
+        fd: i32,
         key: &[u8],
         mode: StoreMode,
         outcome: StoreOutcome,
@@ -251,6 +276,7 @@ impl Cache {
     ) {
         if watch::watching(watch::kind::MUTATIONS) {
             watch::item_store(watch::StoreEvent {
+                fd,
                 key,
                 status: outcome.status_name(),
                 command: mode.command_name(),
@@ -265,6 +291,7 @@ impl Cache {
     /// item holding the client's data alone.
     fn log_unjoined(
         &self,
+        fd: i32,
         key: &[u8],
         mode: StoreMode,
         data: &[u8],
@@ -273,6 +300,7 @@ impl Cache {
         if watch::watching(watch::kind::MUTATIONS) {
             let class = self.layout(0, key.len(), data.len()).map_or(0, |(c, _)| c);
             watch::item_store(watch::StoreEvent {
+                fd,
                 key,
                 status: outcome.status_name(),
                 command: mode.command_name(),
@@ -311,9 +339,10 @@ impl Cache {
 
 /// `watch mutations` for a store refused before an item existed (too large, no memory).
 /// memcached's line for these has shifted fields; this one puts each value in its place.
-pub fn log_refusal(key: &[u8], mode: StoreMode, outcome: StoreOutcome) -> StoreOutcome {
+pub fn log_refusal(fd: i32, key: &[u8], mode: StoreMode, outcome: StoreOutcome) -> StoreOutcome {
     if watch::watching(watch::kind::MUTATIONS) {
         watch::item_store(watch::StoreEvent {
+            fd,
             key,
             status: outcome.status_name(),
             command: mode.command_name(),

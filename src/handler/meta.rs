@@ -265,7 +265,12 @@ impl Handler<'_> {
         let cache = &self.server.cache;
         if !cache.item_size_ok(key.len(), f.client_flags, length) {
             self.stats.store_too_large.incr();
-            crate::cache::log_refusal(key, mode, crate::cache::StoreOutcome::TooLarge);
+            crate::cache::log_refusal(
+                self.stats.client_fd.get(),
+                key,
+                mode,
+                crate::cache::StoreOutcome::TooLarge,
+            );
             // A failed store must not leave the old value readable.
             cache.delete(self.stats, key);
             return refuse(out, "SERVER_ERROR object too large for cache");

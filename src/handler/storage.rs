@@ -30,7 +30,7 @@ impl Handler<'_> {
         if !cache.item_size_ok(key.len(), flags, length) {
             stats.store_too_large.incr();
             reply(out, "SERVER_ERROR object too large for cache", noreply);
-            crate::cache::log_refusal(key, mode, StoreOutcome::TooLarge);
+            crate::cache::log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::TooLarge);
             // A failed set must not leave the old value readable.
             if mode == StoreMode::Set {
                 cache.delete(stats, key);

@@ -95,7 +95,9 @@ impl Conn {
         budget: usize,
         buffers: &mut ReadBuffers,
     ) -> Drive {
-        crate::watch::set_client_fd(std::os::fd::AsRawFd::as_raw_fd(&self.stream));
+        stats
+            .client_fd
+            .set(std::os::fd::AsRawFd::as_raw_fd(&self.stream));
         let drive = self.drive_inner(handler, stats, budget, buffers);
         // A connection that yielded is served again soon, with its buffer as it is.
         if !matches!(drive, Drive::Yield) {

@@ -76,7 +76,7 @@ fn serve(server: &Server, socket: &UdpSocket, shutdown: &AtomicBool) {
     let stats = server.stats.register();
     let handler = Handler::new(server, &stats);
     let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
-    crate::watch::set_client_fd(fd);
+    stats.client_fd.set(fd);
     let mut buf = vec![0u8; 65536];
     while !shutdown.load(Ordering::Acquire) {
         let (n, peer) = match socket.recv_from(&mut buf) {

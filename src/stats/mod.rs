@@ -107,6 +107,9 @@ counters!(
     extra {
         /// Per slab class operation counters (memcached's `slab_stats`), for `stats slabs`.
         classes: ClassOpsTable,
+        /// The connection the thread is serving now, for the `cfd=` of the `watch` events it
+        /// causes.
+        client_fd: ClientFd,
     }
 );
 
@@ -117,6 +120,26 @@ counters!(
         hits_to_hot, hits_to_warm, hits_to_cold, hits_to_temp,
     }
 );
+
+/// The descriptor of the connection a worker is serving (`cfd=` in `watch` lines). Written by
+/// its worker only, read by that worker only: it travels with the thread's counters so that
+/// the code far from the socket (the cache) can name the client without a global.
+#[derive(Debug, Default)]
+pub struct ClientFd(std::sync::atomic::AtomicI32);
+
+impl ClientFd {
+    /// The worker now serves `fd`.
+    #[inline]
+    pub fn set(&self, fd: i32) {
+        self.0.store(fd, Ordering::Relaxed);
+    }
+
+    /// The connection being served.
+    #[inline]
+    pub fn get(&self) -> i32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// One [`ClassOps`] per slab class id.
 #[derive(Debug)]

@@ -12,7 +12,6 @@
 
 mod thread;
 
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -119,6 +118,8 @@ impl CloseReason {
 /// A store attempt as a `mutations` line shows it.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreEvent<'a> {
+    /// The client's descriptor.
+    pub fd: i32,
     /// The key.
     pub key: &'a [u8],
     /// memcached's status name: `stored`, `not_stored`, `exists`, `not_found`, `too_large`,
@@ -319,11 +320,6 @@ static LOGGER: Logger = Logger {
     watchers: AtomicU64::new(0),
 };
 
-thread_local! {
-    /// The descriptor of the connection the current thread is serving (`cfd=` in lines).
-    static CLIENT_FD: Cell<i32> = const { Cell::new(0) };
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The logger's state stays consistent across a panic elsewhere: keep logging.
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -342,16 +338,6 @@ pub fn configure(worker_buf: usize, workers: usize, watcher_buf: usize) {
 #[inline]
 pub fn watching(kind: u16) -> bool {
     LOGGER.kinds.0.load(Ordering::Relaxed) & kind != 0
-}
-
-/// Names the connection this thread is now serving, for the `cfd=` of the events it causes.
-#[inline]
-pub fn set_client_fd(fd: i32) {
-    CLIENT_FD.with(|c| c.set(fd));
-}
-
-fn client_fd() -> i32 {
-    CLIENT_FD.with(Cell::get)
 }
 
 fn push(kind: u16, event: Event, key_len: usize) {
@@ -381,9 +367,9 @@ fn push(kind: u16, event: Event, key_len: usize) {
 /// A cache lookup's outcome: the `item_get` line for `watch fetchers` and memcached's `-vvv`
 /// trace of it. Costs two relaxed loads when neither is on.
 #[inline]
-pub fn lookup_done(key: &[u8], status: GetStatus, class: u8, size: u32) {
+pub fn lookup_done(fd: i32, key: &[u8], status: GetStatus, class: u8, size: u32) {
     if watching(kind::FETCHERS) {
-        item_get(key, status, class, size);
+        item_get(fd, key, status, class, size);
     }
     if log::log_enabled!(log::Level::Trace) {
         let key = String::from_utf8_lossy(key);
@@ -396,13 +382,14 @@ pub fn lookup_done(key: &[u8], status: GetStatus, class: u8, size: u32) {
     }
 }
 
-/// An item lookup (memcached's `item_get` line). `class` and `size` are 0 unless found.
-pub fn item_get(key: &[u8], status: GetStatus, class: u8, size: u32) {
+/// An item lookup (memcached's `item_get` line) by the client on `fd`. `class` and `size` are
+/// 0 unless found.
+pub fn item_get(fd: i32, key: &[u8], status: GetStatus, class: u8, size: u32) {
     let event = Event::ItemGet {
         key: key.into(),
         status,
         class,
-        fd: client_fd(),
+        fd,
         size,
     };
     push(kind::FETCHERS, event, key.len());
@@ -416,7 +403,7 @@ pub fn item_store(e: StoreEvent<'_>) {
         command: e.command,
         ttl: e.ttl,
         class: e.class,
-        fd: client_fd(),
+        fd: e.fd,
         size: e.size,
     };
     push(kind::MUTATIONS, event, e.key.len());
