@@ -82,42 +82,39 @@ fn datagrams_match_memcacheds() {
     assert_eq!(ours.len(), reference.len());
 }
 
+/// Starts `kind` on 127.0.0.1 with `args` and `MEMCACHED_PORT_FILENAME` set; returns the
+/// process (to kill) and the port file once it is in place.
+fn start_with_port_file(kind: ServerKind, args: &[&str]) -> (std::process::Child, String) {
+    let file = common::temp_path(&format!("ports-{}", kind.name()));
+    let mut args: Vec<&str> = [&["-l", "127.0.0.1"], args].concat();
+    if common::running_as_root() {
+        args.extend(["-u", "root"]);
+    }
+    let child = std::process::Command::new(kind.binary())
+        .args(&args)
+        .env("MEMCACHED_PORT_FILENAME", &file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut text = String::new();
+    common::wait_until("the port file", Duration::from_secs(10), || {
+        std::fs::read_to_string(&file).is_ok_and(|t| {
+            text = t;
+            true
+        })
+    });
+    let _ = std::fs::remove_file(&file);
+    (child, text)
+}
+
 /// `MEMCACHED_PORT_FILENAME`: the bound TCP and UDP ports, in memcached's format, for both
 /// servers alike.
 #[test]
 fn the_port_file_names_the_bound_ports() {
     for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
         let (tcp, udp) = (free_port(), free_port());
-        let file = std::env::temp_dir()
-            .join("memcached-rs-tests")
-            .join(format!("ports-{}-{}", kind.name(), std::process::id()));
-        std::fs::create_dir_all(file.parent().expect("dir")).expect("dir");
-        let _ = std::fs::remove_file(&file);
-        let mut args = vec![
-            "-l".to_string(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            tcp.to_string(),
-            "-U".into(),
-            udp.to_string(),
-        ];
-        if common::running_as_root() {
-            args.extend(["-u".to_string(), "root".to_string()]);
-        }
-        let mut child = std::process::Command::new(kind.binary())
-            .args(&args)
-            .env("MEMCACHED_PORT_FILENAME", &file)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let text = loop {
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                break text;
-            }
-            assert!(std::time::Instant::now() < deadline, "no port file");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let (mut child, text) =
+            start_with_port_file(kind, &["-p", &tcp.to_string(), "-U", &udp.to_string()]);
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(
@@ -126,6 +123,38 @@ fn the_port_file_names_the_bound_ports() {
             "{}",
             kind.name()
         );
-        let _ = std::fs::remove_file(&file);
+    }
+}
+
+/// `-p -1` and `-U -1`: ports the kernel picks, named in the port file (how memcached's own
+/// test suite starts servers); `stats settings` keeps saying -1.
+#[test]
+fn ports_of_minus_one_are_picked_by_the_kernel() {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
+        let (mut child, text) = start_with_port_file(kind, &["-p", "-1", "-U", "-1"]);
+        let port_of = |transport: &str| -> u16 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(transport)?.strip_prefix(" INET: "))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("{}: no {transport} port in {text:?}", kind.name()))
+        };
+        let (tcp, udp) = (port_of("TCP"), port_of("UDP"));
+        assert!(tcp > 0 && udp > 0, "{}: {text:?}", kind.name());
+        let mut client = common::Client::connect(([127, 0, 0, 1], tcp).into());
+        let settings = client.request("stats settings\r\n");
+        assert!(
+            settings.contains("STAT tcpport -1\r\n") && settings.contains("STAT udpport -1\r\n"),
+            "{}: {settings}",
+            kind.name()
+        );
+        let replies = play(udp, &[(7, 1, b"version\r\n".to_vec())]);
+        assert!(
+            replies[0].starts_with(&[0, 7, 0, 0, 0, 1, 0, 0])
+                && replies[0][8..].starts_with(b"VERSION "),
+            "{}: {replies:?}",
+            kind.name()
+        );
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

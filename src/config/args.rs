@@ -248,16 +248,21 @@ impl Builder {
         }
 
         // Given only -U, memcached serves TCP on that port too.
-        let udp = self.udp_port.unwrap_or(i32::from(s.udp_port));
+        let udp = self.udp_port.unwrap_or(s.udp_port);
         let tcp = match self.port {
             Some(p) => p,
             None if udp != 0 && self.udp_port.is_some() => udp,
-            None => i32::from(s.port),
+            None => s.port,
         };
         // memcached range-checks only the TCP port and lets getaddrinfo() mangle the rest;
-        // a port must fit a u16 here, so bad UDP ports get the same message.
+        // a port must fit a u16 here (or be -1: one the kernel picks), so bad UDP ports get
+        // the same message.
         let port_of = |p: i32| {
-            u16::try_from(p).map_err(|_| usage(format!("ERROR: Invalid port number {p}.")))
+            if p == -1 || u16::try_from(p).is_ok() {
+                Ok(p)
+            } else {
+                Err(usage(format!("ERROR: Invalid port number {p}.")))
+            }
         };
         s.port = port_of(tcp)?;
         s.udp_port = port_of(udp)?;

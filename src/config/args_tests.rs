@@ -340,7 +340,13 @@ fn getopt_errors() {
 #[test]
 fn port_checks() {
     assert_error(&["-p", "70000"], "ERROR: Invalid port number 70000.", 64);
-    assert_error(&["-p", "-1"], "ERROR: Invalid port number -1.", 64);
+    // -1 asks the kernel for a port (memcached's test suites use it); other negatives do not
+    // fit a port.
+    assert_error(&["-p", "-2"], "ERROR: Invalid port number -2.", 64);
+    let s = run(&["-p", "-1", "-U", "-1"]);
+    assert_eq!((s.port, s.udp_port), (-1, -1));
+    let s = run(&["-U", "-1"]);
+    assert_eq!((s.port, s.udp_port), (-1, -1), "-U alone moves the TCP port too");
     assert_error(&["-U", "70000"], "ERROR: Invalid port number 70000.", 64);
     assert_error(
         &["-p", "5", "-U", "70000"],

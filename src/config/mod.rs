@@ -47,10 +47,11 @@ impl fmt::Display for Protocol {
 /// Every setting the daemon runs with. Field docs name the flag that sets each one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// `-p`: TCP port (0 = no TCP listener).
-    pub port: u16,
-    /// `-U`: UDP port (0 = off).
-    pub udp_port: u16,
+    /// `-p`: TCP port (0 = no TCP listener, -1 = one the kernel picks, as memcached's test
+    /// suites ask for with `MEMCACHED_PORT_FILENAME`).
+    pub port: i32,
+    /// `-U`: UDP port (0 = off, -1 = one the kernel picks).
+    pub udp_port: i32,
     /// `-l`: interfaces to listen on, in order; empty means every interface.
     pub listen: Vec<ListenSpec>,
     /// The `-l` values as given, joined as memcached joins them (for `stats settings` and

@@ -42,7 +42,7 @@ impl std::error::Error for ListenError {
 
 /// The addresses `-l` names with `port` (every interface, IPv4 and IPv6, when no `-l` is
 /// given), resolved.
-pub fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, ListenError> {
+pub fn listen_addrs(settings: &Settings, port: i32) -> Result<Vec<SocketAddr>, ListenError> {
     Ok(tagged_listen_addrs(settings, port)?
         .into_iter()
         .map(|(addr, _)| addr)
@@ -52,8 +52,11 @@ pub fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, L
 /// [`listen_addrs`], each with whether its `-l` entry said `notls:`.
 fn tagged_listen_addrs(
     settings: &Settings,
-    port: u16,
+    port: i32,
 ) -> Result<Vec<(SocketAddr, bool)>, ListenError> {
+    // -1: a port the kernel picks, per address, as memcached binds port 0 for it. (Settings
+    // only hold -1 and 0..=65535.)
+    let port = u16::try_from(port).unwrap_or(0);
     let mut addrs: Vec<(SocketAddr, bool)> = Vec::new();
     let wildcard = |port: u16| {
         [
