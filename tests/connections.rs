@@ -34,16 +34,37 @@ fn connections_past_the_limit_are_refused_with_memcached_message() {
     assert!(stats.contains("STAT max_connections 3\r\n"), "{stats}");
 }
 
+/// Both servers close a connection idle past `-o idle_timeout` and count it in `idle_kicks`
+/// (a line `stats` has only while an idle timeout is set).
 #[test]
 fn idle_connections_are_closed_after_the_timeout() {
-    let server = Server::start(ServerKind::MemcachedRs, &["-o", "idle_timeout=1"]);
-    let mut idle = server.client();
-    assert_eq!(idle.request("version"), "VERSION 1.6.18\r\n");
-    let (bytes, end) = idle.read_to_close(Duration::from_secs(10));
-    assert!(bytes.is_empty());
-    assert_eq!(end, ReadEnd::Closed, "an idle connection must be closed");
-    let mut fresh = server.client();
-    assert_eq!(fresh.request("version"), "VERSION 1.6.18\r\n");
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
+        let server = Server::start(kind, &["-o", "idle_timeout=1"]);
+        let mut idle = server.client();
+        assert_eq!(idle.request("version"), "VERSION 1.6.18\r\n");
+        let (bytes, end) = idle.read_to_close(Duration::from_secs(10));
+        assert!(bytes.is_empty());
+        assert_eq!(
+            end,
+            ReadEnd::Closed,
+            "{}: an idle connection must be closed",
+            kind.name()
+        );
+        let mut fresh = server.client();
+        assert_eq!(fresh.request("version"), "VERSION 1.6.18\r\n");
+        let stats = fresh.request("stats");
+        assert!(
+            stats.contains("STAT idle_kicks 1\r\n"),
+            "{}: {stats}",
+            kind.name()
+        );
+    }
+    let server = Server::start(ServerKind::MemcachedRs, &[]);
+    let stats = server.client().request("stats");
+    assert!(
+        !stats.contains("idle_kicks"),
+        "no idle timeout, no line: {stats}"
+    );
 }
 
 #[test]
@@ -384,23 +405,44 @@ fn binary_append_with_a_stale_cas_is_not_a_cas_miss() {
 }
 
 /// `stats` and `stats settings` name the same things in the same order as memcached 1.6.18
-/// (values differ by nature: pids, times, sizes). memcached alone prints `libevent`, the
-/// version of a library this server does not use.
+/// (values differ by nature: pids, times, sizes), under the defaults and under flags that make
+/// lines appear or change. memcached alone prints `libevent`, the version of a library this
+/// server does not use.
 #[test]
 fn stats_names_are_memcacheds_in_its_order() {
-    for command in ["stats", "stats settings"] {
-        let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached].map(|kind| {
-            let server = Server::start(kind, &[]);
-            let reply = server.client().request(command);
-            reply
-                .lines()
-                .filter_map(|l| l.strip_prefix("STAT "))
-                .filter_map(|l| l.split(' ').next())
-                .filter(|name| *name != "libevent")
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        });
-        assert!(theirs.len() > 50, "{command}: {theirs:?}");
-        assert_eq!(ours, theirs, "{command}");
+    let flag_sets: &[&[&str]] = &[
+        &[],
+        &["-o", "idle_timeout=3"],
+        &["-C"],
+        &["-X"],
+        &["-A"],
+        &["-M", "-R", "5", "-c", "100", "-t", "3"],
+        &["-o", "track_sizes"],
+        &["-o", "no_lru_crawler,no_lru_maintainer"],
+        &["-o", "modern"],
+        &["-o", "no_modern"],
+    ];
+    let mut differ = Vec::new();
+    for flags in flag_sets {
+        for command in ["stats", "stats settings"] {
+            let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached].map(|kind| {
+                let server = Server::start(kind, flags);
+                let reply = server.client().request(command);
+                reply
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("STAT "))
+                    .filter_map(|l| l.split(' ').next())
+                    .filter(|name| *name != "libevent")
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            });
+            assert!(theirs.len() > 50, "{command} {flags:?}: {theirs:?}");
+            if ours != theirs {
+                differ.push(format!(
+                    "{command} {flags:?}:\n  ours   {ours:?}\n  theirs {theirs:?}"
+                ));
+            }
+        }
     }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
 }

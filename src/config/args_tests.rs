@@ -346,7 +346,11 @@ fn port_checks() {
     let s = run(&["-p", "-1", "-U", "-1"]);
     assert_eq!((s.port, s.udp_port), (-1, -1));
     let s = run(&["-U", "-1"]);
-    assert_eq!((s.port, s.udp_port), (-1, -1), "-U alone moves the TCP port too");
+    assert_eq!(
+        (s.port, s.udp_port),
+        (-1, -1),
+        "-U alone moves the TCP port too"
+    );
     assert_error(&["-U", "70000"], "ERROR: Invalid port number 70000.", 64);
     assert_error(
         &["-p", "5", "-U", "70000"],

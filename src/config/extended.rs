@@ -146,6 +146,8 @@ fn apply_one(
                 s.slab_chunk_max = SLAB_PAGE_SIZE;
             }
             s.maxconns_fast = false;
+            s.slab_reassign = false;
+            s.slab_automove = 0;
             s.lru_crawler = false;
             s.lru.maintainer = false;
             s.lru.segmented = false;

@@ -107,11 +107,16 @@ fn general(server: &Server, out: &mut Vec<u8>) {
         "total_connections",
         conns.total.load(Ordering::Relaxed),
     );
-    stat(
-        out,
-        "rejected_connections",
-        conns.rejected.load(Ordering::Relaxed),
-    );
+    // memcached prints the lines of a mechanism only while it is on.
+    let lru = server.cache.lru_tuning().get();
+    let segmented = lru.maintainer && lru.segmented;
+    if s.maxconns_fast {
+        stat(
+            out,
+            "rejected_connections",
+            conns.rejected.load(Ordering::Relaxed),
+        );
+    }
     stat(
         out,
         "connection_structures",
@@ -150,6 +155,10 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "store_no_memory", t.store_no_memory);
     stat(out, "auth_cmds", t.auth_cmds);
     stat(out, "auth_errors", t.auth_errors);
+    // memcached shows it only while an idle timeout is set.
+    if server.settings.idle_timeout != 0 {
+        stat(out, "idle_kicks", t.idle_kicks);
+    }
     stat(out, "bytes_read", t.bytes_read);
     stat(out, "bytes_written", t.bytes_written);
     stat(out, "limit_maxbytes", server.cache.memory_limit());
@@ -174,37 +183,43 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     );
     stat(out, "hash_bytes", c.hash_bytes);
     stat(out, "hash_is_expanding", 0);
-    let mover = server.cache.mover();
-    stat(
-        out,
-        "slab_reassign_rescues",
-        mover.rescues.load(Ordering::Relaxed),
-    );
-    // Chained items are evicted, never rescued piecewise; moves run to completion inline.
-    stat(out, "slab_reassign_chunk_rescues", 0);
-    stat(
-        out,
-        "slab_reassign_evictions_nomem",
-        mover.evictions_nomem.load(Ordering::Relaxed),
-    );
-    stat(out, "slab_reassign_inline_reclaim", 0);
-    stat(out, "slab_reassign_busy_items", 0);
-    stat(out, "slab_reassign_busy_deletes", 0);
-    stat(out, "slab_reassign_running", 0);
-    stat(out, "slabs_moved", mover.moved.load(Ordering::Relaxed));
-    let crawler = server.cache.crawler();
-    stat(
-        out,
-        "lru_crawler_running",
-        u8::from(crawler.running.load(Ordering::Relaxed)),
-    );
-    stat(
-        out,
-        "lru_crawler_starts",
-        crawler.starts.load(Ordering::Relaxed),
-    );
-    // The maintainer's moves are not counted as juggles; item memory is never malloc'd.
-    stat(out, "lru_maintainer_juggles", 0);
+    if s.slab_reassign {
+        let mover = server.cache.mover();
+        stat(
+            out,
+            "slab_reassign_rescues",
+            mover.rescues.load(Ordering::Relaxed),
+        );
+        // Chained items are evicted, never rescued piecewise; moves run to completion inline.
+        stat(out, "slab_reassign_chunk_rescues", 0);
+        stat(
+            out,
+            "slab_reassign_evictions_nomem",
+            mover.evictions_nomem.load(Ordering::Relaxed),
+        );
+        stat(out, "slab_reassign_inline_reclaim", 0);
+        stat(out, "slab_reassign_busy_items", 0);
+        stat(out, "slab_reassign_busy_deletes", 0);
+        stat(out, "slab_reassign_running", 0);
+        stat(out, "slabs_moved", mover.moved.load(Ordering::Relaxed));
+    }
+    if s.lru_crawler {
+        let crawler = server.cache.crawler();
+        stat(
+            out,
+            "lru_crawler_running",
+            u8::from(crawler.running.load(Ordering::Relaxed)),
+        );
+        stat(
+            out,
+            "lru_crawler_starts",
+            crawler.starts.load(Ordering::Relaxed),
+        );
+    }
+    if lru.maintainer {
+        // The maintainer's moves are not counted as juggles; item memory is never malloc'd.
+        stat(out, "lru_maintainer_juggles", 0);
+    }
     stat(out, "malloc_fails", 0);
     let log = crate::watch::stats();
     stat(out, "log_worker_dropped", log.worker_dropped);
@@ -225,17 +240,21 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "slab_global_page_pool", 0);
     stat(out, "expired_unfetched", c.expired_unfetched);
     stat(out, "evicted_unfetched", c.evicted_unfetched);
-    stat(out, "evicted_active", 0);
+    if segmented {
+        stat(out, "evicted_active", 0);
+    }
     stat(out, "evictions", c.evictions);
     stat(out, "reclaimed", c.reclaimed);
     stat(out, "crawler_reclaimed", c.crawler_reclaimed);
     stat(out, "crawler_items_checked", c.crawler_items_checked);
     stat(out, "lrutail_reflocked", 0);
-    stat(out, "moves_to_cold", c.moves[0]);
-    stat(out, "moves_to_warm", c.moves[1]);
-    stat(out, "moves_within_lru", c.moves[2]);
-    stat(out, "direct_reclaims", 0);
-    stat(out, "lru_bumps_dropped", 0);
+    if segmented {
+        stat(out, "moves_to_cold", c.moves[0]);
+        stat(out, "moves_to_warm", c.moves[1]);
+        stat(out, "moves_within_lru", c.moves[2]);
+        stat(out, "direct_reclaims", 0);
+        stat(out, "lru_bumps_dropped", 0);
+    }
 }
 
 /// `stats slabs`: every class that has pages, as memcached lists them.
@@ -334,18 +353,23 @@ fn items(server: &Server, out: &mut Vec<u8>) {
         line("reclaimed", c.reclaimed);
         line("expired_unfetched", c.expired_unfetched);
         line("evicted_unfetched", c.evicted_unfetched);
-        line("evicted_active", 0);
+        let segmented = tuning.maintainer && tuning.segmented;
+        if segmented {
+            line("evicted_active", 0);
+        }
         line("crawler_reclaimed", c.crawler_reclaimed);
         line("crawler_items_checked", c.crawler_items_checked);
         line("lrutail_reflocked", 0);
-        line("moves_to_cold", c.moves_to_cold);
-        line("moves_to_warm", c.moves_to_warm);
-        line("moves_within_lru", c.moves_within_lru);
-        line("direct_reclaims", 0);
-        line("hits_to_hot", ops.hits_to_hot);
-        line("hits_to_warm", ops.hits_to_warm);
-        line("hits_to_cold", ops.hits_to_cold);
-        line("hits_to_temp", ops.hits_to_temp);
+        if segmented {
+            line("moves_to_cold", c.moves_to_cold);
+            line("moves_to_warm", c.moves_to_warm);
+            line("moves_within_lru", c.moves_within_lru);
+            line("direct_reclaims", 0);
+            line("hits_to_hot", ops.hits_to_hot);
+            line("hits_to_warm", ops.hits_to_warm);
+            line("hits_to_cold", ops.hits_to_cold);
+            line("hits_to_temp", ops.hits_to_temp);
+        }
     }
 }
 

@@ -416,6 +416,7 @@ impl Worker {
             .collect();
         for idx in idle {
             log::debug!("closing idle connection");
+            self.stats.idle_kicks.incr();
             self.close(idx, CloseReason::IdleTimeout);
         }
     }

@@ -99,6 +99,7 @@ counters!(
         flush_cmds, meta_cmds,
         store_too_large, store_no_memory,
         auth_cmds, auth_errors,
+        idle_kicks,
         bytes_read, bytes_written,
         conn_yields,
         read_buf_count, read_buf_bytes, read_buf_bytes_free,
