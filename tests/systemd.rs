@@ -339,3 +339,64 @@ fn large_pages_are_prefaulted_and_systemd_is_asked_for_the_time() {
     assert!(daemon.wait_exit().success());
     let _ = std::fs::remove_file(&notify_path);
 }
+
+/// `-u` drops root before the daemon is ready: notifications still reach a socket in a
+/// directory only root may enter (as systemd-nspawn and test harnesses make), because the
+/// daemon connects to it first and keeps the connection.
+#[test]
+fn notifications_reach_a_root_only_socket_after_privileges_are_dropped() {
+    if !running_as_root() {
+        eprintln!("skipped: dropping privileges needs root (CI runs as root)");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_path("private-notify");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).expect("private directory");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
+    let notify_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let port = free_port();
+    let mut daemon = Daemon(
+        Command::new(memcached_rs_bin())
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "0",
+                "-u",
+                "nobody",
+            ])
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let ready = receive_until(&sock, "READY=1", |m| m.lines().any(|l| l == "READY=1"));
+    assert!(status_of(&ready).is_some(), "{ready}");
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    let stats = c.request("stats");
+    let pid = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("STAT pid "))
+        .expect("pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("uid");
+    assert_ne!(uid, "0", "the daemon runs as nobody");
+    daemon.signal("TERM");
+    receive_until(&sock, "STOPPING=1", |m| {
+        m.lines().any(|l| l == "STOPPING=1")
+    });
+    assert!(daemon.wait_exit().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -94,6 +94,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         Some(activated) => (activated.listeners, activated.datagrams),
         None => open_listeners(&settings)?,
     };
+    // Reached now, while the process may still open a socket only root can reach.
+    systemd::connect_notify_socket();
     privileges::drop_root(settings.user.as_deref())?;
     // Under systemd the service manager supervises the process: -d means nothing there, as
     // Debian's wrapper has it.

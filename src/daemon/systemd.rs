@@ -5,9 +5,9 @@
 
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -80,9 +80,50 @@ pub fn activated_sockets(tls: bool) -> Result<Option<Activated>, String> {
     }))
 }
 
+/// The notification socket, connected once and kept for the life of the process: it may sit
+/// where only root can reach it (a private directory, as systemd-nspawn and test harnesses
+/// make), and after `-u` drops privileges a new connection there would be refused.
+static NOTIFY_SOCKET: OnceLock<Option<UnixDatagram>> = OnceLock::new();
+
+/// Connects to `NOTIFY_SOCKET` now, while the process still has the privileges it started
+/// with. Call it before dropping them; later notifications reuse this connection.
+pub fn connect_notify_socket() -> Option<&'static UnixDatagram> {
+    NOTIFY_SOCKET
+        .get_or_init(|| {
+            let path = std::env::var_os("NOTIFY_SOCKET")?;
+            connect(&path)
+                .map_err(|e| log::warn!("sd_notify: {}: {e}", path.to_string_lossy()))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// A datagram socket connected to `path`; `@name` is a socket in the abstract namespace.
+fn connect(path: &std::ffi::OsStr) -> std::io::Result<UnixDatagram> {
+    use std::os::unix::ffi::OsStrExt;
+    let socket = UnixDatagram::unbound()?;
+    match path.as_bytes().strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            socket.connect_addr(&addr)?;
+        }
+        None => socket.connect(path)?,
+    }
+    Ok(socket)
+}
+
 /// Sends notifications; failures are logged, never fatal (the manager may be gone).
 fn notify(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
+    let Some(socket) = connect_notify_socket() else {
+        return;
+    };
+    let mut message = String::new();
+    for state in states {
+        message.push_str(&state.to_string());
+        message.push('\n');
+    }
+    if let Err(e) = socket.send(message.as_bytes()) {
         log::warn!("sd_notify: {e}");
     }
 }
