@@ -341,7 +341,7 @@ fn journal_lines_carry_their_priority() {
         let err = std::fs::read_to_string(&path).expect("read the stderr file");
         let _ = std::fs::remove_file(&path);
         let (warn, info) = if journal { ("<4>", "<6>") } else { ("", "") };
-        let warning = format!("{warn}-o hash_algorithm=jenkins: not implemented yet");
+        let warning = format!("{warn}-o hash_algorithm=jenkins: accepted, without effect: ");
         let listening = format!("{info}listening on tcp 127.0.0.1:");
         assert!(err.lines().any(|l| l.starts_with(&warning)), "{err}");
         assert!(err.lines().any(|l| l.starts_with(&listening)), "{err}");

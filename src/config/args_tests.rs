@@ -486,13 +486,37 @@ fn not_implemented_is_recorded() {
         "-o",
         "no_hashexpand",
     ]);
-    let want = [
-        "-e /e",
-        "-o hash_algorithm=xxh3",
-        "-o modern",
-        "-o no_hashexpand",
-    ];
+    let want = ["-e /e", "-o hash_algorithm=xxh3", "-o no_hashexpand"];
     assert_eq!(s.not_implemented, want.map(String::from).to_vec());
+    // Each is logged with why it has no effect here.
+    for option in &s.not_implemented {
+        assert!(crate::config::without_effect(option).is_some(), "{option}");
+    }
+    let every = run(&[
+        "-N",
+        "2",
+        "-o",
+        "no_hashexpand,inline_ascii_resp,no_chunked_items,drop_privileges,ext_path=/x:1G",
+        "-o",
+        "ext_threads=2,slab_automove_freeratio=0.1,slab_automove_ratio=0.5",
+    ]);
+    assert_eq!(
+        every.not_implemented.len(),
+        9,
+        "{:?}",
+        every.not_implemented
+    );
+    for option in &every.not_implemented {
+        assert!(crate::config::without_effect(option).is_some(), "{option}");
+    }
+    // Options that work are not listed.
+    let working = run(&["-o", "modern,no_slab_automove,slab_sizes=64-128-256"]);
+    assert!(
+        working.not_implemented.is_empty(),
+        "{:?}",
+        working.not_implemented
+    );
+    assert_eq!(working.slab_automove, 0);
     assert!(run(&["-S"]).not_implemented.is_empty());
     assert!(run(&["-Y", "/a"]).not_implemented.is_empty());
     assert!(run(&["-U", "0", "-v", "-o", "idle_timeout=1"])

@@ -16,9 +16,7 @@ const MAX_NUMBER_OF_SLAB_CLASSES: usize = 64;
 
 /// Options that take no value and only get recorded. memcached ignores a value given to them.
 const RECORDED_FLAGS: &[&str] = &[
-    "modern",
     "no_hashexpand",
-    "no_slab_automove",
     "inline_ascii_resp",
     "no_inline_ascii_resp",
     "no_chunked_items",
@@ -45,6 +43,48 @@ const RECORDED_WITH_VALUE: &[&str] = &[
     "ext_max_sleep",
     "slab_automove_freeratio",
 ];
+
+/// Why an option memcached-rs accepts has no effect here, as the start-up log says it. `None`
+/// for an option that is not one of those.
+pub fn without_effect(option: &str) -> Option<&'static str> {
+    if option.starts_with("-e ") {
+        return Some(
+            "memory files (restartable caches) are not supported yet: the cache starts empty",
+        );
+    }
+    if option.starts_with("-N ") {
+        return Some(
+            "there is no NAPI-id thread steering; connections are balanced across workers",
+        );
+    }
+    let name = option.strip_prefix("-o ")?;
+    let name = name.split('=').next().unwrap_or(name);
+    Some(match name {
+        "hash_algorithm" => {
+            "the key hash is internal to memcached-rs (clients never see it); `stats settings` \
+             names the one in use"
+        }
+        "no_hashexpand" => {
+            "the hash tables grow one shard at a time, without a pause, so there is nothing to \
+             turn off"
+        }
+        "slab_automove_ratio" | "slab_automove_window" => {
+            "shown in `stats settings`; the page mover balances classes by the age of what they \
+             evict, not by memcached's window of free-chunk ratios"
+        }
+        "inline_ascii_resp" | "no_inline_ascii_resp" => "memcached 1.6 ignores it too",
+        "no_chunked_items" => {
+            "values larger than a chunk are always chained across chunks of the largest class"
+        }
+        "drop_privileges" | "no_drop_privileges" => {
+            "memcached's seccomp sandbox is not built in; -u drops root as usual"
+        }
+        _ if name.starts_with("ext_") || name == "slab_automove_freeratio" => {
+            "extstore (items on flash) is not built in memcached-rs: every item stays in memory"
+        }
+        _ => return None,
+    })
+}
 
 /// What `-o` options leave behind for the checks memcached makes after reading all flags.
 #[derive(Debug, Clone, Default)]
@@ -102,6 +142,9 @@ fn apply_one(
     st: &mut Extended,
 ) -> Result<bool, ConfigError> {
     match name {
+        // memcached 1.6: "modern" names defaults 1.6 already has (its code is a no-op).
+        "modern" => {}
+        "no_slab_automove" => s.slab_automove = 0,
         "maxconns_fast" => s.maxconns_fast = true,
         "no_maxconns_fast" => s.maxconns_fast = false,
         "lru_crawler" => s.lru_crawler = true,
@@ -151,7 +194,6 @@ fn apply_one(
             s.lru_crawler = false;
             s.lru.maintainer = false;
             s.lru.segmented = false;
-            return Ok(true);
         }
         "lru_maintainer" => {
             s.lru.maintainer = true;
@@ -197,7 +239,6 @@ fn apply_one(
             // memcached crashes on a missing value; an empty one it rejects silently.
             let v = need(value, &missing_argument(name))?;
             st.slab_sizes = Some(v.to_string());
-            return Ok(true);
         }
         "slab_automove" => {
             check_recorded(name, value)?;

@@ -65,8 +65,9 @@ fn slab_chunk_max_is_in_bytes() {
 #[test]
 fn no_modern_effects() {
     let s = run(&["-o", "no_modern"]);
-    assert!(!s.maxconns_fast && !s.lru_crawler);
-    assert_eq!(s.not_implemented, vec!["-o no_modern".to_string()]);
+    assert!(!s.maxconns_fast && !s.lru_crawler && !s.slab_reassign);
+    assert_eq!(s.slab_automove, 0);
+    assert!(s.not_implemented.is_empty(), "its effects are applied");
 }
 
 #[test]

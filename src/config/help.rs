@@ -143,11 +143,8 @@ pub fn help_text() -> String {
         "   - ssl_ca_cert:         PEM file of the CAs client certificates must chain to".into(),
         "   - ssl_verify_mode:     0 no client certificate, 1 ask, 2 require, 3 ask once".into(),
         "   - ssl_min_version:     tlsv1.2 (default) or tlsv1.3".into(),
-        "   memcached's other -o options (hash_algorithm, ext_*, ssl_ciphers, ...) are".into(),
-        "   accepted and checked, but not implemented.".into(),
-        String::new(),
-        "Options whose feature memcached-rs does not implement yet are accepted and logged".into(),
-        "at start.".into(),
+        "   memcached's other -o options (hash_algorithm, ext_*, ...) are accepted and".into(),
+        "   checked; those without effect here are logged at start, each with why.".into(),
     ];
     let mut text = lines.join("\n");
     text.push('\n');

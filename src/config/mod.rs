@@ -7,6 +7,7 @@
 mod args;
 mod cli;
 mod extended;
+pub use extended::without_effect;
 mod file;
 mod help;
 mod listen;
@@ -151,7 +152,7 @@ pub struct Settings {
     pub lru_crawler_tocrawl: u32,
     /// `logfile PATH` in the config file: where the log goes instead of stderr.
     pub logfile: Option<PathBuf>,
-    /// Options that were accepted but whose feature this build does not implement yet; the daemon
+    /// Options that were accepted but have no effect in memcached-rs; the daemon
     /// logs each one at start so nothing is silently ignored.
     pub not_implemented: Vec<String>,
     /// `-D`: delimiter between key prefix and id for per-prefix stats (also turns them on).

@@ -62,7 +62,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         eprintln!("{warning}");
     }
     for option in &settings.not_implemented {
-        log::warn!("{option}: not implemented yet in memcached-rs; ignored");
+        let why = crate::config::without_effect(option).unwrap_or("not supported");
+        log::warn!("{option}: accepted, without effect: {why}");
     }
     // Refuse to run as root without -u before touching anything, as memcached does.
     if is_root() && settings.user.as_deref().is_none_or(str::is_empty) {
