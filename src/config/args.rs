@@ -228,7 +228,8 @@ impl Builder {
         if s.sasl {
             if !self.protocol_given {
                 s.protocol = Protocol::Binary;
-            } else if s.protocol == Protocol::Ascii {
+            } else if s.protocol != Protocol::Binary {
+                // `-B auto` too: a text connection would skip SASL, so memcached refuses it.
                 return Err(usage(
                     "ERROR: You cannot allow the ASCII protocol while using SASL.",
                 ));
@@ -242,7 +243,9 @@ impl Builder {
         if s.auth_file.is_some() {
             if !self.protocol_given {
                 s.protocol = Protocol::Ascii;
-            } else if s.protocol == Protocol::Binary {
+            } else if s.protocol != Protocol::Ascii {
+                // `-B auto` too: a binary connection would skip the text protocol's
+                // authentication, so memcached refuses it as it refuses `-B binary`.
                 return Err(usage("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens."));
             }
         }

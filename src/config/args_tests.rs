@@ -385,6 +385,18 @@ fn authentication_conflicts() {
         "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.",
         64,
     );
+    // `-B auto` would let the other protocol's connections skip authentication: refused by
+    // memcached as well (it served unauthenticated binary sets under -Y, text ones under -S).
+    assert_error(
+        &["-Y", "/x", "-B", "auto"],
+        "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.",
+        64,
+    );
+    assert_error(
+        &["-S", "-B", "auto"],
+        "ERROR: You cannot allow the ASCII protocol while using SASL.",
+        64,
+    );
     assert_error(
         &["-Y", "/x", "-p", "5", "-U", "6"],
         "Cannot use UDP with ascii authentication enabled (-U 0 to disable)",
