@@ -176,3 +176,33 @@ fn with_sasl_nothing_but_sasl_is_answered_before_a_login() {
         assert_eq!(&got[6..8], &[0, 0], "{}: list mechanisms", kind.name());
     }
 }
+
+/// `-Y`: a client that has not logged in cannot make the server hold memory by announcing a
+/// huge token — the token is failed and its bytes discarded as they arrive. (Before, a 50 MB
+/// token was buffered whole.) Afterwards the connection can still log in.
+#[test]
+fn a_huge_ascii_auth_token_is_refused_without_being_buffered() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-Y", common::ascii_auth_file()]);
+    let before = common::proc_status_kb(server.pid(), "VmHWM");
+    let mut c = server.client();
+    let size = 50_000_000;
+    c.send(format!("set a 0 0 {size}\r\n").as_bytes());
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..size / chunk.len() {
+        c.send(&chunk);
+    }
+    c.send(&vec![b'x'; size % chunk.len()]);
+    c.send(b"\r\n");
+    assert_eq!(
+        c.read_line(),
+        "CLIENT_ERROR authentication failure",
+        "the token is failed"
+    );
+    let after = common::proc_status_kb(server.pid(), "VmHWM");
+    assert!(
+        after < before + 20 * 1024,
+        "peak RSS went from {before} kB to {after} kB for an unauthenticated client"
+    );
+    assert_eq!(c.request("set a 0 0 12\r\nalice secret"), "STORED\r\n");
+    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+}

@@ -10,6 +10,9 @@ use crate::protocol::text::Tokens;
 
 const UNAUTHENTICATED: &str = "CLIENT_ERROR unauthenticated";
 
+/// The longest authentication token read: far beyond any `user password` line.
+const MAX_TOKEN: usize = 64 * 1024;
+
 impl Handler<'_> {
     /// A request line before authentication: only `set … <n>` (announcing the token's length)
     /// goes on, to read the token.
@@ -24,6 +27,15 @@ impl Handler<'_> {
             .then(|| safe_strtoul(t.get(4)))
             .flatten();
         match size {
+            // A token is `user password`, as long as the file's longest line at most. A client
+            // that announces more is failed and its block discarded as it arrives, never
+            // buffered: an unauthenticated client must not make the server hold memory.
+            Some(size) if size as usize > MAX_TOKEN => {
+                self.stats.auth_cmds.incr();
+                self.stats.auth_errors.incr();
+                auth_reply(out, pending, "CLIENT_ERROR authentication failure");
+                Next::Swallow(size as usize + 2)
+            }
             Some(size) => {
                 pending.ascii_auth = true;
                 pending.mode = None;
