@@ -110,6 +110,11 @@ impl Stream {
         }
     }
 
+    /// Whether the client came over a unix socket.
+    pub fn is_unix(&self) -> bool {
+        matches!(self, Stream::Unix(_))
+    }
+
     /// The TCP socket under the stream, if it is one.
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
@@ -173,6 +178,12 @@ impl Stream {
             Stream::Tls(s) => s.flush_pending(),
             _ => Ok(true),
         }
+    }
+}
+
+impl crate::watch::WatcherStream for Stream {
+    fn flush_pending(&mut self) -> io::Result<bool> {
+        Stream::flush_pending(self)
     }
 }
 

@@ -328,7 +328,7 @@ impl Worker {
                 last_cmd: Arc::clone(&last_cmd),
             },
         );
-        crate::watch::conn_new(&stream, peer);
+        crate::watch::conn_new(fd, peer, stream.is_unix());
         self.conns[idx] = Some(Conn::new(stream, peer, last_cmd));
         // The first edge may already have passed: serve at once.
         self.serve(idx);
@@ -368,7 +368,7 @@ impl Worker {
                         server.conns.current.fetch_sub(1, Ordering::Relaxed);
                     }));
                     let (stream, unsent) = conn.into_watcher();
-                    crate::watch::adopt(stream, kinds, unsent, gone);
+                    crate::watch::adopt(Box::new(stream), kinds, unsent, gone);
                 }
             }
         }
@@ -384,7 +384,7 @@ impl Worker {
             }
             let fd = conn.stream().as_raw_fd();
             log::debug!("<{fd} connection closed.");
-            crate::watch::conn_close(conn.stream(), conn.peer(), reason);
+            crate::watch::conn_close(fd, conn.peer(), conn.stream().is_unix(), reason);
         }
     }
 

@@ -17,7 +17,13 @@ use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::net::Stream;
+/// What the logger needs of a connection that becomes a watcher: the network layer's stream
+/// implements it, so the logger knows nothing of sockets beyond this.
+pub trait WatcherStream: std::io::Read + std::io::Write + Send + std::fmt::Debug {
+    /// Writes out what a layer under the socket (TLS) still holds; `Ok(false)` while some is
+    /// left.
+    fn flush_pending(&mut self) -> std::io::Result<bool>;
+}
 
 /// Event kinds a watcher can ask for, as bits (memcached's `LOG_*` flags).
 pub mod kind {
@@ -161,15 +167,16 @@ struct Peer {
 }
 
 impl Peer {
-    /// A TCP client at `addr` (as noted at accept), or a unix one.
-    fn of(stream: &Stream, addr: Option<SocketAddr>) -> Peer {
-        match stream {
-            Stream::Unix(_) => Peer {
+    /// A TCP client at `addr` (as noted at accept), or (`None`) a unix one.
+    fn of(addr: Option<SocketAddr>, unix: bool) -> Peer {
+        if unix {
+            Peer {
                 ip: "unix".into(),
                 port: 0,
                 transport: "local",
-            },
-            _ => Peer::inet(addr, "tcp"),
+            }
+        } else {
+            Peer::inet(addr, "tcp")
         }
     }
 
@@ -239,7 +246,7 @@ struct Queue {
 /// A connection handed over by a worker to become a watcher.
 #[derive(Debug)]
 struct NewWatcher {
-    stream: Stream,
+    stream: Box<dyn WatcherStream>,
     kinds: u16,
     /// Replies the connection still owed when it became a watcher.
     unsent: Vec<u8>,
@@ -422,24 +429,24 @@ pub fn eviction(e: EvictionEvent<'_>) {
     push(kind::EVICTIONS, event, e.key.len());
 }
 
-/// A connection accepted (memcached's `conn_new` line); `peer` is the TCP client's address.
-pub fn conn_new(stream: &Stream, peer: Option<SocketAddr>) {
+/// A connection accepted on `fd` (memcached's `conn_new` line); `peer` is the TCP client's
+/// address, `unix` says it came over a unix socket.
+pub fn conn_new(fd: i32, peer: Option<SocketAddr>, unix: bool) {
     if watching(kind::CONNEVENTS) {
-        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
         let event = Event::ConnNew {
-            peer: Peer::of(stream, peer),
+            peer: Peer::of(peer, unix),
             fd,
         };
         push(kind::CONNEVENTS, event, 0);
     }
 }
 
-/// A connection closing (memcached's `conn_close` line); `peer` as noted at accept.
-pub fn conn_close(stream: &Stream, peer: Option<SocketAddr>, reason: CloseReason) {
+/// A connection on `fd` closing (memcached's `conn_close` line); `peer` and `unix` as noted
+/// at accept.
+pub fn conn_close(fd: i32, peer: Option<SocketAddr>, unix: bool, reason: CloseReason) {
     if watching(kind::CONNEVENTS) {
-        let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
         let event = Event::ConnClose {
-            peer: Peer::of(stream, peer),
+            peer: Peer::of(peer, unix),
             reason,
             fd,
         };
@@ -465,7 +472,7 @@ pub fn release() {
 
 /// Turns a connection (with a claim from [`try_reserve`]) into a watcher of `kinds`. `unsent`
 /// is output it still owed; `OK` follows it, then the events. `gone` runs when it ends.
-pub fn adopt(stream: Stream, kinds: u16, unsent: Vec<u8>, gone: Gone) {
+pub fn adopt(stream: Box<dyn WatcherStream>, kinds: u16, unsent: Vec<u8>, gone: Gone) {
     thread::ensure_started();
     // As memcached, the watcher takes an id of its own; it sees the events after it.
     let min_gid = LOGGER.gid.fetch_add(1, Ordering::Relaxed) + 1;

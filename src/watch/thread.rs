@@ -7,7 +7,6 @@ use std::sync::{Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use super::{format_record, lock, release, NewWatcher, Queue, LOGGER};
-use crate::net::Stream;
 
 /// How often the thread looks for events while someone watches. Events wait at most this long.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -55,7 +54,7 @@ pub(super) fn ensure_started() {
 /// A connection receiving events.
 #[derive(Debug)]
 struct Watcher {
-    stream: Stream,
+    stream: Box<dyn super::WatcherStream>,
     kinds: u16,
     min_gid: u64,
     /// Lines not yet written, from `written` on.
