@@ -178,40 +178,23 @@ impl Cache {
         key: &[u8],
         data: &[u8],
     ) -> StoreOutcome {
+        let unjoined = |outcome| self.log_unjoined(stats.client_fd.get(), key, mode, data, outcome);
         loop {
             let now = self.clock.now();
             let (s, hash) = Self::shard_of(key);
             let mut shard = self.shard(s);
             let Some(old) = self.lookup(&mut shard, key, hash, now, stats) else {
-                return self.log_unjoined(
-                    stats.client_fd.get(),
-                    key,
-                    mode,
-                    data,
-                    StoreOutcome::NotStored,
-                );
+                return unjoined(StoreOutcome::NotStored);
             };
             if matches!(cas_check(&opts, &old), CasCheck::Stale | CasCheck::Mismatch) {
-                return self.log_unjoined(
-                    stats.client_fd.get(),
-                    key,
-                    mode,
-                    data,
-                    StoreOutcome::Exists,
-                );
+                return unjoined(StoreOutcome::Exists);
             }
             let len = old.header.nbytes as usize + data.len();
             let layout = self.layout(old.header.flags, key.len(), len);
             let Some((class, n)) =
                 layout.filter(|_| self.item_size_ok(key.len(), old.header.flags, len))
             else {
-                return self.log_unjoined(
-                    stats.client_fd.get(),
-                    key,
-                    mode,
-                    data,
-                    StoreOutcome::NotStored,
-                );
+                return unjoined(StoreOutcome::NotStored);
             };
             stats.classes.class(class as usize).set_cmds.incr();
             // Under the lock only free chunks may be taken; eviction happens without it.
@@ -226,13 +209,7 @@ impl Cache {
                 Chunks::Many(chunks).free(&self.slabs, class);
                 drop(shard);
                 if !self.make_room(class) {
-                    return self.log_unjoined(
-                        stats.client_fd.get(),
-                        key,
-                        mode,
-                        data,
-                        StoreOutcome::NotStored,
-                    );
+                    return unjoined(StoreOutcome::NotStored);
                 }
                 continue;
             }
