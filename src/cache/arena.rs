@@ -28,7 +28,7 @@
 
 use std::io;
 use std::num::NonZeroU16;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use memmap2::{Advice, MmapOptions, MmapRaw};
 
@@ -256,30 +256,6 @@ impl Arena {
         })
     }
 
-    /// An arena whose memory lives in `file` (a memfd, or a file on tmpfs or DAX), so that a
-    /// later process can map it again. When the file already holds an arena of this layout and
-    /// size, its pages are kept and the [`Adoption`] hands out every chunk of them; otherwise the
-    /// file is cleared and laid out afresh (and there is nothing to adopt).
-    pub fn in_file(file: &std::fs::File, bytes: usize) -> io::Result<(Arena, Option<Adoption>)> {
-        let (maps, reopened) = file::map(file, bytes)?;
-        let arena = Self::assemble(maps)?;
-        if !reopened {
-            return Ok((arena, None));
-        }
-        // Pages are handed out in order and carved at once, so the carved ones lead.
-        let carved = (0..arena.pages)
-            .take_while(|&p| arena.chunk_size_slot(p).load(Ordering::Acquire) != 0)
-            .count();
-        arena.next_page.store(carved, Ordering::Relaxed);
-        Ok((
-            arena,
-            Some(Adoption {
-                next: 0,
-                end: carved,
-            }),
-        ))
-    }
-
     fn assemble(maps: file::Maps) -> io::Result<Arena> {
         let id = (NEXT_ARENA_ID.fetch_add(1, Ordering::Relaxed) % u32::from(u16::MAX)) + 1;
         let id = NonZeroU16::new(id as u16).ok_or_else(|| io::Error::other("arena id"))?;
@@ -292,49 +268,6 @@ impl Arena {
             next_page: AtomicUsize::new(0),
             limit: AtomicUsize::new(maps.limit),
             backing: maps.backing,
-        })
-    }
-
-    /// Words of the file's header the layers above may keep their own state in (what a restart
-    /// must know besides the chunks); empty for an arena in anonymous memory.
-    pub fn meta_words(&self) -> &[AtomicU64] {
-        match &self.meta {
-            Some(meta) => file::user_words(meta),
-            None => &[],
-        }
-    }
-
-    /// Makes what was written to the arena durable where its file is on a persistent medium
-    /// (a no-op for memory a memfd or tmpfs holds).
-    pub fn flush(&self) -> io::Result<()> {
-        if let Some(meta) = &self.meta {
-            meta.flush()?;
-            self.chunk_sizes.flush()?;
-            self.map.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Hands out the next carved page of a reopened arena, every chunk of it: each chunk once,
-    /// so handles stay unique. The caller keeps the live ones and frees the rest.
-    pub fn adopt_next(&self, adoption: &mut Adoption) -> Option<AdoptedPage> {
-        if adoption.next >= adoption.end {
-            return None;
-        }
-        let index = adoption.next;
-        adoption.next += 1;
-        let slot = self.chunk_size_slot(index).load(Ordering::Acquire);
-        let size = (slot & SIZE_MASK) as usize;
-        // A size no carving could have made (a damaged file) adopts nothing of the page.
-        let sound = (MIN_CHUNK..=PAGE_SIZE).contains(&size) && size % UNIT == 0;
-        let count = if sound { PAGE_SIZE / size } else { 0 };
-        let chunks = (0..count)
-            .map(|i| Chunk::new(self.id, ((index * PAGE_SIZE + i * size) / UNIT) as u64))
-            .collect();
-        Some(AdoptedPage {
-            index,
-            owner: (slot >> 24) as u8,
-            chunks,
         })
     }
 
@@ -608,24 +541,6 @@ impl Arena {
     }
 }
 
-/// The carved pages of a reopened arena still to be adopted ([`Arena::adopt_next`]).
-#[derive(Debug)]
-pub struct Adoption {
-    next: usize,
-    end: usize,
-}
-
-/// A page of a reopened arena, with a handle to each of its chunks.
-#[derive(Debug)]
-pub struct AdoptedPage {
-    /// The page's number.
-    pub index: usize,
-    /// The owner tag it was carved for.
-    pub owner: u8,
-    /// Every chunk the page is cut into, in order.
-    pub chunks: Vec<Chunk>,
-}
-
 impl FreeList {
     /// Chunks on the list.
     pub fn len(&self) -> usize {
@@ -640,7 +555,7 @@ impl FreeList {
 
 mod file;
 
-pub use file::memfd;
+pub use file::{memfd, AdoptedPage, Adoption};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,5 @@
-//! The arena's memory in a file, laid out so that the next process finds it again.
+//! The arena's memory in a file, laid out so that the next process finds it again, and the
+//! adoption of a reopened arena's chunks.
 //!
 //! ```text
 //! 0          header, 4 KB: magic, layout version, page size, reserved pages, then words the
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use super::{Backing, PAGE_SIZE};
+use super::{Arena, Backing, Chunk, MIN_CHUNK, PAGE_SIZE, SIZE_MASK, UNIT};
 
 /// "memcached-rs arena", as the first header word.
 const MAGIC: u64 = u64::from_le_bytes(*b"MCRSAREN");
@@ -133,4 +134,91 @@ pub fn memfd(name: &str) -> io::Result<File> {
     let fd = crate::os::check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
     // SAFETY: `fd` was just returned by memfd_create, is open, and nothing else owns it.
     Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+impl Arena {
+    /// An arena whose memory lives in `file` (a memfd, or a file on tmpfs or DAX), so that a
+    /// later process can map it again. When the file already holds an arena of this layout and
+    /// size, its pages are kept and the [`Adoption`] hands out every chunk of them; otherwise the
+    /// file is cleared and laid out afresh (and there is nothing to adopt).
+    pub fn in_file(file: &std::fs::File, bytes: usize) -> io::Result<(Arena, Option<Adoption>)> {
+        let (maps, reopened) = map(file, bytes)?;
+        let arena = Self::assemble(maps)?;
+        if !reopened {
+            return Ok((arena, None));
+        }
+        // Pages are handed out in order and carved at once, so the carved ones lead.
+        let carved = (0..arena.pages)
+            .take_while(|&p| arena.chunk_size_slot(p).load(Ordering::Acquire) != 0)
+            .count();
+        arena.next_page.store(carved, Ordering::Relaxed);
+        Ok((
+            arena,
+            Some(Adoption {
+                next: 0,
+                end: carved,
+            }),
+        ))
+    }
+
+    /// Words of the file's header the layers above may keep their own state in (what a restart
+    /// must know besides the chunks); empty for an arena in anonymous memory.
+    pub fn meta_words(&self) -> &[AtomicU64] {
+        match &self.meta {
+            Some(meta) => user_words(meta),
+            None => &[],
+        }
+    }
+
+    /// Makes what was written to the arena durable where its file is on a persistent medium
+    /// (a no-op for memory a memfd or tmpfs holds).
+    pub fn flush(&self) -> io::Result<()> {
+        if let Some(meta) = &self.meta {
+            meta.flush()?;
+            self.chunk_sizes.flush()?;
+            self.map.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands out the next carved page of a reopened arena, every chunk of it: each chunk once,
+    /// so handles stay unique. The caller keeps the live ones and frees the rest.
+    pub fn adopt_next(&self, adoption: &mut Adoption) -> Option<AdoptedPage> {
+        if adoption.next >= adoption.end {
+            return None;
+        }
+        let index = adoption.next;
+        adoption.next += 1;
+        let slot = self.chunk_size_slot(index).load(Ordering::Acquire);
+        let size = (slot & SIZE_MASK) as usize;
+        // A size no carving could have made (a damaged file) adopts nothing of the page.
+        let sound = (MIN_CHUNK..=PAGE_SIZE).contains(&size) && size % UNIT == 0;
+        let count = if sound { PAGE_SIZE / size } else { 0 };
+        let chunks = (0..count)
+            .map(|i| Chunk::new(self.id, ((index * PAGE_SIZE + i * size) / UNIT) as u64))
+            .collect();
+        Some(AdoptedPage {
+            index,
+            owner: (slot >> 24) as u8,
+            chunks,
+        })
+    }
+}
+
+/// The carved pages of a reopened arena still to be adopted ([`Arena::adopt_next`]).
+#[derive(Debug)]
+pub struct Adoption {
+    next: usize,
+    end: usize,
+}
+
+/// A page of a reopened arena, with a handle to each of its chunks.
+#[derive(Debug)]
+pub struct AdoptedPage {
+    /// The page's number.
+    pub index: usize,
+    /// The owner tag it was carved for.
+    pub owner: u8,
+    /// Every chunk the page is cut into, in order.
+    pub chunks: Vec<Chunk>,
 }
