@@ -63,9 +63,9 @@ fn check_request(line: &[u8]) {
                 assert_eq!(keys.iter_from(*off).next(), Some((*off, *k)));
             }
         }
-        Request::Store { key, length, .. } => {
-            assert!(key.len() <= KEY_MAX_LENGTH);
-            assert!(length <= (i32::MAX - 2) as usize);
+        Request::Store(line) => {
+            assert!(line.key.len() <= KEY_MAX_LENGTH);
+            assert!(line.length <= (i32::MAX - 2) as usize);
         }
         Request::Delete { key, .. }
         | Request::Arithmetic { key, .. }
