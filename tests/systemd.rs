@@ -87,6 +87,20 @@ fn receive_until(sock: &UnixDatagram, what: &str, want: impl Fn(&str) -> bool) -
     }
 }
 
+/// Starts memcached-rs with exactly `args`, notifying `notify_path`, its output discarded.
+fn spawn_notifying(args: &[impl AsRef<std::ffi::OsStr>], notify_path: &std::path::Path) -> Daemon {
+    Daemon(
+        Command::new(memcached_rs_bin())
+            .args(args)
+            .env("NOTIFY_SOCKET", notify_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    )
+}
+
 fn status_of(msg: &str) -> Option<&str> {
     msg.lines().find_map(|l| l.strip_prefix("STATUS="))
 }
@@ -107,16 +121,7 @@ fn notifies_ready_status_and_stopping() {
         "0".into(),
     ];
     args.extend(user_args().into_iter().map(String::from));
-    let mut daemon = Daemon(
-        Command::new(memcached_rs_bin())
-            .args(&args)
-            .env("NOTIFY_SOCKET", &notify_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    );
+    let mut daemon = spawn_notifying(&args, &notify_path);
     let ready = receive_until(&sock, "READY=1", |m| m.lines().any(|l| l == "READY=1"));
     // Ready means serving: the port accepts at once.
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -359,25 +364,18 @@ fn notifications_reach_a_root_only_socket_after_privileges_are_dropped() {
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .expect("timeout");
     let port = free_port();
-    let mut daemon = Daemon(
-        Command::new(memcached_rs_bin())
-            .args([
-                "-l",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "0",
-                "-u",
-                "nobody",
-            ])
-            .env("NOTIFY_SOCKET", &notify_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    );
+    let port_arg = port.to_string();
+    let args = [
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port_arg,
+        "-U",
+        "0",
+        "-u",
+        "nobody",
+    ];
+    let mut daemon = spawn_notifying(&args, &notify_path);
     let ready = receive_until(&sock, "READY=1", |m| m.lines().any(|l| l == "READY=1"));
     assert!(status_of(&ready).is_some(), "{ready}");
     let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));

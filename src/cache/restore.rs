@@ -131,21 +131,19 @@ impl Cache {
         shift: i64,
         now: RelTime,
     ) -> Option<u64> {
+        let expired = |h: &Header| h.exptime != 0 && shifted(h.exptime, shift) <= i64::from(now);
         let readable = self.readable(&head, &mut chain);
-        let mut header = self.header_of(&head.chunk);
-        let exptime = shifted(header.exptime, shift);
-        let expired = header.exptime != 0 && exptime <= i64::from(now);
-        if !readable || expired {
+        let Some(mut header) = readable.filter(|h| !expired(h)) else {
             self.free_adopted(head.chunk);
             for (_, chunk) in chain {
                 self.free_adopted(chunk);
             }
             return None;
-        }
+        };
         header.exptime = if header.exptime == 0 {
             0
         } else {
-            exptime as RelTime
+            shifted(header.exptime, shift) as RelTime
         };
         header.time = shifted(header.time, shift).clamp(0, i64::from(now)) as RelTime;
         header.write(self.arena().bytes_mut(&mut head.chunk), self.use_cas);
@@ -176,11 +174,11 @@ impl Cache {
     }
 
     /// Whether a found first chunk and the further chunks naming it make one whole item of its
-    /// page's class; sorts the further chunks into order.
-    fn readable(&self, head: &Head, chain: &mut [(u32, Chunk)]) -> bool {
+    /// page's class, and if so its header; sorts the further chunks into order.
+    fn readable(&self, head: &Head, chain: &mut [(u32, Chunk)]) -> Option<Header> {
         let bytes = self.arena().bytes(&head.chunk);
         if bytes.len() < item::header_len(item::HAS_FLAGS, self.use_cas) {
-            return false;
+            return None;
         }
         let header = Header::read(bytes, self.use_cas);
         let size = bytes.len();
@@ -190,16 +188,17 @@ impl Cache {
             || header.nkey == 0
             || header.len(self.use_cas) + header.nkey as usize > first_holds
         {
-            return false;
+            return None;
         }
         let needed = footprint
             .saturating_sub(size)
             .div_ceil(size - item::CONTINUATION_HEADER);
         chain.sort_unstable_by_key(|&(index, _)| index);
-        chain.len() == needed
+        let whole = chain.len() == needed
             && chain.iter().zip(1..).all(|(&(index, ref chunk), want)| {
                 index == want && self.arena().chunk_len(chunk) == size
-            })
+            });
+        whole.then_some(header)
     }
 
     /// Frees an adopted chunk that holds nothing to keep (it counted as used when adopted).
