@@ -73,11 +73,6 @@ impl Clock {
         START_OFFSET.saturating_add(u32::try_from(secs).unwrap_or(u32::MAX - START_OFFSET))
     }
 
-    /// Milliseconds since start, on the monotonic clock.
-    pub fn monotonic_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// Seconds since start, as `stats uptime` reports it.
     pub fn uptime(&self) -> u32 {
         self.now() - (START_OFFSET - 2)

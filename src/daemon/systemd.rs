@@ -6,7 +6,7 @@
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -165,7 +165,7 @@ pub fn stopping() {
 /// at half its interval while every worker's loop is still turning.
 pub fn spawn_notifier(
     server: Arc<Server>,
-    workers: Vec<Arc<std::sync::atomic::AtomicU64>>,
+    workers: Vec<Arc<AtomicU64>>,
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
@@ -174,15 +174,17 @@ pub fn spawn_notifier(
         .spawn(move || {
             let mut last_status = Instant::now();
             let mut last_ping = Instant::now();
+            let mut beats = Heartbeats::new(workers);
             while !shutdown.load(Ordering::Acquire) {
                 std::thread::sleep(TICK);
+                beats.look();
                 if last_status.elapsed() >= STATUS_INTERVAL {
                     last_status = Instant::now();
                     let status = status_line(&server);
                     notify(&[NotifyState::Status(&status)]);
                 }
                 if let Some(every) = watchdog {
-                    if last_ping.elapsed() >= every && workers_alive(&server, &workers, every) {
+                    if last_ping.elapsed() >= every && beats.all_alive(every) {
                         last_ping = Instant::now();
                         notify(&[NotifyState::Watchdog]);
                     }
@@ -191,20 +193,44 @@ pub fn spawn_notifier(
         })
 }
 
-/// Whether every worker has been round its loop within `limit` (they wake at least once a
-/// second).
-fn workers_alive(
-    server: &Server,
-    beats: &[Arc<std::sync::atomic::AtomicU64>],
-    limit: Duration,
-) -> bool {
-    let now = server.cache.clock().monotonic_ms();
-    let limit_ms = u64::try_from(limit.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(2000);
-    beats
-        .iter()
-        .all(|b| now.saturating_sub(b.load(Ordering::Relaxed)) <= limit_ms)
+/// The workers' loop counters, and when each was last seen to move.
+struct Heartbeats {
+    workers: Vec<(Arc<AtomicU64>, u64, Instant)>,
+}
+
+impl Heartbeats {
+    fn new(counters: Vec<Arc<AtomicU64>>) -> Self {
+        let now = Instant::now();
+        let workers = counters
+            .into_iter()
+            .map(|c| {
+                let seen = c.load(Ordering::Relaxed);
+                (c, seen, now)
+            })
+            .collect();
+        Heartbeats { workers }
+    }
+
+    /// Notes which counters moved since the last look.
+    fn look(&mut self) {
+        let now = Instant::now();
+        for (counter, seen, moved_at) in &mut self.workers {
+            let count = counter.load(Ordering::Relaxed);
+            if count != *seen {
+                *seen = count;
+                *moved_at = now;
+            }
+        }
+    }
+
+    /// Whether every worker has been round its loop within `limit` (they wake at least once a
+    /// second, so a limit under two seconds is taken as two).
+    fn all_alive(&self, limit: Duration) -> bool {
+        let limit = limit.max(Duration::from_secs(2));
+        self.workers
+            .iter()
+            .all(|(_, _, moved_at)| moved_at.elapsed() <= limit)
+    }
 }
 
 /// One line for `systemctl status`: where, how many threads, memory, items, connections and
@@ -234,6 +260,6 @@ fn status_line(server: &Server) -> String {
 }
 
 /// Keeps `WorkerHandle` in this module's vocabulary for the caller.
-pub fn heartbeats(workers: &[WorkerHandle]) -> Vec<Arc<std::sync::atomic::AtomicU64>> {
+pub fn heartbeats(workers: &[WorkerHandle]) -> Vec<Arc<AtomicU64>> {
     workers.iter().map(WorkerHandle::heartbeat).collect()
 }

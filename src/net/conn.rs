@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::buffers::{ReadBuffers, KEEP_CAPACITY, READ_CHUNK};
 use super::stream::Stream;
 use crate::handler::Handler;
-use crate::session::{Session, Step, MAX_PLAIN_LINE};
+use crate::session::{Fed, Session, Step, MAX_PLAIN_LINE};
 use crate::stats::ThreadStats;
 use crate::watch::CloseReason;
 
@@ -197,14 +197,20 @@ impl Conn {
         let mut budget = budget;
         let mut drained = false;
         loop {
-            let fed = self.session.feed(
-                handler,
-                &self.rbuf[self.rpos..],
-                &mut self.wbuf,
-                self.wpos,
-                &mut budget,
-                |_| {},
-            );
+            // With no input a feed does nothing (a paused multi-get keeps its line in the
+            // input), so the call is skipped: every request would otherwise pay for two.
+            let fed = if self.rpos == self.rbuf.len() {
+                Fed::NOTHING
+            } else {
+                self.session.feed(
+                    handler,
+                    &self.rbuf[self.rpos..],
+                    &mut self.wbuf,
+                    self.wpos,
+                    &mut budget,
+                    |_| {},
+                )
+            };
             self.rpos += fed.consumed;
             if fed.requests > 0 {
                 self.touch();

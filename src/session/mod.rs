@@ -74,6 +74,15 @@ pub struct Fed {
     pub step: Step,
 }
 
+impl Fed {
+    /// What a feed of no input does: nothing; it needs input.
+    pub const NOTHING: Fed = Fed {
+        consumed: 0,
+        requests: 0,
+        step: Step::NeedInput,
+    };
+}
+
 /// One connection's framing state and the handler's state for it.
 #[derive(Debug)]
 pub struct Session {
@@ -163,11 +172,7 @@ impl Session {
         budget: &mut usize,
         mut on_done: impl FnMut(usize),
     ) -> Fed {
-        let mut fed = Fed {
-            consumed: 0,
-            requests: 0,
-            step: Step::NeedInput,
-        };
+        let mut fed = Fed::NOTHING;
         fed.step = loop {
             let avail = &input[fed.consumed..];
             if self.wire == Wire::Undecided {

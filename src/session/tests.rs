@@ -30,6 +30,13 @@ fn run(server: &Server, chunks: &[&[u8]], budget: usize) -> (Vec<u8>, Step, Vec<
             sent.extend_from_slice(&out);
             session.output_written();
             step = fed.step;
+            // Transports skip feeding no input: it must do nothing, whatever state the
+            // session is in.
+            let mut idle_out = Vec::new();
+            let idle = session.feed(&handler, &[], &mut idle_out, 0, &mut left, |_| {
+                panic!("no input completed a request")
+            });
+            assert_eq!((idle, idle_out.len()), (Fed::NOTHING, 0));
             match step {
                 Step::OutputFull | Step::OutOfBudget => continue,
                 _ => break,
@@ -117,6 +124,30 @@ fn binary_is_picked_by_the_first_byte_and_a_bad_magic_closes() {
     assert_eq!((out[0], out[1]), (0x81, 0x0a));
     assert_eq!(done, [24]);
     assert_eq!(step, Step::Close(CloseReason::Error));
+}
+
+#[test]
+fn a_binary_store_of_an_empty_value_completes_with_its_header() {
+    let server = server();
+    // SET "k" with 8 bytes of extras (flags, expiry) and no value, then GET "k".
+    let mut set = vec![0u8; 24];
+    set[0] = 0x80;
+    set[1] = 0x01;
+    set[3] = 1; // key length
+    set[4] = 8; // extras length
+    set[11] = 9; // body: extras and key
+    set.extend_from_slice(&[0; 8]);
+    set.push(b'k');
+    let mut get = vec![0u8; 24];
+    get[0] = 0x80;
+    get[3] = 1;
+    get[11] = 1;
+    get.push(b'k');
+    let (out, step, done) = run(&server, &[&set, &get], 10);
+    assert_eq!(step, Step::NeedInput);
+    assert_eq!(done.len(), 2, "both requests completed: {out:?}");
+    assert_eq!((out[0], out[1], out[7]), (0x81, 0x01, 0), "SET succeeded");
+    assert_eq!((out[24], out[25], out[31]), (0x81, 0x00, 0), "GET hit");
 }
 
 #[test]
