@@ -7,6 +7,7 @@
 pub mod base64;
 pub mod binary;
 pub mod meta;
+pub mod scan;
 pub mod text;
 
 /// memcached's longest key.

@@ -17,6 +17,7 @@ use crate::config::Protocol;
 use crate::handler::OUTPUT_HIGH_WATER;
 use crate::handler::{ConnState, Handler, Next};
 use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
+use crate::protocol::scan::find_byte;
 use crate::watch::CloseReason;
 
 /// memcached closes a connection whose buffered line reaches this length without a newline,
@@ -132,10 +133,7 @@ impl Session {
     /// is skipped. Returns the input bytes that took (from the start of `input`).
     pub fn abandon_paused(&mut self, input: &[u8]) -> usize {
         self.resume = 0;
-        input
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(input.len(), |nl| nl + 1)
+        find_byte(b'\n', input).map_or(input.len(), |nl| nl + 1)
     }
 
     /// The protocol the connection speaks so far.
@@ -203,7 +201,7 @@ impl Session {
                     handler.handle_binary(&avail[..need], out, &mut self.state)
                 }
                 Input::Line => {
-                    let Some(nl) = avail.iter().position(|&b| b == b'\n') else {
+                    let Some(nl) = find_byte(b'\n', avail) else {
                         if avail.len() > MAX_PLAIN_LINE && !may_be_long_get(avail)
                             || avail.len() > MAX_GET_LINE
                         {

@@ -280,7 +280,7 @@ const ERROR: Request<'static> = Request::Error {
 /// Parses one request line (without its `\n` and the `\r` before it).
 pub fn parse(line: &[u8]) -> Request<'_> {
     // memcached tokenizes a C string: a NUL ends the line.
-    let line = match line.iter().position(|&b| b == 0) {
+    let line = match super::scan::find_byte(0, line) {
         Some(nul) => &line[..nul],
         None => line,
     };
