@@ -10,7 +10,10 @@
 //! each watcher through a bounded buffer of its own (a watcher that does not read loses lines,
 //! announced by a `skipped=N` line, rather than making the server hold more memory).
 
+mod format;
 mod thread;
+
+use format::{Event, Peer, Record};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -156,85 +159,6 @@ pub struct EvictionEvent<'a> {
     pub class: u8,
     /// Value length.
     pub size: u32,
-}
-
-/// A client's address as connection events show it.
-#[derive(Debug, Clone)]
-struct Peer {
-    ip: String,
-    port: u16,
-    transport: &'static str,
-}
-
-impl Peer {
-    /// A TCP client at `addr` (as noted at accept), or (`None`) a unix one.
-    fn of(addr: Option<SocketAddr>, unix: bool) -> Peer {
-        if unix {
-            Peer {
-                ip: "unix".into(),
-                port: 0,
-                transport: "local",
-            }
-        } else {
-            Peer::inet(addr, "tcp")
-        }
-    }
-
-    fn inet(addr: Option<SocketAddr>, transport: &'static str) -> Peer {
-        Peer {
-            ip: addr.map_or_else(String::new, |a| a.ip().to_string()),
-            port: addr.map_or(0, |a| a.port()),
-            transport,
-        }
-    }
-}
-
-/// One logged event, not yet formatted.
-#[derive(Debug)]
-enum Event {
-    ItemGet {
-        key: Box<[u8]>,
-        status: GetStatus,
-        class: u8,
-        fd: i32,
-        size: u32,
-    },
-    ItemStore {
-        key: Box<[u8]>,
-        status: &'static str,
-        command: &'static str,
-        ttl: u32,
-        class: u8,
-        fd: i32,
-        size: u32,
-    },
-    Eviction {
-        key: Box<[u8]>,
-        fetched: bool,
-        ttl: i64,
-        last_access: u32,
-        class: u8,
-        size: u32,
-    },
-    ConnNew {
-        peer: Peer,
-        fd: i32,
-    },
-    ConnClose {
-        peer: Peer,
-        reason: CloseReason,
-        fd: i32,
-    },
-}
-
-/// An event with its time, global id and kind.
-#[derive(Debug)]
-struct Record {
-    secs: u64,
-    micros: u32,
-    gid: u64,
-    kind: u16,
-    event: Event,
 }
 
 #[derive(Debug, Default)]
@@ -508,91 +432,6 @@ pub fn stats() -> LogStats {
     }
 }
 
-/// memcached's `uriencode`: key bytes outside `[A-Za-z0-9._~-]` as `%XX`.
-fn uriencode(key: &[u8], out: &mut String) {
-    use std::fmt::Write;
-    for &b in key {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-}
-
-/// One record as the line watchers receive (memcached's `_logger_parse_*`).
-fn format_record(r: &Record, out: &mut String) {
-    use std::fmt::Write;
-    // memcached prints the microseconds with %d: not zero-padded.
-    let _ = write!(out, "ts={}.{} gid={} ", r.secs, r.micros, r.gid);
-    match &r.event {
-        Event::ItemGet {
-            key,
-            status,
-            class,
-            fd,
-            size,
-        } => {
-            out.push_str("type=item_get key=");
-            uriencode(key, out);
-            let _ = writeln!(
-                out,
-                " status={} clsid={class} cfd={fd} size={size}",
-                status.name()
-            );
-        }
-        Event::ItemStore {
-            key,
-            status,
-            command,
-            ttl,
-            class,
-            fd,
-            size,
-        } => {
-            out.push_str("type=item_store key=");
-            uriencode(key, out);
-            let _ = writeln!(
-                out,
-                " status={status} cmd={command} ttl={ttl} clsid={class} cfd={fd} size={size}"
-            );
-        }
-        Event::Eviction {
-            key,
-            fetched,
-            ttl,
-            last_access,
-            class,
-            size,
-        } => {
-            out.push_str("type=eviction key=");
-            uriencode(key, out);
-            let fetch = if *fetched { "yes" } else { "no" };
-            let _ = writeln!(
-                out,
-                " fetch={fetch} ttl={ttl} la={last_access} clsid={class} size={size}"
-            );
-        }
-        Event::ConnNew { peer, fd } => {
-            let _ = writeln!(
-                out,
-                "type=conn_new rip={} rport={} transport={} cfd={fd}",
-                peer.ip, peer.port, peer.transport
-            );
-        }
-        Event::ConnClose { peer, reason, fd } => {
-            let _ = writeln!(
-                out,
-                "type=conn_close rip={} rport={} transport={} reason={} cfd={fd}",
-                peer.ip,
-                peer.port,
-                peer.transport,
-                reason.name()
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,54 +446,5 @@ mod tests {
         );
         assert_eq!(parse_kinds([&b"deletions"[..]]), None);
         assert_eq!(parse_kinds([&b"fetchers"[..], b"noreply"]), None);
-    }
-
-    #[test]
-    fn keys_are_uri_encoded() {
-        let mut s = String::new();
-        uriencode(b"a b/c%~_.-Z9\x01", &mut s);
-        assert_eq!(s, "a%20b%2Fc%25~_.-Z9%01");
-    }
-
-    #[test]
-    fn lines_have_memcached_fields() {
-        let mut s = String::new();
-        let r = Record {
-            secs: 1700000000,
-            micros: 4207,
-            gid: 9,
-            kind: kind::MUTATIONS,
-            event: Event::ItemStore {
-                key: b"k"[..].into(),
-                status: "stored",
-                command: "set",
-                ttl: 0,
-                class: 1,
-                fd: 25,
-                size: 1,
-            },
-        };
-        format_record(&r, &mut s);
-        assert_eq!(
-            s,
-            "ts=1700000000.4207 gid=9 type=item_store key=k status=stored cmd=set ttl=0 clsid=1 cfd=25 size=1\n"
-        );
-        s.clear();
-        let r = Record {
-            secs: 1,
-            micros: 0,
-            gid: 2,
-            kind: kind::CONNEVENTS,
-            event: Event::ConnClose {
-                peer: Peer::inet(Some("127.0.0.1:5000".parse().unwrap()), "tcp"),
-                reason: CloseReason::IdleTimeout,
-                fd: 7,
-            },
-        };
-        format_record(&r, &mut s);
-        assert_eq!(
-            s,
-            "ts=1.0 gid=2 type=conn_close rip=127.0.0.1 rport=5000 transport=tcp reason=idle_timeout cfd=7\n"
-        );
     }
 }

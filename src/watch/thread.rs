@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use super::{format_record, lock, release, NewWatcher, Queue, LOGGER};
+use super::format::format_record;
+use super::{lock, release, NewWatcher, Queue, LOGGER};
 
 /// How often the thread looks for events while someone watches. Events wait at most this long.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
