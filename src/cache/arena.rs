@@ -555,7 +555,7 @@ impl FreeList {
 
 mod file;
 
-pub use file::{memfd, AdoptedPage, Adoption};
+pub use file::{memfd, stored_words, AdoptedPage, Adoption, LAYOUT_VERSION};
 
 #[cfg(test)]
 mod tests;

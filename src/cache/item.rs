@@ -31,6 +31,10 @@
 
 use super::arena::STATE_AT;
 
+/// Changes whenever an item's header, or the marks and links of its chunks, change: a cache
+/// file written by a build of another item layout is not read.
+pub const LAYOUT_VERSION: u64 = 1;
+
 /// Read since stored.
 pub const FETCHED: u8 = 1;
 /// Marked stale by a meta invalidation.

@@ -27,6 +27,7 @@ mod ops;
 mod restore;
 pub mod slabs;
 mod store;
+mod warm;
 pub use store::log_refusal;
 mod table;
 
@@ -46,9 +47,11 @@ pub use clock::{Clock, RelTime};
 use item::Header;
 pub use lru::{LruSettings, LruTuning, TuneError};
 pub use meta::{ItemMut, MetaArith, MetaDelete, MetaGetOptions};
+pub use restore::Restored;
 pub use slabs::SlabClasses;
 use slabs::{ClassTable, Slabs};
 use table::Table;
+pub use warm::{EmptyBecause, WarmStart};
 
 /// How many shards the keys are spread over: enough that worker threads rarely meet on a lock.
 const SHARDS: usize = 64;

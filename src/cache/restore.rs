@@ -17,11 +17,12 @@ use std::sync::Arc;
 
 use super::arena::{Adoption, Arena, Chunk, STATE_AT};
 use super::item::{self, Header};
+use super::warm::{OLDEST_CAS_WORD, OLDEST_LIVE_WORD};
 use super::{Cache, CacheConfig, Clock, RelTime};
 
 /// The file header word (of those the arena leaves to the cache) holding the unix time that
 /// relative time 0 stood for when the items' times were written.
-const TIME_BASE_WORD: usize = 0;
+pub(super) const TIME_BASE_WORD: usize = 0;
 
 /// What a scan of a reopened arena found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -64,16 +65,20 @@ impl Cache {
     /// Takes over every chunk of a reopened arena and indexes the items it holds.
     fn adopt(&self, mut adoption: Adoption) -> Restored {
         let arena = self.arena();
-        let base = arena
-            .meta_words()
-            .get(TIME_BASE_WORD)
-            .map_or(0, |w| w.load(Ordering::Relaxed) as i64);
+        let word = |i: usize| {
+            arena
+                .meta_words()
+                .get(i)
+                .map_or(0, |w| w.load(Ordering::Relaxed))
+        };
+        let base = word(TIME_BASE_WORD) as i64;
         // Times were relative to the old process's start; make them relative to this one's.
         let shift = if base == 0 {
             0
         } else {
             base - self.clock.process_started()
         };
+        let flush = self.resume_flush(word(OLDEST_LIVE_WORD), word(OLDEST_CAS_WORD), shift);
         let largest_header = item::header_len(item::HAS_FLAGS, self.use_cas);
         let mut heads = Vec::new();
         let mut further: HashMap<usize, Vec<(u32, Chunk)>> = HashMap::new();
@@ -104,7 +109,7 @@ impl Cache {
         let mut last_cas = 0;
         for head in heads {
             let chain = further.remove(&head.chunk.offset()).unwrap_or_default();
-            match self.relink(head, chain, shift, now) {
+            match self.relink(head, chain, shift, now, &flush) {
                 Some(cas) => {
                     restored.items += 1;
                     last_cas = last_cas.max(cas);
@@ -130,8 +135,11 @@ impl Cache {
         mut chain: Vec<(u32, Chunk)>,
         shift: i64,
         now: RelTime,
+        flush: &StoppedFlush,
     ) -> Option<u64> {
-        let expired = |h: &Header| h.exptime != 0 && shifted(h.exptime, shift) <= i64::from(now);
+        let expired = |h: &Header| {
+            h.exptime != 0 && shifted(h.exptime, shift) <= i64::from(now) || flush.covers(h)
+        };
         let readable = self.readable(&head, &mut chain);
         let Some(mut header) = readable.filter(|h| !expired(h)) else {
             self.free_adopted(head.chunk);
@@ -201,10 +209,44 @@ impl Cache {
         whole.then_some(header)
     }
 
+    /// The last run's `flush_all` state, written at its stop on its clock: a flush that has
+    /// taken effect by now drops what it covers during the scan; one still to come (`flush_all
+    /// N`) is carried over to this run's clock.
+    fn resume_flush(&self, oldest_live: u64, oldest_cas: u64, shift: i64) -> StoppedFlush {
+        let oldest_live = oldest_live as i64;
+        let fired = oldest_live != 0 && oldest_live + shift <= i64::from(self.clock.now());
+        if oldest_live != 0 && !fired {
+            let on_this_clock = RelTime::try_from(oldest_live + shift).unwrap_or(RelTime::MAX);
+            self.oldest_live.store(on_this_clock, Ordering::Release);
+            self.oldest_cas.store(oldest_cas, Ordering::Release);
+        }
+        StoppedFlush {
+            fired,
+            oldest_live,
+            oldest_cas,
+        }
+    }
+
     /// Frees an adopted chunk that holds nothing to keep (it counted as used when adopted).
     fn free_adopted(&self, chunk: Chunk) {
         let class = self.slabs.class_of_page(chunk.page());
         self.slabs.free(class, chunk);
+    }
+}
+
+/// A `flush_all` of the last run, on its clock.
+struct StoppedFlush {
+    fired: bool,
+    oldest_live: i64,
+    oldest_cas: u64,
+}
+
+impl StoppedFlush {
+    /// Whether the flush invalidated an item (memcached's rule, as `Cache::is_flushed`).
+    fn covers(&self, h: &Header) -> bool {
+        self.fired
+            && (i64::from(h.time) <= self.oldest_live
+                || (self.oldest_cas != 0 && h.cas != 0 && h.cas < self.oldest_cas))
     }
 }
 

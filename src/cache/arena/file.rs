@@ -26,7 +26,7 @@ const MAGIC: u64 = u64::from_le_bytes(*b"MCRSAREN");
 
 /// Changes whenever the layout of the file, the page table or a chunk changes: an arena of
 /// another layout starts empty.
-const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 1;
 
 const HEADER_LEN: usize = 4096;
 
@@ -126,14 +126,38 @@ fn matches(meta: &MmapRaw, pages: usize) -> bool {
         && w[3].load(Ordering::Relaxed) == pages as u64
 }
 
-/// A new memfd, the arena's home under systemd (kept in its file-descriptor store).
-pub fn memfd(name: &str) -> io::Result<File> {
+/// A new memfd, the arena's home under systemd (kept in its file-descriptor store). With
+/// `huge`, backed by huge pages (`-L`), which needs pages reserved in hugetlbfs.
+pub fn memfd(name: &str, huge: bool) -> io::Result<File> {
     use std::os::fd::FromRawFd;
     let name = std::ffi::CString::new(name).map_err(|_| io::Error::other("memfd name"))?;
+    let flags = libc::MFD_CLOEXEC | if huge { libc::MFD_HUGETLB } else { 0 };
     // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
-    let fd = crate::os::check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    let fd = crate::os::check(unsafe { libc::memfd_create(name.as_ptr(), flags) })?;
     // SAFETY: `fd` was just returned by memfd_create, is open, and nothing else owns it.
     Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// The header words the layers above kept in `file` (those [`Arena::meta_words`] gives),
+/// read without mapping it, when it holds an arena of this build's layout, whatever its
+/// size; `None` for an empty file or any other.
+pub fn stored_words(file: &File) -> io::Result<Option<Vec<u64>>> {
+    use std::os::unix::fs::FileExt;
+    if file.metadata()?.len() < HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let mut header = vec![0u8; HEADER_LEN];
+    file.read_exact_at(&mut header, 0)?;
+    let words: Vec<u64> = header
+        .chunks_exact(8)
+        .map(|w| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(w);
+            u64::from_ne_bytes(bytes)
+        })
+        .collect();
+    let ours = words[0] == MAGIC && words[1] == LAYOUT_VERSION && words[2] == PAGE_SIZE as u64;
+    Ok(ours.then(|| words[OWN_WORDS..].to_vec()))
 }
 
 impl Arena {

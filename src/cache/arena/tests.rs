@@ -187,7 +187,7 @@ fn a_used_page_cut_anew_has_no_chunk_that_looks_live() {
 
 #[test]
 fn an_arena_in_a_file_is_found_again_chunk_for_chunk() {
-    let file = memfd("arena-test").expect("memfd");
+    let file = memfd("arena-test", false).expect("memfd");
     let (arena, adoption) = Arena::in_file(&file, 3 * PAGE_SIZE).expect("map");
     assert!(adoption.is_none(), "a new file has nothing to adopt");
     let mut carving = arena.carve(arena.alloc_page().expect("page"), 4096, 5);

@@ -38,7 +38,7 @@ fn set(c: &Cache, key: &[u8], flags: u32, exptime: RelTime, data: &[u8]) -> u64 
 
 #[test]
 fn every_item_comes_back_from_its_file_as_it_was() {
-    let file = arena::memfd("restore-test").expect("memfd");
+    let file = arena::memfd("restore-test", false).expect("memfd");
     let (c, restored) = open(&file, 64 * MB);
     assert_eq!(restored, Restored::default(), "a new file holds nothing");
     let now = c.clock().now();
@@ -113,7 +113,7 @@ fn every_item_comes_back_from_its_file_as_it_was() {
 
 #[test]
 fn items_that_expired_while_the_cache_was_down_are_left_out() {
-    let file = arena::memfd("restore-expiry").expect("memfd");
+    let file = arena::memfd("restore-expiry", false).expect("memfd");
     let (c, _) = open(&file, 4 * MB);
     let now = c.clock().now();
     set(&c, b"short", 0, now + 100, b"gone after the downtime");
@@ -141,7 +141,7 @@ fn items_that_expired_while_the_cache_was_down_are_left_out() {
 
 #[test]
 fn a_file_of_another_size_starts_empty() {
-    let file = arena::memfd("restore-size").expect("memfd");
+    let file = arena::memfd("restore-size", false).expect("memfd");
     let (c, _) = open(&file, 4 * MB);
     set(&c, b"k", 0, 0, b"v");
     drop(c);
@@ -153,7 +153,7 @@ fn a_file_of_another_size_starts_empty() {
 
 #[test]
 fn a_page_that_moved_to_another_class_brings_back_nothing_it_held() {
-    let file = arena::memfd("restore-move").expect("memfd");
+    let file = arena::memfd("restore-move", false).expect("memfd");
     let (c, _) = open(&file, 8 * MB);
     // Values full of the LIVE mark: what a page's old bytes hold where its new chunks start.
     let small = |i: usize| [vec![item::LIVE; 96], value(i, 4)].concat();
