@@ -5,6 +5,7 @@
 //! returns on failure into the OS error.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// A C return value that can mean failure by being `-1`.
 pub trait MinusOne: Copy + PartialEq {
@@ -43,6 +44,86 @@ pub fn os_reason(e: &io::Error) -> String {
     }
 }
 
+/// Room for one control message carrying `FDS_MAX` descriptors, aligned as `cmsghdr` needs.
+const FDS_MAX: usize = 8;
+type ControlBuffer = [u64; 8 + FDS_MAX / 2];
+
+/// Sends `message` on a connected datagram socket with `fds` attached (`SCM_RIGHTS`): how a
+/// service hands descriptors to systemd's file-descriptor store.
+pub fn send_with_fds(socket: &impl AsRawFd, message: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    if fds.is_empty() || fds.len() > FDS_MAX {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    let data_len = std::mem::size_of_val(fds);
+    let mut control: ControlBuffer = [0; 8 + FDS_MAX / 2];
+    let mut iov = libc::iovec {
+        iov_base: message.as_ptr().cast_mut().cast(),
+        iov_len: message.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid empty one; its pointers are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(data_len as u32) } as usize;
+    debug_assert!(msg.msg_controllen <= std::mem::size_of::<ControlBuffer>());
+    // SAFETY: msg_control points to `control`, 8-aligned and at least CMSG_SPACE(data_len)
+    // bytes (FDS_MAX descriptors fit), so the first header and its data lie inside it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(data_len as u32) as usize;
+        std::ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), libc::CMSG_DATA(cmsg), data_len);
+    }
+    // SAFETY: `msg` and everything it points to (message, iov, control) outlive the call.
+    let sent = check(unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })?;
+    if sent as usize != message.len() {
+        return Err(io::Error::from(io::ErrorKind::WriteZero));
+    }
+    Ok(())
+}
+
+/// Receives one datagram of at most `buf.len()` bytes and the descriptors attached to it (at
+/// most `FDS_MAX`; the kernel closes any beyond). The other side of [`send_with_fds`], for
+/// tests that play systemd.
+pub fn recv_with_fds(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut control: ControlBuffer = [0; 8 + FDS_MAX / 2];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid empty one; its pointers are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of::<ControlBuffer>();
+    // SAFETY: `msg` points to `buf` and `control`, which outlive the call and are as long as
+    // msg says.
+    let n = check(unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })?;
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled `control` with msg_controllen bytes of well-formed control
+    // messages; CMSG_FIRSTHDR/NXTHDR stay inside them, and each SCM_RIGHTS message's data is
+    // an array of descriptors now open in this process and owned by nobody else.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg);
+                let bytes = (*cmsg).cmsg_len - libc::CMSG_LEN(0) as usize;
+                for i in 0..bytes / std::mem::size_of::<RawFd>() {
+                    let fd = data.cast::<RawFd>().add(i).read_unaligned();
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n as usize, fds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +136,25 @@ mod tests {
         let err = check(unsafe { libc::close(-1) }).expect_err("close(-1) fails");
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
         assert_eq!(os_reason(&err), "Bad file descriptor");
+    }
+
+    #[test]
+    fn descriptors_pass_over_a_datagram_socket() {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::net::UnixDatagram;
+        let (a, b) = UnixDatagram::pair().expect("socket pair");
+        let mut file = crate::cache::arena::memfd("os-test", false).expect("memfd");
+        file.write_all(b"passed").expect("write");
+        send_with_fds(&a, b"FDSTORE=1\n", &[file.as_raw_fd()]).expect("send");
+        let mut buf = [0u8; 64];
+        let (n, fds) = recv_with_fds(&b, &mut buf).expect("receive");
+        assert_eq!(&buf[..n], b"FDSTORE=1\n");
+        assert_eq!(fds.len(), 1);
+        let mut received = std::fs::File::from(fds.into_iter().next().expect("one fd"));
+        received.rewind().expect("seek");
+        let mut text = String::new();
+        received.read_to_string(&mut text).expect("read");
+        assert_eq!(text, "passed", "the same open file");
+        assert!(send_with_fds(&a, b"x", &[]).is_err(), "nothing to pass");
     }
 }

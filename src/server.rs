@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::auth::AuthFile;
-use crate::cache::{Cache, CacheConfig, Clock};
+use crate::cache::{Cache, CacheConfig, Clock, WarmStart};
 use crate::config::Settings;
 use crate::conn_table::ConnTable;
 use crate::stats::PrefixStats;
@@ -116,27 +116,22 @@ pub struct Server {
 impl Server {
     /// Builds the shared state from settings, mapping the cache's memory.
     pub fn new(settings: Settings) -> std::io::Result<Server> {
-        let clock = Arc::new(Clock::new());
-        let cache = Cache::new(
-            &CacheConfig {
-                memory_limit: settings.memory_limit,
-                item_size_max: settings.item_size_max,
-                use_cas: settings.use_cas,
-                evictions: settings.evictions,
-                hashpower_init: settings.hashpower_init,
-                slab_classes: settings.slab_classes.clone(),
-                slab_chunk_max: settings.slab_chunk_max,
-                large_pages: settings.large_pages,
-                track_sizes: settings.track_sizes,
-                lru_crawler: settings.lru_crawler,
-                lru_crawler_sleep: settings.lru_crawler_sleep,
-                lru_crawler_tocrawl: settings.lru_crawler_tocrawl,
-                slab_automove: settings.slab_automove,
-                lru: settings.lru,
-            },
-            clock,
-        )?;
-        Ok(Server {
+        let cache = Cache::new(&cache_config(&settings), Arc::new(Clock::new()))?;
+        Ok(Server::around(settings, cache))
+    }
+
+    /// Builds the shared state with the cache's memory in `file` (a memfd kept by systemd, or
+    /// `-e`'s memory file), keeping the items of a clean stop.
+    pub fn with_cache_file(
+        settings: Settings,
+        file: &std::fs::File,
+    ) -> std::io::Result<(Server, WarmStart)> {
+        let (cache, start) = Cache::reopen(&cache_config(&settings), Arc::new(Clock::new()), file)?;
+        Ok((Server::around(settings, cache), start))
+    }
+
+    fn around(settings: Settings, cache: Cache) -> Server {
+        Server {
             prefix_stats: PrefixStats::new(settings.prefix_delimiter),
             verbosity: AtomicU32::new(settings.verbose),
             settings,
@@ -148,11 +143,31 @@ impl Server {
             tls: None,
             conn_table: ConnTable::default(),
             hooks: ProcessHooks::default(),
-        })
+        }
     }
 
     /// Current verbosity level.
     pub fn verbosity(&self) -> u32 {
         self.verbosity.load(Ordering::Relaxed)
+    }
+}
+
+/// What the cache is built with, from the settings.
+fn cache_config(settings: &Settings) -> CacheConfig {
+    CacheConfig {
+        memory_limit: settings.memory_limit,
+        item_size_max: settings.item_size_max,
+        use_cas: settings.use_cas,
+        evictions: settings.evictions,
+        hashpower_init: settings.hashpower_init,
+        slab_classes: settings.slab_classes.clone(),
+        slab_chunk_max: settings.slab_chunk_max,
+        large_pages: settings.large_pages,
+        track_sizes: settings.track_sizes,
+        lru_crawler: settings.lru_crawler,
+        lru_crawler_sleep: settings.lru_crawler_sleep,
+        lru_crawler_tocrawl: settings.lru_crawler_tocrawl,
+        slab_automove: settings.slab_automove,
+        lru: settings.lru,
     }
 }

@@ -346,13 +346,11 @@ impl Builder {
     /// Lists the accepted flags whose feature is a later milestone, from their final values
     /// (so a file's `-U 5` undone by `-U 0` is not listed), then the recorded `-o` options.
     fn record_not_implemented(&mut self) {
-        let s = &self.settings;
-        let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        let entries = [
-            show(&s.memory_file).map(|p| format!("-e {p}")),
-            self.napi_ids.map(|n| format!("-N {n}")),
-        ];
-        let mut list: Vec<String> = entries.into_iter().flatten().collect();
+        let mut list: Vec<String> = self
+            .napi_ids
+            .map(|n| format!("-N {n}"))
+            .into_iter()
+            .collect();
         list.append(&mut self.extended.not_implemented);
         self.settings.not_implemented = list;
     }

@@ -47,11 +47,6 @@ const RECORDED_WITH_VALUE: &[&str] = &[
 /// Why an option memcached-rs accepts has no effect here, as the start-up log says it. `None`
 /// for an option that is not one of those.
 pub fn without_effect(option: &str) -> Option<&'static str> {
-    if option.starts_with("-e ") {
-        return Some(
-            "memory files (restartable caches) are not supported yet: the cache starts empty",
-        );
-    }
     if option.starts_with("-N ") {
         return Some(
             "there is no NAPI-id thread steering; connections are balanced across workers",

@@ -400,6 +400,6 @@ mod tests {
         let s = run(&[&conf.arg(), "-U", "0"]);
         assert_eq!((s.udp_port, s.evictions), (0, false));
         assert_eq!(run(&[&conf.arg()]).udp_port, 5);
-        assert_eq!(s.not_implemented, vec!["-e /tmp/e".to_string()]);
+        assert_eq!(s.memory_file, Some(std::path::PathBuf::from("/tmp/e")));
     }
 }

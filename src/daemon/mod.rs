@@ -6,6 +6,7 @@ mod privileges;
 mod process;
 pub mod signals;
 mod systemd;
+mod warm;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,9 +92,11 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         }
     }
 
-    let (listeners, datagrams) = match systemd::activated_sockets(settings.tls).map_err(os_error)? {
-        Some(activated) => (activated.listeners, activated.datagrams),
-        None => open_listeners(&settings)?,
+    let passed = systemd::passed_fds(settings.tls).map_err(os_error)?;
+    let (listeners, datagrams) = if passed.has_sockets() {
+        (passed.listeners, passed.datagrams)
+    } else {
+        open_listeners(&settings)?
     };
     // Reached now, while the process may still open a socket only root can reach.
     systemd::connect_notify_socket();
@@ -136,8 +139,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     } else {
         None
     };
-    let mut server = Server::new(settings)
-        .map_err(|e| os_error(format!("failed to map the item memory: {e}")))?;
+    let mut server = warm::build_server(settings, passed.cache)?;
     server.ascii_auth = ascii_auth;
     server.tls = tls;
     server.hooks = crate::server::ProcessHooks {
@@ -184,17 +186,25 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     for w in &workers {
         w.wake();
     }
+    // A thread that panicked may have left an item half written: the cache is then not
+    // marked as cleanly stopped, and the next run starts empty.
+    let mut intact = true;
     for w in workers {
-        w.join();
+        intact &= w.join();
     }
     for t in udp {
         if t.join().is_err() {
             log::error!("a UDP thread panicked");
+            intact = false;
         }
     }
     crate::watch::settle(std::time::Duration::from_millis(500));
     if crawler.join().is_err() {
         log::error!("the LRU crawler thread panicked");
+        intact = false;
+    }
+    if intact {
+        warm::mark_clean_stop(&server);
     }
     if notifier.join().is_err() {
         log::error!("the notifier thread panicked");

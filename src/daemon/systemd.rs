@@ -3,6 +3,7 @@
 //! workers are alive, `RELOADING=1`/`STOPPING=1` around SIGHUP and shutdown. Outside systemd
 //! (no `NOTIFY_SOCKET`, no `LISTEN_FDS`) every function here does nothing.
 
+use std::fs::File;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixListener};
@@ -22,28 +23,49 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(2);
 /// How often the notifier thread looks at the shutdown flag.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Sockets systemd passed: stream sockets to accept on, datagram sockets for UDP.
-pub struct Activated {
+/// The name of the cache's memory in systemd's file-descriptor store (`FDNAME=`).
+pub const CACHE_FD_NAME: &str = "cache";
+
+/// What systemd passed: stream sockets to accept on, datagram sockets for UDP, and the cache's
+/// memory kept in the file-descriptor store by the last run.
+#[derive(Default)]
+pub struct Passed {
     /// TCP and unix stream sockets, listening.
     pub listeners: Vec<Listener>,
     /// UDP sockets.
     pub datagrams: Vec<UdpSocket>,
+    /// The memfd named [`CACHE_FD_NAME`].
+    pub cache: Option<File>,
 }
 
-/// The sockets systemd passed (`LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`). `None` when the
-/// process was not socket-activated. With `tls` (`-Z`) the TCP ones speak TLS, except those
-/// whose name starts with `notls` (the `-l notls:` of a passed socket).
-pub fn activated_sockets(tls: bool) -> Result<Option<Activated>, String> {
+impl Passed {
+    /// Whether systemd passed sockets (socket activation): then they are all the server
+    /// listens on.
+    pub fn has_sockets(&self) -> bool {
+        !self.listeners.is_empty() || !self.datagrams.is_empty()
+    }
+}
+
+/// What systemd passed (`LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`): nothing when the
+/// process was neither socket-activated nor given back its file-descriptor store. With `tls`
+/// (`-Z`) the TCP sockets speak TLS, except those whose name starts with `notls` (the `-l
+/// notls:` of a passed socket).
+pub fn passed_fds(tls: bool) -> Result<Passed, String> {
     let fds = sd_notify::listen_fds_with_names()
         .map_err(|e| format!("socket activation: bad LISTEN_FDS/LISTEN_PID: {e}"))?;
-    if fds.len() == 0 {
-        return Ok(None);
-    }
-    let mut listeners = Vec::new();
-    let mut datagrams = Vec::new();
+    let mut passed = Passed::default();
+    let Passed {
+        listeners,
+        datagrams,
+        cache,
+    } = &mut passed;
     for (fd, name) in fds {
         let what = format!("socket activation: fd {fd} ({name})");
         let owned = net::adopt_inherited_fd(fd).map_err(|e| format!("{what}: {e}"))?;
+        if name == CACHE_FD_NAME {
+            *cache = Some(File::from(owned));
+            continue;
+        }
         let socket = Socket::from(owned);
         let kind = socket.r#type().map_err(|e| format!("{what}: {e}"))?;
         let domain = socket.domain().map_err(|e| format!("{what}: {e}"))?;
@@ -74,10 +96,26 @@ pub fn activated_sockets(tls: bool) -> Result<Option<Activated>, String> {
             ));
         }
     }
-    Ok(Some(Activated {
-        listeners,
-        datagrams,
-    }))
+    Ok(passed)
+}
+
+/// Hands `file` to systemd's file-descriptor store under `name`, to be passed back to the
+/// next run of the service (`FileDescriptorStoreMax=` in the unit). Returns whether there was
+/// a service manager to hand it to; it says nothing back, so a unit without a store simply
+/// drops it.
+pub fn store_fd(name: &str, file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    let Some(socket) = connect_notify_socket() else {
+        return false;
+    };
+    let message = format!("FDSTORE=1\nFDNAME={name}\n");
+    match crate::os::send_with_fds(socket, message.as_bytes(), &[file.as_raw_fd()]) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("sd_notify: FDSTORE of {name}: {e}");
+            false
+        }
+    }
 }
 
 /// The notification socket, connected once and kept for the life of the process: it may sit

@@ -56,11 +56,13 @@ impl WorkerHandle {
         }
     }
 
-    /// Waits for the worker to finish.
-    pub fn join(self) {
-        if self.thread.join().is_err() {
+    /// Waits for the worker to finish; `false` if it panicked.
+    pub fn join(self) -> bool {
+        let finished = self.thread.join().is_ok();
+        if !finished {
             log::error!("a worker thread panicked");
         }
+        finished
     }
 }
 

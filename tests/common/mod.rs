@@ -15,7 +15,10 @@
 // Every test target uses a different subset of these helpers.
 #![allow(dead_code)]
 
+mod fds;
 mod wait;
+#[allow(unused_imports)]
+pub use fds::pass_fds;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -1,0 +1,110 @@
+//! Where the cache's memory lives, so that it outlives the process: a restart finds the items
+//! of the last run there (see `cache::warm` for when they are trusted).
+//!
+//! - `-e PATH` (memcached's memory file): a file on tmpfs or DAX. Unlike memcached, which
+//!   restores only after SIGUSR1, any clean stop (SIGTERM included) leaves it restorable.
+//! - Under systemd: a memfd handed to the service's file-descriptor store (the unit's
+//!   `FileDescriptorStoreMax=`), which systemd passes back on `systemctl restart` and keeps
+//!   across a package upgrade's restart. `systemctl stop` empties the store: the next start is
+//!   cold.
+//! - Otherwise, and with `-L` (huge pages, which a memfd here cannot use): anonymous memory,
+//!   lost at exit as memcached's is.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+
+use super::{os_error, systemd, DaemonError};
+use crate::cache::WarmStart;
+use crate::config::Settings;
+use crate::os::os_reason;
+use crate::server::Server;
+
+/// Builds the server with its cache where the next run can find it. `stored` is the memfd the
+/// last run left in systemd's file-descriptor store, if systemd passed one back.
+pub fn build_server(settings: Settings, stored: Option<File>) -> Result<Server, DaemonError> {
+    let map_error = |e: std::io::Error| os_error(format!("failed to map the item memory: {e}"));
+    if let Some(path) = settings.memory_file.clone() {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| {
+                os_error(format!(
+                    "failed to open the memory file {}: {}",
+                    path.display(),
+                    os_reason(&e)
+                ))
+            })?;
+        let (server, start) = Server::with_cache_file(settings, &file).map_err(map_error)?;
+        report(&format!("the memory file {}", path.display()), start);
+        return Ok(server);
+    }
+    if settings.large_pages {
+        if stored.is_some() || under_systemd() {
+            log::warn!(
+                "-L: the cache is in anonymous huge pages, which do not outlive the process: \
+                 it starts empty after every restart"
+            );
+        }
+        return Server::new(settings).map_err(map_error);
+    }
+    if let Some(file) = stored {
+        let (server, start) = Server::with_cache_file(settings, &file).map_err(map_error)?;
+        report("systemd's file-descriptor store", start);
+        return Ok(server);
+    }
+    if under_systemd() {
+        let file = match crate::cache::arena::memfd("memcached-rs-cache", false) {
+            Ok(file) => file,
+            Err(e) => {
+                log::warn!("memfd_create: {e}; the cache will not outlive this process");
+                return Server::new(settings).map_err(map_error);
+            }
+        };
+        let (server, _) = Server::with_cache_file(settings, &file).map_err(map_error)?;
+        if systemd::store_fd(systemd::CACHE_FD_NAME, &file) {
+            log::info!("cache memory handed to systemd's file-descriptor store");
+        }
+        return Ok(server);
+    }
+    Server::new(settings).map_err(map_error)
+}
+
+/// Whether a service manager supervises the process (it can keep descriptors for it).
+fn under_systemd() -> bool {
+    std::env::var_os("NOTIFY_SOCKET").is_some()
+}
+
+/// One line on how the cache started from `place`: visible by default when the items of the
+/// last run were dropped, since that sends every read to the backend.
+fn report(place: &str, start: WarmStart) {
+    match start {
+        WarmStart::Restored(r) => log::info!(
+            "restored {} items from {place} ({} expired or unreadable, dropped)",
+            r.items,
+            r.dropped
+        ),
+        WarmStart::Empty(crate::cache::EmptyBecause::NoCache) => {
+            log::info!("starting with an empty cache in {place}")
+        }
+        WarmStart::Empty(why) => {
+            log::warn!("starting with an empty cache: {place} was cleared because {why}")
+        }
+    }
+}
+
+/// After every thread that writes items has stopped: marks the cache's file as cleanly
+/// stopped, so the next run restores it.
+pub fn mark_clean_stop(server: &Server) {
+    match server.cache.mark_clean_stop() {
+        Ok(true) => log::info!(
+            "cache kept for the next run: {} items",
+            server.cache.stats().curr_items
+        ),
+        Ok(false) => {}
+        Err(e) => log::error!("could not mark the cache's memory as cleanly stopped: {e}"),
+    }
+}

@@ -1,0 +1,325 @@
+//! The cache survives a restart: with `-e PATH` (memcached's memory file) after SIGTERM and
+//! after SIGUSR1, and under systemd through its file-descriptor store (played here by the test:
+//! it receives the `FDSTORE=1` memfd on its `NOTIFY_SOCKET` and passes it back through
+//! `LISTEN_FDS`, as systemd does on `systemctl restart`). An unclean stop (kill -9) or other
+//! memory settings start empty, with a line saying why.
+
+mod common;
+
+use common::{
+    memcached_rs_bin, pass_fds, running_as_root, temp_path, wait_for_tcp, wait_until, Client,
+    Server, ServerKind,
+};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const ITEMS: usize = 2000;
+
+/// What `gets` shows of every key: value, flags and CAS, byte for byte.
+type Snapshot = BTreeMap<String, String>;
+
+fn key(i: usize) -> String {
+    format!("key:{i}")
+}
+
+/// Stores `ITEMS` items of many sizes (chained ones included), some with flags, one with a
+/// one-hour TTL; then replaces and deletes some, so freed chunks held items.
+fn fill(c: &mut Client) {
+    for i in 0..ITEMS {
+        let len = (i * 37) % 2000 + if i % 500 == 0 { 700_000 } else { 0 };
+        let value: String = (0..len)
+            .map(|j| (b'a' + ((i + j) % 26) as u8) as char)
+            .collect();
+        let flags = if i % 3 == 0 { 0 } else { i * 1000 };
+        let reply = c.request(&format!("set {} {flags} 0 {len}\r\n{value}", key(i)));
+        assert_eq!(reply, "STORED\r\n", "{}", key(i));
+    }
+    assert_eq!(c.request("set ttl 0 3600 1\r\nt"), "STORED\r\n");
+    for i in (0..ITEMS).step_by(7) {
+        assert_eq!(c.request(&format!("delete {}", key(i))), "DELETED\r\n");
+    }
+}
+
+fn snapshot(c: &mut Client) -> Snapshot {
+    (0..ITEMS)
+        .map(|i| (key(i), c.request(&format!("gets {}", key(i)))))
+        .collect()
+}
+
+fn stat(c: &mut Client, name: &str) -> u64 {
+    let stats = c.request("stats");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+}
+
+/// The highest CAS any `gets` of the snapshot showed.
+fn highest_cas(snap: &Snapshot) -> u64 {
+    snap.values()
+        .filter_map(|reply| reply.lines().next()?.split(' ').nth(4)?.parse().ok())
+        .max()
+        .expect("some items")
+}
+
+/// Checks that a restarted server has every item as `before`, the TTL still counting, and CAS
+/// continuing above every CAS handed out.
+fn assert_restored(c: &mut Client, before: &Snapshot, items: u64) {
+    let after = snapshot(c);
+    let differ: Vec<_> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .map(|(k, _)| k)
+        .take(5)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "items differ after the restart: {differ:?}"
+    );
+    assert_eq!(stat(c, "curr_items"), items);
+    let ttl = c.request("mg ttl t");
+    let left: u64 = ttl
+        .trim()
+        .strip_prefix("HD t")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{ttl}"));
+    assert!((3500..=3600).contains(&left), "TTL left: {left}");
+    let reply = c.request("set new 0 0 1\r\nn");
+    assert_eq!(reply, "STORED\r\n");
+    let new_cas: u64 = c
+        .request("gets new")
+        .lines()
+        .next()
+        .expect("a line")
+        .split(' ')
+        .nth(4)
+        .and_then(|c| c.parse().ok())
+        .expect("a CAS");
+    assert!(
+        new_cas > highest_cas(before),
+        "CAS {new_cas} not above those handed out"
+    );
+}
+
+fn memory_file(name: &str) -> PathBuf {
+    let path = temp_path(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn start_with_file(path: &Path, extra: &[&str]) -> Server {
+    let path = path.to_str().expect("a UTF-8 path");
+    let mut args = vec!["-e", path, "-m", "64", "-v"];
+    args.extend_from_slice(extra);
+    Server::start(ServerKind::MemcachedRs, &args)
+}
+
+/// Waits for the server's log to say `line` (the port accepts into its backlog before the
+/// cache is restored, so the line may come just after the start).
+fn log_says(server: &Server, line: &str) {
+    let said = || server.stderr_output().contains(line);
+    let limit = Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + limit;
+    while !said() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log does not say {line:?}:\n{}",
+            server.stderr_output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stop(mut server: Server, signal: &str) {
+    server.signal(signal);
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("it exits");
+    assert!(status.success(), "{status}: {}", server.stderr_output());
+}
+
+fn restarts_with_every_item_after(signal: &str) {
+    let path = memory_file(&format!("restart-{signal}.mem"));
+    let server = start_with_file(&path, &[]);
+    let mut c = server.client();
+    fill(&mut c);
+    let before = snapshot(&mut c);
+    let items = stat(&mut c, "curr_items");
+    drop(c);
+    stop(server, signal);
+
+    let server = start_with_file(&path, &[]);
+    log_says(&server, &format!("restored {items} items"));
+    assert_restored(&mut server.client(), &before, items);
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_memory_file_keeps_every_item_across_sigterm() {
+    restarts_with_every_item_after("TERM");
+}
+
+#[test]
+fn a_memory_file_keeps_every_item_across_sigusr1() {
+    restarts_with_every_item_after("USR1");
+}
+
+#[test]
+fn after_kill_9_the_cache_starts_empty_and_says_why() {
+    let path = memory_file("restart-kill.mem");
+    let mut server = start_with_file(&path, &[]);
+    fill(&mut server.client());
+    server.signal("KILL");
+    assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
+    drop(server);
+    let server = start_with_file(&path, &[]);
+    log_says(&server, "cleared because the last run did not stop cleanly");
+    let mut c = server.client();
+    assert_eq!(stat(&mut c, "curr_items"), 0);
+    assert_eq!(c.request("get key:1"), "END\r\n");
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_changed_memory_setting_starts_empty_and_says_why() {
+    let path = memory_file("restart-settings.mem");
+    let server = start_with_file(&path, &[]);
+    fill(&mut server.client());
+    stop(server, "TERM");
+    let server = start_with_file(&path, &["-I", "2m"]);
+    log_says(&server, "cleared because the memory settings");
+    let mut c = server.client();
+    assert_eq!(stat(&mut c, "curr_items"), 0);
+    assert_eq!(c.request("get key:1"), "END\r\n");
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A daemon the test runs as systemd would, killed if the test ends early.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts memcached-rs notifying `notify`, with `stored` (systemd's file-descriptor store)
+/// passed back as `LISTEN_FDS` named `cache`.
+fn start_service(port: u16, notify: &Path, stored: Option<&OwnedFd>) -> Service {
+    let mut command = Command::new("sh");
+    // LISTEN_PID must be the daemon's pid: the shell's own, which exec keeps.
+    command
+        .args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""])
+        .arg(memcached_rs_bin())
+        .args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-l",
+            "127.0.0.1",
+            "-m",
+            "64",
+        ])
+        .env("NOTIFY_SOCKET", notify)
+        .env_remove("LISTEN_FDS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if running_as_root() {
+        command.args(["-u", "root"]);
+    }
+    if let Some(fd) = stored {
+        command
+            .env("LISTEN_FDS", "1")
+            .env("LISTEN_FDNAMES", "cache");
+        pass_fds(&mut command, vec![fd.as_raw_fd()]);
+    }
+    let service = Service(command.spawn().expect("spawn"));
+    wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], port)));
+    service
+}
+
+/// Receives notifications until `READY=1`, keeping every descriptor stored with
+/// `FDSTORE=1` under its `FDNAME=`.
+fn receive_until_ready(socket: &UnixDatagram, store: &mut BTreeMap<String, OwnedFd>) {
+    let mut ready = false;
+    let mut buf = [0u8; 4096];
+    wait_until("READY=1", Duration::from_secs(15), || {
+        while let Ok((n, fds)) = memcached_rs::os::recv_with_fds(socket, &mut buf) {
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            ready |= message.lines().any(|l| l == "READY=1");
+            if message.lines().any(|l| l == "FDSTORE=1") {
+                let name = message
+                    .lines()
+                    .find_map(|l| l.strip_prefix("FDNAME="))
+                    .unwrap_or("stored")
+                    .to_string();
+                store.insert(name, fds.into_iter().next().expect("a stored fd"));
+            }
+        }
+        ready
+    });
+}
+
+#[test]
+fn under_systemd_the_cache_survives_a_restart_through_the_descriptor_store() {
+    let notify = temp_path("restart-notify.sock");
+    let socket = UnixDatagram::bind(&notify).expect("bind the notify socket");
+    socket.set_nonblocking(true).expect("nonblocking");
+    let port = common::free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut store = BTreeMap::new();
+
+    let mut service = start_service(port, &notify, None);
+    receive_until_ready(&socket, &mut store);
+    assert!(
+        store.contains_key("cache"),
+        "no FDSTORE of the cache: {:?}",
+        store.keys()
+    );
+    let mut c = Client::connect(addr);
+    fill(&mut c);
+    let before = snapshot(&mut c);
+    let items = stat(&mut c, "curr_items");
+    drop(c);
+    // systemctl restart: SIGTERM, then a start with the store passed back.
+    let _ = Command::new("kill")
+        .args(["-TERM", &service.0.id().to_string()])
+        .status();
+    assert!(service.0.wait().expect("wait").success());
+    drop(service);
+
+    service = start_service(port, &notify, store.get("cache"));
+    let mut again = BTreeMap::new();
+    receive_until_ready(&socket, &mut again);
+    assert!(
+        again.is_empty(),
+        "a restored cache is not stored twice: {:?}",
+        again.keys()
+    );
+    assert_restored(&mut Client::connect(addr), &before, items);
+
+    // Killed: the store still holds the memory, but it is not trusted.
+    let _ = Command::new("kill")
+        .args(["-KILL", &service.0.id().to_string()])
+        .status();
+    let _ = service.0.wait();
+    drop(service);
+    let _service = start_service(port, &notify, store.get("cache"));
+    receive_until_ready(&socket, &mut again);
+    let mut c = Client::connect(addr);
+    assert_eq!(stat(&mut c, "curr_items"), 0);
+    assert_eq!(c.request("get key:1"), "END\r\n");
+    let _ = std::fs::remove_file(&notify);
+}
