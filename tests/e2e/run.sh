@@ -77,6 +77,17 @@ fi
 # ---- Boot ------------------------------------------------------------------------------------
 work=$(mktemp -d /tmp/memcached-rs-e2e.XXXXXX)
 cp "$DEB" "$work/"
+# 20,000 items of varied sizes and flags, one with a one-hour TTL, and the gets that read them
+# all back (for the restart checks, 8d).
+awk 'BEGIN {
+    for (i = 0; i < 20000; i++) {
+        len = (i * 37) % 300 + 1; v = sprintf("%0" len "d", i)
+        printf "set key:%d %d 0 %d noreply\r\n%s\r\n", i, (i % 3) * 1000, len, v
+    }
+    printf "set ttl 0 3600 1 noreply\r\nt\r\nmn\r\n"
+}' >"$work/fill.txt"
+awk 'BEGIN { for (i = 0; i < 20000; i += 100) { printf "gets"; for (j = i; j < i + 100; j++) printf " key:%d", j; printf "\r\n" } }' \
+    >"$work/gets.txt"
 debname=$(basename "$DEB")
 log=$work/console.log
 t0=$(date +%s)
@@ -322,6 +333,27 @@ expect "the reload reopened the log file: a new one, the daemon's" "memcache" \
     "$(in_ct sh -c 'test -s /var/log/memcached/memcached.log && stat -c %U /var/log/memcached/memcached.log' 2>&1)"
 in_ct sed -i -e '/^logfile /d' -e '/^-v$/d' /etc/memcached.conf
 check "systemctl restart memcached-rs without the logfile" systemctl restart memcached-rs
+main_pid=$(prop memcached-rs MainPID)
+
+# 8d. The cache survives `systemctl restart` and a reinstall (an upgrade's path): every item
+# with the same value, flags and CAS (compared byte for byte through gets), the TTL still
+# counting. The memory waits in systemd's file-descriptor store while no process runs.
+gets_all() { in_ct timeout 20 sh -c 'nc -q1 127.0.0.1 11211 </srv/e2e/gets.txt | md5sum'; }
+in_ct timeout 20 sh -c 'nc -q1 127.0.0.1 11211 </srv/e2e/fill.txt >/dev/null'
+items=$(stats 11211 | tr -d '\r' | sed -n 's/^STAT curr_items //p')
+expect "20,000 items (and the TTL one) stored" 20002 "$items"
+before=$(gets_all)
+check "systemctl restart memcached-rs with 20,000 items" systemctl restart memcached-rs
+expect "after restart: the same curr_items" "$items" \
+    "$(stats 11211 | tr -d '\r' | sed -n 's/^STAT curr_items //p')"
+expect "after restart: every item identical through gets (md5 of the replies)" "$before" "$(gets_all)"
+ttl=$(in_ct timeout 10 sh -c "printf 'mg ttl t\r\n' | nc -q1 127.0.0.1 11211" | tr -d '\r')
+case $ttl in
+    "HD t35"[0-9][0-9] | "HD t3600") ok "after restart: the TTL is still counting ($ttl)" ;;
+    *) not_ok "after restart: the TTL is still counting" "$ttl" ;;
+esac
+if out=$(in_ct dpkg -i "/srv/e2e/$debname" 2>&1); then ok "dpkg -i with 20,000 items"; else not_ok "dpkg -i with 20,000 items" "$out"; fi
+expect "after the reinstall: every item identical through gets" "$before" "$(gets_all)"
 main_pid=$(prop memcached-rs MainPID)
 
 # 9. Reinstalling (an upgrade's path) restarts the service and keeps a changed config.
