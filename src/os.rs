@@ -44,8 +44,9 @@ pub fn os_reason(e: &io::Error) -> String {
     }
 }
 
+/// The most descriptors [`send_with_fds`] passes in one message.
+pub const FDS_MAX: usize = 8;
 /// Room for one control message carrying `FDS_MAX` descriptors, aligned as `cmsghdr` needs.
-const FDS_MAX: usize = 8;
 type ControlBuffer = [u64; 8 + FDS_MAX / 2];
 
 /// Sends `message` on a connected datagram socket with `fds` attached (`SCM_RIGHTS`): how a

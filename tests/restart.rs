@@ -7,8 +7,7 @@
 mod common;
 
 use common::{
-    memcached_rs_bin, pass_fds, running_as_root, temp_path, wait_for_tcp, wait_until, Client,
-    Server, ServerKind,
+    memcached_rs_bin, pass_fds, running_as_root, temp_path, wait_until, Client, Server, ServerKind,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -213,113 +212,193 @@ impl Drop for Service {
     }
 }
 
-/// Starts memcached-rs notifying `notify`, with `stored` (systemd's file-descriptor store)
-/// passed back as `LISTEN_FDS` named `cache`.
-fn start_service(port: u16, notify: &Path, stored: Option<&OwnedFd>) -> Service {
-    let mut command = Command::new("sh");
-    // LISTEN_PID must be the daemon's pid: the shell's own, which exec keeps.
-    command
-        .args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""])
-        .arg(memcached_rs_bin())
-        .args([
-            "-p",
-            &port.to_string(),
-            "-U",
-            "0",
-            "-l",
-            "127.0.0.1",
-            "-m",
-            "64",
-        ])
-        .env("NOTIFY_SOCKET", notify)
-        .env_remove("LISTEN_FDS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if running_as_root() {
-        command.args(["-u", "root"]);
-    }
-    if let Some(fd) = stored {
-        command
-            .env("LISTEN_FDS", "1")
-            .env("LISTEN_FDNAMES", "cache");
-        pass_fds(&mut command, vec![fd.as_raw_fd()]);
-    }
-    let service = Service(command.spawn().expect("spawn"));
-    wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], port)));
-    service
+/// systemd's side of a service: its notification socket and its file-descriptor store
+/// (`FDSTORE=1` adds under `FDNAME=`, `FDSTOREREMOVE=1` drops every descriptor of a name).
+struct Manager {
+    socket: UnixDatagram,
+    path: PathBuf,
+    store: Vec<(String, OwnedFd)>,
 }
 
-/// Receives notifications until `READY=1`, keeping every descriptor stored with
-/// `FDSTORE=1` under its `FDNAME=`.
-fn receive_until_ready(socket: &UnixDatagram, store: &mut BTreeMap<String, OwnedFd>) {
-    let mut ready = false;
-    let mut buf = [0u8; 4096];
-    wait_until("READY=1", Duration::from_secs(15), || {
-        while let Ok((n, fds)) = memcached_rs::os::recv_with_fds(socket, &mut buf) {
-            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-            ready |= message.lines().any(|l| l == "READY=1");
-            if message.lines().any(|l| l == "FDSTORE=1") {
+impl Manager {
+    fn new() -> Manager {
+        let path = temp_path("restart-notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+        socket.set_nonblocking(true).expect("nonblocking");
+        Manager {
+            socket,
+            path,
+            store: Vec::new(),
+        }
+    }
+
+    fn stored(&self, name: &str) -> usize {
+        self.store.iter().filter(|(n, _)| n == name).count()
+    }
+
+    /// Starts memcached-rs with `args`, passing the store back as systemd does
+    /// (`LISTEN_FDS`, `LISTEN_FDNAMES`); returns once it has said `READY=1`.
+    fn start(&mut self, args: &[&str]) -> Service {
+        let mut command = Command::new("sh");
+        // LISTEN_PID must be the daemon's pid: the shell's own, which exec keeps.
+        command
+            .args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""])
+            .arg(memcached_rs_bin())
+            .args(args)
+            .args(["-U", "0", "-m", "64"])
+            .env("NOTIFY_SOCKET", &self.path)
+            .env_remove("LISTEN_FDS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if running_as_root() {
+            command.args(["-u", "root"]);
+        }
+        if !self.store.is_empty() {
+            let names: Vec<&str> = self.store.iter().map(|(n, _)| n.as_str()).collect();
+            command
+                .env("LISTEN_FDS", self.store.len().to_string())
+                .env("LISTEN_FDNAMES", names.join(":"));
+            pass_fds(
+                &mut command,
+                self.store.iter().map(|(_, fd)| fd.as_raw_fd()).collect(),
+            );
+        }
+        let service = Service(command.spawn().expect("spawn"));
+        self.receive_until_ready();
+        service
+    }
+
+    fn receive_until_ready(&mut self) {
+        let mut ready = false;
+        let mut buf = [0u8; 4096];
+        wait_until("READY=1", Duration::from_secs(15), || {
+            while let Ok((n, fds)) = memcached_rs::os::recv_with_fds(&self.socket, &mut buf) {
+                let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let says = |line: &str| message.lines().any(|l| l == line);
+                ready |= says("READY=1");
                 let name = message
                     .lines()
                     .find_map(|l| l.strip_prefix("FDNAME="))
                     .unwrap_or("stored")
                     .to_string();
-                store.insert(name, fds.into_iter().next().expect("a stored fd"));
+                if says("FDSTOREREMOVE=1") {
+                    self.store.retain(|(n, _)| *n != name);
+                }
+                if says("FDSTORE=1") {
+                    self.store
+                        .extend(fds.into_iter().map(|fd| (name.clone(), fd)));
+                }
             }
-        }
-        ready
-    });
+            ready
+        });
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn signal(service: &Service, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &service.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
 }
 
 #[test]
 fn under_systemd_the_cache_survives_a_restart_through_the_descriptor_store() {
-    let notify = temp_path("restart-notify.sock");
-    let socket = UnixDatagram::bind(&notify).expect("bind the notify socket");
-    socket.set_nonblocking(true).expect("nonblocking");
+    let mut systemd = Manager::new();
     let port = common::free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut store = BTreeMap::new();
+    let args = ["-p", &port.to_string(), "-l", "127.0.0.1"];
 
-    let mut service = start_service(port, &notify, None);
-    receive_until_ready(&socket, &mut store);
-    assert!(
-        store.contains_key("cache"),
-        "no FDSTORE of the cache: {:?}",
-        store.keys()
+    let mut service = systemd.start(&args);
+    assert_eq!(systemd.stored("cache"), 1, "the cache's memfd is stored");
+    assert_eq!(
+        systemd.stored("listener"),
+        1,
+        "the listening socket is stored"
     );
     let mut c = Client::connect(addr);
     fill(&mut c);
     let before = snapshot(&mut c);
     let items = stat(&mut c, "curr_items");
     drop(c);
-    // systemctl restart: SIGTERM, then a start with the store passed back.
-    let _ = Command::new("kill")
-        .args(["-TERM", &service.0.id().to_string()])
-        .status();
+
+    // systemctl restart: SIGTERM, then a start with the store passed back. A client connecting
+    // all the while is never refused: it waits in the kept socket's backlog.
+    let connecting = std::thread::spawn(move || {
+        let mut refused = 0;
+        for _ in 0..50 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                Ok(mut s) => {
+                    use std::io::{Read, Write};
+                    s.set_read_timeout(Some(Duration::from_secs(10)))
+                        .expect("timeout");
+                    let _ = s.write_all(b"version\r\n");
+                    let mut reply = [0u8; 64];
+                    if !matches!(s.read(&mut reply), Ok(n) if reply[..n].starts_with(b"VERSION")) {
+                        refused += 1;
+                    }
+                }
+                Err(_) => refused += 1,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        refused
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&service, "TERM");
     assert!(service.0.wait().expect("wait").success());
     drop(service);
-
-    service = start_service(port, &notify, store.get("cache"));
-    let mut again = BTreeMap::new();
-    receive_until_ready(&socket, &mut again);
-    assert!(
-        again.is_empty(),
-        "a restored cache is not stored twice: {:?}",
-        again.keys()
+    service = systemd.start(&args);
+    assert_eq!(
+        connecting.join().expect("the client thread"),
+        0,
+        "connections refused or unanswered"
+    );
+    assert_eq!(
+        systemd.stored("cache"),
+        1,
+        "a restored cache is not stored twice"
+    );
+    assert_eq!(
+        systemd.stored("listener"),
+        1,
+        "the kept socket replaces itself"
     );
     assert_restored(&mut Client::connect(addr), &before, items);
 
+    // Another port: the kept socket is closed and dropped from the store.
+    signal(&service, "TERM");
+    assert!(service.0.wait().expect("wait").success());
+    drop(service);
+    let other = common::free_port();
+    service = systemd.start(&["-p", &other.to_string(), "-l", "127.0.0.1"]);
+    assert_eq!(systemd.stored("listener"), 1);
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the old port is closed"
+    );
+    assert_restored_count(
+        &mut Client::connect(SocketAddr::from(([127, 0, 0, 1], other))),
+        items + 1,
+    );
+
     // Killed: the store still holds the memory, but it is not trusted.
-    let _ = Command::new("kill")
-        .args(["-KILL", &service.0.id().to_string()])
-        .status();
+    signal(&service, "KILL");
     let _ = service.0.wait();
     drop(service);
-    let _service = start_service(port, &notify, store.get("cache"));
-    receive_until_ready(&socket, &mut again);
-    let mut c = Client::connect(addr);
+    let _service = systemd.start(&["-p", &other.to_string(), "-l", "127.0.0.1"]);
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], other)));
     assert_eq!(stat(&mut c, "curr_items"), 0);
     assert_eq!(c.request("get key:1"), "END\r\n");
-    let _ = std::fs::remove_file(&notify);
+}
+
+fn assert_restored_count(c: &mut Client, items: u64) {
+    assert_eq!(stat(c, "curr_items"), items);
 }

@@ -93,11 +93,18 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     }
 
     let passed = systemd::passed_fds(settings.tls).map_err(os_error)?;
-    let (listeners, datagrams) = if passed.has_sockets() {
+    let activated = passed.has_sockets();
+    let (listeners, datagrams) = if activated {
         (passed.listeners, passed.datagrams)
     } else {
-        open_listeners(&settings)?
+        let kept = net::KeptSockets::new(passed.kept);
+        let replacing = !kept.is_empty();
+        let (listeners, datagrams) = open_listeners(&settings, &kept)?;
+        drop(kept);
+        keep_listeners(&listeners, &datagrams, replacing);
+        (listeners, datagrams)
     };
+    let listeners_kept = !activated && warm::under_systemd();
     // Reached now, while the process may still open a socket only root can reach.
     systemd::connect_notify_socket();
     privileges::drop_root(settings.user.as_deref())?;
@@ -215,8 +222,14 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     if let Some(path) = &server.settings.pid_file {
         process::remove_pid_file(path);
     }
-    if let Some(path) = &server.settings.unix_socket {
-        // memcached leaves the socket file behind; a clean exit should not.
+    if let Some(path) = server
+        .settings
+        .unix_socket
+        .as_ref()
+        .filter(|_| !listeners_kept)
+    {
+        // memcached leaves the socket file behind; a clean exit should not (unless the socket
+        // waits in systemd's store for the next run).
         if let Err(e) = std::fs::remove_file(path) {
             log::warn!("could not remove {}: {e}", path.display());
         }
@@ -298,11 +311,29 @@ fn write_port_file(tcp: &[&std::net::TcpListener], udp: &[std::net::UdpSocket]) 
 
 /// The sockets to serve: the `-s` unix socket (which, as in memcached, turns the network
 /// off), else TCP on every `-l` address and, with `-U`, UDP on the same addresses.
+/// Under systemd, hands the listening sockets to its file-descriptor store, so that they
+/// outlive this run (`replacing` those the last run left there).
+fn keep_listeners(listeners: &[net::Listener], datagrams: &[std::net::UdpSocket], replacing: bool) {
+    use std::os::fd::AsRawFd;
+    if !warm::under_systemd() {
+        return;
+    }
+    let fds: Vec<_> = listeners
+        .iter()
+        .map(AsRawFd::as_raw_fd)
+        .chain(datagrams.iter().map(AsRawFd::as_raw_fd))
+        .collect();
+    if systemd::store_listeners(&fds, replacing) {
+        log::info!("listening sockets handed to systemd's file-descriptor store");
+    }
+}
+
 fn open_listeners(
     settings: &Settings,
+    kept: &net::KeptSockets,
 ) -> Result<(Vec<net::Listener>, Vec<std::net::UdpSocket>), DaemonError> {
     if let Some(path) = &settings.unix_socket {
-        let l = net::bind_unix(path, settings.unix_mask, settings.backlog)
+        let l = net::bind_unix(path, settings.unix_mask, settings.backlog, kept)
             .map_err(|e| os_error(e.to_string()))?;
         return Ok((vec![net::Listener::Unix(l)], Vec::new()));
     }
@@ -310,12 +341,12 @@ fn open_listeners(
     let tcp = if settings.port == 0 {
         Vec::new()
     } else {
-        net::bind_tcp(settings).map_err(|e| os_error(e.to_string()))?
+        net::bind_tcp(settings, kept).map_err(|e| os_error(e.to_string()))?
     };
     let udp = if settings.udp_port == 0 {
         Vec::new()
     } else {
-        net::bind_udp(settings).map_err(|e| os_error(e.to_string()))?
+        net::bind_udp(settings, kept).map_err(|e| os_error(e.to_string()))?
     };
     write_port_file(&tcp.iter().map(|(l, _)| l).collect::<Vec<_>>(), &udp);
     let listeners = tcp

@@ -25,6 +25,8 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// The name of the cache's memory in systemd's file-descriptor store (`FDNAME=`).
 pub const CACHE_FD_NAME: &str = "cache";
+/// The name of the listening sockets kept there.
+const LISTENER_FD_NAME: &str = "listener";
 
 /// What systemd passed: stream sockets to accept on, datagram sockets for UDP, and the cache's
 /// memory kept in the file-descriptor store by the last run.
@@ -36,6 +38,8 @@ pub struct Passed {
     pub datagrams: Vec<UdpSocket>,
     /// The memfd named [`CACHE_FD_NAME`].
     pub cache: Option<File>,
+    /// The listening sockets the last run kept in the store.
+    pub kept: Vec<OwnedFd>,
 }
 
 impl Passed {
@@ -58,12 +62,17 @@ pub fn passed_fds(tls: bool) -> Result<Passed, String> {
         listeners,
         datagrams,
         cache,
+        kept,
     } = &mut passed;
     for (fd, name) in fds {
         let what = format!("socket activation: fd {fd} ({name})");
         let owned = net::adopt_inherited_fd(fd).map_err(|e| format!("{what}: {e}"))?;
         if name == CACHE_FD_NAME {
             *cache = Some(File::from(owned));
+            continue;
+        }
+        if name == LISTENER_FD_NAME {
+            kept.push(owned);
             continue;
         }
         let socket = Socket::from(owned);
@@ -97,6 +106,30 @@ pub fn passed_fds(tls: bool) -> Result<Passed, String> {
         }
     }
     Ok(passed)
+}
+
+/// Keeps the listening sockets in systemd's file-descriptor store, in place of those the last
+/// run kept (the ones no longer listened on are closed with it): the next run listens on the
+/// same sockets, so a client connecting while the service restarts waits in the backlog
+/// instead of being refused. Returns whether they were handed over.
+pub fn store_listeners(fds: &[std::os::fd::RawFd], replacing: bool) -> bool {
+    let Some(socket) = connect_notify_socket() else {
+        return false;
+    };
+    if replacing {
+        let remove = format!("FDSTOREREMOVE=1\nFDNAME={LISTENER_FD_NAME}\n");
+        if let Err(e) = socket.send(remove.as_bytes()) {
+            log::warn!("sd_notify: FDSTOREREMOVE: {e}");
+        }
+    }
+    let message = format!("FDSTORE=1\nFDNAME={LISTENER_FD_NAME}\n");
+    for batch in fds.chunks(crate::os::FDS_MAX) {
+        if let Err(e) = crate::os::send_with_fds(socket, message.as_bytes(), batch) {
+            log::warn!("sd_notify: FDSTORE of the listening sockets: {e}");
+            return false;
+        }
+    }
+    !fds.is_empty()
 }
 
 /// Hands `file` to systemd's file-descriptor store under `name`, to be passed back to the

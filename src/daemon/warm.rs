@@ -74,7 +74,7 @@ pub fn build_server(settings: Settings, stored: Option<File>) -> Result<Server, 
 }
 
 /// Whether a service manager supervises the process (it can keep descriptors for it).
-fn under_systemd() -> bool {
+pub fn under_systemd() -> bool {
     std::env::var_os("NOTIFY_SOCKET").is_some()
 }
 

@@ -1,5 +1,6 @@
 //! Listening sockets, bound as memcached binds them.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::OwnedFd;
@@ -10,6 +11,45 @@ use std::path::Path;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::config::Settings;
+
+/// Listening sockets the last run left in systemd's file-descriptor store. Each is used again
+/// where the settings still ask for its address, so connections that arrive while the service
+/// restarts wait in its backlog instead of being refused; the rest are closed.
+#[derive(Debug, Default)]
+pub struct KeptSockets(RefCell<Vec<Socket>>);
+
+impl KeptSockets {
+    /// The sockets passed back.
+    pub fn new(sockets: Vec<OwnedFd>) -> KeptSockets {
+        KeptSockets(RefCell::new(
+            sockets.into_iter().map(Socket::from).collect(),
+        ))
+    }
+
+    /// Whether the last run left any.
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    /// Takes the kept socket of type `kind` bound to `addr`, if there is one. An ephemeral port
+    /// (0) is never taken: it asks for a new one.
+    pub(super) fn take(&self, kind: Type, addr: &SockAddr) -> Option<Socket> {
+        if addr.as_socket().is_some_and(|a| a.port() == 0) {
+            return None;
+        }
+        let mut kept = self.0.borrow_mut();
+        let at = kept.iter().position(|s| {
+            s.r#type().ok() == Some(kind)
+                && s.local_addr().is_ok_and(|local| {
+                    local.as_socket() == addr.as_socket()
+                        && local.as_pathname() == addr.as_pathname()
+                })
+        })?;
+        let socket = kept.swap_remove(at);
+        socket.set_nonblocking(true).ok()?;
+        Some(socket)
+    }
+}
 
 /// Why listening failed, with memcached's wording.
 #[derive(Debug)]
@@ -89,7 +129,10 @@ fn tagged_listen_addrs(
 
 /// Binds a TCP listener on every address `-l`/`-p` name (see [`bind_each`]), each with whether
 /// it speaks TLS (`-Z`, unless its `-l` entry said `notls:`).
-pub fn bind_tcp(settings: &Settings) -> Result<Vec<(TcpListener, bool)>, ListenError> {
+pub fn bind_tcp(
+    settings: &Settings,
+    kept: &KeptSockets,
+) -> Result<Vec<(TcpListener, bool)>, ListenError> {
     // memcached's two messages: one naming the -l list, one naming the port.
     let fail = |source: io::Error| ListenError {
         what: if settings.listen.is_empty() {
@@ -108,7 +151,7 @@ pub fn bind_tcp(settings: &Settings) -> Result<Vec<(TcpListener, bool)>, ListenE
     let addrs = tagged.iter().map(|&(a, _)| a).collect();
     bind_each(
         addrs,
-        |addr| Ok((bind_one(addr, settings.backlog)?, tls_at(addr))),
+        |addr| Ok((bind_one(addr, settings.backlog, kept)?, tls_at(addr))),
         fail,
     )
 }
@@ -152,7 +195,10 @@ pub(super) fn bind_each<T>(
     Ok(bound)
 }
 
-fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+fn bind_one(addr: SocketAddr, backlog: i32, kept: &KeptSockets) -> io::Result<TcpListener> {
+    if let Some(socket) = kept.take(Type::STREAM, &addr.into()) {
+        return Ok(socket.into());
+    }
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         // One socket per family, as memcached: the v4 wildcard gets its own.
@@ -169,7 +215,12 @@ fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 
 /// Binds the `-s` unix socket with mode `mask` (`-a`). A socket file left by an earlier run is
 /// replaced; any other file at the path is an error, as with memcached.
-pub fn bind_unix(path: &Path, mask: u32, backlog: i32) -> Result<UnixListener, ListenError> {
+pub fn bind_unix(
+    path: &Path,
+    mask: u32,
+    backlog: i32,
+    kept: &KeptSockets,
+) -> Result<UnixListener, ListenError> {
     let fail = |source: io::Error| ListenError {
         what: "bind()".into(),
         source,
@@ -179,13 +230,16 @@ pub fn bind_unix(path: &Path, mask: u32, backlog: i32) -> Result<UnixListener, L
             path.display()
         )),
     };
+    let addr = SockAddr::unix(path).map_err(fail)?;
+    if let Some(socket) = kept.take(Type::STREAM, &addr) {
+        return Ok(UnixListener::from(OwnedFd::from(socket)));
+    }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if meta.file_type().is_socket() {
             std::fs::remove_file(path).map_err(fail)?;
         }
     }
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(fail)?;
-    let addr = SockAddr::unix(path).map_err(fail)?;
     socket.bind(&addr).map_err(fail)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mask & 0o777)).map_err(fail)?;
     socket.listen(backlog).map_err(fail)?;

@@ -11,7 +11,7 @@ pub mod tls;
 mod udp;
 mod worker;
 
-pub use listener::{bind_tcp, bind_unix, ListenError};
+pub use listener::{bind_tcp, bind_unix, KeptSockets, ListenError};
 pub use stream::{Listener, Stream};
 pub use sys::adopt_inherited_fd;
 pub use udp::{bind_udp, spawn_udp};

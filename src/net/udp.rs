@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::listener::ListenError;
+use super::listener::{KeptSockets, ListenError};
 use crate::config::{Protocol as Accepted, Settings};
 use crate::handler::Handler;
 use crate::protocol::binary::REQUEST_MAGIC;
@@ -31,17 +31,20 @@ const MAX_REPLY: usize = MAX_DATAGRAMS * (UDP_MAX_DATAGRAM - UDP_HEADER);
 const TICK: Duration = Duration::from_millis(200);
 
 /// Binds UDP with `-U`'s port on every address `-l` names (skipping as for TCP).
-pub fn bind_udp(settings: &Settings) -> Result<Vec<UdpSocket>, ListenError> {
+pub fn bind_udp(settings: &Settings, kept: &KeptSockets) -> Result<Vec<UdpSocket>, ListenError> {
     let fail = |source: io::Error| ListenError {
         what: format!("failed to listen on UDP port {}", settings.udp_port),
         source,
         then: None,
     };
     let addrs = super::listener::listen_addrs(settings, settings.udp_port)?;
-    super::listener::bind_each(addrs, bind_one, fail)
+    super::listener::bind_each(addrs, |addr| bind_one(addr, kept), fail)
 }
 
-fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn bind_one(addr: SocketAddr, kept: &KeptSockets) -> io::Result<UdpSocket> {
+    if let Some(socket) = kept.take(Type::DGRAM, &addr.into()) {
+        return Ok(UdpSocket::from(socket));
+    }
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;

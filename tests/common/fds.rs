@@ -12,10 +12,11 @@ pub fn pass_fds(command: &mut Command, fds: Vec<std::os::fd::RawFd>) {
         command.pre_exec(move || {
             // First out of the way (above any target), so a source that is already one of the
             // targets is not overwritten, and dup2 onto itself (which keeps CLOEXEC) never
-            // happens.
+            // happens. These copies close at exec, so the child holds each descriptor once
+            // (a socket it closes is then really closed).
             let mut high = [0; 8];
             for (i, &fd) in fds.iter().enumerate() {
-                let moved = libc::fcntl(fd, libc::F_DUPFD, 100);
+                let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100);
                 if moved < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
