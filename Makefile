@@ -24,7 +24,7 @@ NODE_DIR := tests/clients/node
 CLIENTS_ENV := MEMCACHED_BIN=$(abspath $(MEMCACHED_BIN))
 
 .PHONY: build run test test-deps test-rust test-python test-clients test-clients-binary \
-	test-clients-node lint clean bench-memory bench-hitratio bench bench-load bench-callgrind \
+	test-clients-node lint clean bench-memory bench-hitratio bench bench-load bench-callgrind bench-restart \
 	bench-deps
 
 build:
@@ -105,6 +105,11 @@ bench-load: build bench-deps
 
 bench-callgrind: build bench-deps
 	$(CARGO) bench --locked --bench callgrind
+
+# Restart time with a full 1 GB cache (-e in /dev/shm), memcached-rs (SIGTERM) next to
+# memcached (SIGUSR1): a report, not a test.
+bench-restart: build bench-deps
+	$(CARGO) bench --locked --bench restart
 
 # memcached (the reference) and valgrind, when missing; Debian starts the packaged memcached on
 # 11211, which the benchmarks do not use, so it is stopped.
