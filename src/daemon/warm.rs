@@ -14,7 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 
 use super::{os_error, systemd, DaemonError};
-use crate::cache::WarmStart;
+use crate::cache::{EmptyBecause, WarmStart};
 use crate::config::Settings;
 use crate::os::os_reason;
 use crate::server::Server;
@@ -78,8 +78,9 @@ pub fn under_systemd() -> bool {
     std::env::var_os("NOTIFY_SOCKET").is_some()
 }
 
-/// One line on how the cache started from `place`: visible by default when the items of the
-/// last run were dropped, since that sends every read to the backend.
+/// One line on how the cache started from `place`. A crash's lost cache is a warning, visible
+/// by default (every read now goes to the backend, and nobody chose it); an empty start after
+/// the administrator changed the memory settings is what they asked for, so it is information.
 fn report(place: &str, start: WarmStart) {
     match start {
         WarmStart::Restored(r) => log::info!(
@@ -87,8 +88,11 @@ fn report(place: &str, start: WarmStart) {
             r.items,
             r.dropped
         ),
-        WarmStart::Empty(crate::cache::EmptyBecause::NoCache) => {
+        WarmStart::Empty(EmptyBecause::NoCache) => {
             log::info!("starting with an empty cache in {place}")
+        }
+        WarmStart::Empty(why @ EmptyBecause::SettingsChanged) => {
+            log::info!("starting with an empty cache: {place} was cleared because {why}")
         }
         WarmStart::Empty(why) => {
             log::warn!("starting with an empty cache: {place} was cleared because {why}")

@@ -80,8 +80,9 @@ cp "$DEB" "$work/"
 # 20,000 items of varied sizes and flags, one with a one-hour TTL, and the gets that read them
 # all back (for the restart checks, 8d).
 awk 'BEGIN {
+    for (j = 0; j < 300; j++) pad = pad "v"
     for (i = 0; i < 20000; i++) {
-        len = (i * 37) % 300 + 1; v = sprintf("%0" len "d", i)
+        len = (i * 37) % 300 + 1; v = substr(i ":" pad, 1, len)
         printf "set key:%d %d 0 %d noreply\r\n%s\r\n", i, (i % 3) * 1000, len, v
     }
     printf "set ttl 0 3600 1 noreply\r\nt\r\nmn\r\n"
