@@ -6,7 +6,8 @@
 //! SIGUSR1; memcached-rs: SIGTERM, what `systemctl restart` sends), start it again on the same
 //! file and time, from the stop signal: the old process's exit, the new one's `READY=1`
 //! (memcached-rs, over a `NOTIFY_SOCKET` this process owns), and the first hit; then count the
-//! items that came back.
+//! items that came back. memcached 1.6.18 drops its memory file when started again within the
+//! second it stopped in, so its restart waits for the next second (counted in its time).
 
 #[allow(dead_code)] // shared with the other benches, which use other parts
 mod loadgen;
@@ -136,6 +137,10 @@ fn measure(
     let mut key = Vec::new();
     ds.push_key(KEYS - 1, &mut key);
 
+    // The first run's own READY=1 and status lines are not the restart's.
+    let mut stale = [0u8; 1024];
+    while notify.recv(&mut stale).is_ok() {}
+
     let stop = Instant::now();
     Command::new("kill")
         .args([&format!("-{stop_signal}"), &old.id().to_string()])
@@ -143,6 +148,18 @@ fn measure(
         .context("kill")?;
     old.wait().context("waiting for the old process")?;
     let exit = stop.elapsed();
+    if !with_notify {
+        // memcached 1.6.18 refuses its memory file ("restart incompatible due to setting for
+        // [stop_time]") when started again within the second it stopped in: a restart that
+        // keeps its cache waits for the next second, and that wait is part of its time.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| format!("the clock: {e}"))?;
+        std::thread::sleep(Duration::from_nanos(
+            1_000_000_000 - u64::from(now.subsec_nanos()),
+        ));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut new = spawn(binary, &file, port, notify_arg)?;
     let mut ready = None;
     if with_notify {
@@ -186,7 +203,12 @@ fn main() -> ExitCode {
         "server", "stop", "exited s", "READY s", "first hit s", "items before", "items after"
     );
     let mut hits = Vec::new();
+    // BENCH_RESTART_ONLY=memcached-rs (or memcached) runs one of them.
+    let only = std::env::var("BENCH_RESTART_ONLY").ok();
     for (name, binary, signal, notify) in runs {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         match measure(name, binary, signal, notify) {
             Ok(t) => {
                 println!(

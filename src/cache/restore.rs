@@ -13,12 +13,15 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::arena::{Adoption, Arena, Chunk, STATE_AT};
 use super::item::{self, Header};
 use super::warm::{OLDEST_CAS_WORD, OLDEST_LIVE_WORD};
-use super::{Cache, CacheConfig, Clock, RelTime};
+use super::{Cache, CacheConfig, Clock, RelTime, SHARDS};
+
+/// The most threads a restart indexes the items with.
+const MAX_RESTORE_THREADS: usize = 8;
 
 /// The file header word (of those the arena leaves to the cache) holding the unix time that
 /// relative time 0 stood for when the items' times were written.
@@ -32,6 +35,10 @@ pub struct Restored {
     /// Items left out: expired while the cache was down, or not readable whole.
     pub dropped: usize,
 }
+
+/// Further chunks of chained items, by the offset of the first chunk they name, with their
+/// place in the chain.
+type Chains = HashMap<usize, Vec<(u32, Chunk)>>;
 
 /// A first chunk found live, with what orders the index rebuild.
 struct Head {
@@ -63,7 +70,7 @@ impl Cache {
     }
 
     /// Takes over every chunk of a reopened arena and indexes the items it holds.
-    fn adopt(&self, mut adoption: Adoption) -> Restored {
+    fn adopt(&self, adoption: Adoption) -> Restored {
         let arena = self.arena();
         let word = |i: usize| {
             arena
@@ -79,52 +86,125 @@ impl Cache {
             base - self.clock.process_started()
         };
         let flush = self.resume_flush(word(OLDEST_LIVE_WORD), word(OLDEST_CAS_WORD), shift);
-        let largest_header = item::header_len(item::HAS_FLAGS, self.use_cas);
-        let mut heads = Vec::new();
-        let mut further: HashMap<usize, Vec<(u32, Chunk)>> = HashMap::new();
-        while let Some(page) = arena.adopt_next(&mut adoption) {
-            self.slabs
-                .adopt(page, |class, chunk| match arena.bytes(&chunk)[STATE_AT] {
-                    item::LIVE if arena.chunk_len(&chunk) >= largest_header => {
-                        let header = self.header_of(&chunk);
-                        heads.push(Head {
-                            time: header.time,
-                            cas: header.cas,
-                            class,
-                            chunk,
-                        });
-                        None
-                    }
-                    item::CONTINUATION => {
-                        let (head, index) = item::read_continuation(arena.bytes(&chunk));
-                        further.entry(head).or_default().push((index, chunk));
-                        None
-                    }
-                    _ => Some(chunk),
-                });
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_RESTORE_THREADS);
+        let (by_shard, further) = self.scan(adoption, threads);
+        // Chains are rare: each is taken by its first chunk's relink, under a lock.
+        let chains = (!further.is_empty()).then(|| Mutex::new(further));
+        // LRUs are per shard, so the order only matters within one: the items are sorted and
+        // linked shard by shard, the shards shared among threads.
+        let mut portions: Vec<Vec<Vec<Head>>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, shard) in by_shard.into_iter().enumerate() {
+            portions[i % threads].push(shard);
         }
-        heads.sort_unstable_by_key(|h| (h.time, h.cas));
         let now = self.clock.now();
+        let relink_portion = |portion: Vec<Vec<Head>>| {
+            let (mut restored, mut last_cas) = (Restored::default(), 0);
+            for mut shard in portion {
+                shard.sort_unstable_by_key(|h| (h.time, h.cas));
+                for head in shard {
+                    let chain = chains.as_ref().map_or_else(Vec::new, |c| {
+                        crate::sync::lock(c)
+                            .remove(&head.chunk.offset())
+                            .unwrap_or_default()
+                    });
+                    match self.relink(head, chain, shift, now, &flush) {
+                        Some(cas) => {
+                            restored.items += 1;
+                            last_cas = last_cas.max(cas);
+                        }
+                        None => restored.dropped += 1,
+                    }
+                }
+            }
+            (restored, last_cas)
+        };
+        let done: Vec<(Restored, u64)> = std::thread::scope(|scope| {
+            let mut portions = portions.into_iter();
+            let first = portions.next().unwrap_or_default();
+            let others: Vec<_> = portions
+                .map(|portion| scope.spawn(|| relink_portion(portion)))
+                .collect();
+            let mut done = vec![relink_portion(first)];
+            for handle in others {
+                // A relink that panicked leaves its items unindexed (their chunks stay
+                // adopted): the cache is smaller, never wrong.
+                done.extend(handle.join().ok());
+            }
+            done
+        });
         let mut restored = Restored::default();
         let mut last_cas = 0;
-        for head in heads {
-            let chain = further.remove(&head.chunk.offset()).unwrap_or_default();
-            match self.relink(head, chain, shift, now, &flush) {
-                Some(cas) => {
-                    restored.items += 1;
-                    last_cas = last_cas.max(cas);
-                }
-                None => restored.dropped += 1,
-            }
+        for (r, cas) in done {
+            restored.items += r.items;
+            restored.dropped += r.dropped;
+            last_cas = last_cas.max(cas);
         }
         // Further chunks whose first chunk was not found live.
-        for (_, chain) in further {
-            for (_, chunk) in chain {
-                self.free_adopted(chunk);
+        if let Some(chains) = chains {
+            let left = chains.into_inner().unwrap_or_else(|e| e.into_inner());
+            for (_, chain) in left {
+                for (_, chunk) in chain {
+                    self.free_adopted(chunk);
+                }
             }
         }
         self.last_cas.fetch_max(last_cas, Ordering::Relaxed);
         restored
+    }
+
+    /// Adopts every chunk of the reopened arena's pages, on `threads` threads: the first
+    /// chunks of live items, by the shard their key falls in, and the further chunks of chained
+    /// ones, by the offset of the first chunk they name; everything else is freed.
+    fn scan(&self, adoption: Adoption, threads: usize) -> (Vec<Vec<Head>>, Chains) {
+        let arena = self.arena();
+        let largest_header = item::header_len(item::HAS_FLAGS, self.use_cas);
+        let adoption = Mutex::new(adoption);
+        let scan_pages = || {
+            let mut by_shard: Vec<Vec<Head>> = (0..SHARDS).map(|_| Vec::new()).collect();
+            let mut further = Chains::new();
+            loop {
+                let page = arena.adopt_next(&mut crate::sync::lock(&adoption));
+                let Some(page) = page else { break };
+                self.slabs
+                    .adopt(page, |class, chunk| match arena.bytes(&chunk)[STATE_AT] {
+                        item::LIVE if arena.chunk_len(&chunk) >= largest_header => {
+                            let header = self.header_of(&chunk);
+                            let head = Head {
+                                time: header.time,
+                                cas: header.cas,
+                                class,
+                                chunk,
+                            };
+                            by_shard[self.shard_hint(&head)].push(head);
+                            None
+                        }
+                        item::CONTINUATION => {
+                            let (head, index) = item::read_continuation(arena.bytes(&chunk));
+                            further.entry(head).or_default().push((index, chunk));
+                            None
+                        }
+                        _ => Some(chunk),
+                    });
+            }
+            (by_shard, further)
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(scan_pages)).collect();
+            let (mut by_shard, mut further) = scan_pages();
+            // A scan that panicked leaves its chunks adopted and unused: the cache is
+            // smaller, never wrong.
+            for (shards, chains) in others.into_iter().filter_map(|h| h.join().ok()) {
+                for (all, more) in by_shard.iter_mut().zip(shards) {
+                    all.extend(more);
+                }
+                for (head, mut chain) in chains {
+                    further.entry(head).or_default().append(&mut chain);
+                }
+            }
+            (by_shard, further)
+        })
     }
 
     /// Indexes one found item again, with its times shifted to this process's clock; returns
@@ -155,8 +235,8 @@ impl Cache {
         };
         header.time = shifted(header.time, shift).clamp(0, i64::from(now)) as RelTime;
         header.write(self.arena().bytes_mut(&mut head.chunk), self.use_cas);
-        let key = self.key_of(&head.chunk).to_vec();
-        let (index, hash) = Self::shard_of(&key);
+        let key = self.key_of(&head.chunk);
+        let (index, hash) = Self::shard_of(key);
         let mut shard = self.shard(index);
         // Two live copies of a key cannot come from a clean stop; keep the newer if they do.
         if let Some(other) = shard.table.find(hash, |e| self.key_of(&e.chunk) == key) {
@@ -179,6 +259,21 @@ impl Cache {
             .then(|| chain.into_iter().map(|(_, c)| c).collect::<Box<[Chunk]>>());
         shard.table.insert(head.chunk, hash, header.lru(), chain);
         Some(header.cas)
+    }
+
+    /// The shard a found item's key falls in, read only as far as its chunk holds (a header
+    /// that does not fit goes to shard 0, where its relink drops it).
+    fn shard_hint(&self, head: &Head) -> usize {
+        let bytes = self.arena().bytes(&head.chunk);
+        if bytes.len() < item::header_len(item::HAS_FLAGS, self.use_cas) {
+            return 0;
+        }
+        let header = Header::read(bytes, self.use_cas);
+        let start = header.len(self.use_cas);
+        match bytes.get(start..start + header.nkey as usize) {
+            Some(key) => Self::shard_of(key).0,
+            None => 0,
+        }
     }
 
     /// Whether a found first chunk and the further chunks naming it make one whole item of its

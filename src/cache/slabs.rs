@@ -179,18 +179,22 @@ impl Slabs {
             }
             return;
         }
+        // The chunks are looked at before the class is locked: a restart scans pages of one
+        // class on several threads at once.
+        let mut unused = Vec::new();
+        let mut used = 0;
+        for chunk in page.chunks {
+            match keep(class as u8, chunk) {
+                Some(chunk) => unused.push(chunk),
+                None => used += 1,
+            }
+        }
         let mut c = lock(&self.classes[class]);
         let c = &mut *c;
         c.pages += 1;
         c.page_list.push(page.index);
+        c.used += used;
         // Freed back to front, so the list hands out the page's chunks front to back.
-        let mut unused = Vec::new();
-        for chunk in page.chunks {
-            match keep(class as u8, chunk) {
-                Some(chunk) => unused.push(chunk),
-                None => c.used += 1,
-            }
-        }
         for chunk in unused.into_iter().rev() {
             self.arena.push_free(&mut c.free, chunk);
         }

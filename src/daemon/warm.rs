@@ -38,8 +38,9 @@ pub fn build_server(settings: Settings, stored: Option<File>) -> Result<Server, 
                     os_reason(&e)
                 ))
             })?;
+        let began = std::time::Instant::now();
         let (server, start) = Server::with_cache_file(settings, &file).map_err(map_error)?;
-        report(&format!("the memory file {}", path.display()), start);
+        report(&format!("the memory file {}", path.display()), start, began);
         return Ok(server);
     }
     if settings.large_pages {
@@ -52,8 +53,9 @@ pub fn build_server(settings: Settings, stored: Option<File>) -> Result<Server, 
         return Server::new(settings).map_err(map_error);
     }
     if let Some(file) = stored {
+        let began = std::time::Instant::now();
         let (server, start) = Server::with_cache_file(settings, &file).map_err(map_error)?;
-        report("systemd's file-descriptor store", start);
+        report("systemd's file-descriptor store", start, began);
         return Ok(server);
     }
     if under_systemd() {
@@ -81,11 +83,12 @@ pub fn under_systemd() -> bool {
 /// One line on how the cache started from `place`. A crash's lost cache is a warning, visible
 /// by default (every read now goes to the backend, and nobody chose it); an empty start after
 /// the administrator changed the memory settings is what they asked for, so it is information.
-fn report(place: &str, start: WarmStart) {
+fn report(place: &str, start: WarmStart, began: std::time::Instant) {
     match start {
         WarmStart::Restored(r) => log::info!(
-            "restored {} items from {place} ({} expired or unreadable, dropped)",
+            "restored {} items from {place} in {:.2} s ({} expired or unreadable, dropped)",
             r.items,
+            began.elapsed().as_secs_f64(),
             r.dropped
         ),
         WarmStart::Empty(EmptyBecause::NoCache) => {
