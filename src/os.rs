@@ -44,6 +44,17 @@ pub fn os_reason(e: &io::Error) -> String {
     }
 }
 
+/// Takes an exclusive advisory lock on `file` (`flock`), without waiting: `Ok(false)` when
+/// another open file holds one. It lasts while this open file does.
+pub fn lock_exclusive(file: &impl AsRawFd) -> io::Result<bool> {
+    // SAFETY: flock takes a descriptor and flags; a descriptor that is not open fails EBADF.
+    match check(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The most descriptors [`send_with_fds`] passes in one message.
 pub const FDS_MAX: usize = 8;
 /// Room for one control message carrying `FDS_MAX` descriptors, aligned as `cmsghdr` needs.

@@ -202,6 +202,32 @@ fn a_changed_memory_setting_starts_empty_and_says_why() {
     let _ = std::fs::remove_file(&path);
 }
 
+#[test]
+fn a_memory_file_in_use_refuses_a_second_server() {
+    let path = memory_file("restart-in-use.mem");
+    let first = start_with_file(&path, &[]);
+    let mut c = first.client();
+    assert_eq!(c.request("set k 0 0 1\r\nv"), "STORED\r\n");
+    let mut args = common::base_args(common::free_port());
+    args.extend(["-e".to_string(), path.display().to_string()]);
+    let second = Command::new(memcached_rs_bin())
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run a second server");
+    assert!(
+        !second.status.success(),
+        "a second server on the same file started"
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("is in use by another process"), "{stderr}");
+    // The first one's memory was left alone.
+    assert_eq!(c.request("get k"), "VALUE k 0 1\r\nv\r\nEND\r\n");
+    drop(c);
+    stop(first, "TERM");
+    let _ = std::fs::remove_file(&path);
+}
+
 /// A daemon the test runs as systemd would, killed if the test ends early.
 struct Service(Child);
 

@@ -146,7 +146,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     } else {
         None
     };
-    let mut server = warm::build_server(settings, passed.cache)?;
+    // The memory file stays open (and locked) until the process ends.
+    let (mut server, _memory_file) = warm::build_server(settings, passed.cache)?;
     server.ascii_auth = ascii_auth;
     server.tls = tls;
     server.hooks = crate::server::ProcessHooks {

@@ -20,8 +20,14 @@ use crate::os::os_reason;
 use crate::server::Server;
 
 /// Builds the server with its cache where the next run can find it. `stored` is the memfd the
-/// last run left in systemd's file-descriptor store, if systemd passed one back.
-pub fn build_server(settings: Settings, stored: Option<File>) -> Result<Server, DaemonError> {
+/// last run left in systemd's file-descriptor store, if systemd passed one back. With `-e`,
+/// also returns the memory file, locked: keep it open for as long as the server runs, so that a
+/// second process started on the same file refuses to start instead of clearing the memory
+/// under this one.
+pub fn build_server(
+    settings: Settings,
+    stored: Option<File>,
+) -> Result<(Server, Option<File>), DaemonError> {
     let map_error = |e: std::io::Error| os_error(format!("failed to map the item memory: {e}"));
     if let Some(path) = settings.memory_file.clone() {
         let file = OpenOptions::new()
@@ -38,10 +44,20 @@ pub fn build_server(settings: Settings, stored: Option<File>) -> Result<Server, 
                     os_reason(&e)
                 ))
             })?;
+        match crate::os::lock_exclusive(&file) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(os_error(format!(
+                    "the memory file {} is in use by another process",
+                    path.display()
+                )))
+            }
+            Err(e) => log::warn!("could not lock the memory file {}: {e}", path.display()),
+        }
         let began = std::time::Instant::now();
         let (server, start) = Server::with_cache_file(settings, &file).map_err(map_error)?;
         report(&format!("the memory file {}", path.display()), start, began);
-        return Ok(server);
+        return Ok((server, Some(file)));
     }
     if settings.large_pages {
         if stored.is_some() || under_systemd() {
@@ -50,29 +66,29 @@ pub fn build_server(settings: Settings, stored: Option<File>) -> Result<Server, 
                  it starts empty after every restart"
             );
         }
-        return Server::new(settings).map_err(map_error);
+        return Server::new(settings).map(|s| (s, None)).map_err(map_error);
     }
     if let Some(file) = stored {
         let began = std::time::Instant::now();
         let (server, start) = Server::with_cache_file(settings, &file).map_err(map_error)?;
         report("systemd's file-descriptor store", start, began);
-        return Ok(server);
+        return Ok((server, None));
     }
     if under_systemd() {
         let file = match crate::cache::arena::memfd("memcached-rs-cache", false) {
             Ok(file) => file,
             Err(e) => {
                 log::warn!("memfd_create: {e}; the cache will not outlive this process");
-                return Server::new(settings).map_err(map_error);
+                return Server::new(settings).map(|s| (s, None)).map_err(map_error);
             }
         };
         let (server, _) = Server::with_cache_file(settings, &file).map_err(map_error)?;
         if systemd::store_fd(systemd::CACHE_FD_NAME, &file) {
             log::info!("cache memory handed to systemd's file-descriptor store");
         }
-        return Ok(server);
+        return Ok((server, None));
     }
-    Server::new(settings).map_err(map_error)
+    Server::new(settings).map(|s| (s, None)).map_err(map_error)
 }
 
 /// Whether a service manager supervises the process (it can keep descriptors for it).
