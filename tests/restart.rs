@@ -358,34 +358,46 @@ fn under_systemd_the_cache_survives_a_restart_through_the_descriptor_store() {
     // systemctl restart: SIGTERM, then a start with the store passed back. A client connecting
     // all the while is never refused: it waits in the kept socket's backlog.
     let connecting = std::thread::spawn(move || {
-        let mut refused = 0;
+        // One connection and one request: Err if the connection is refused, else whether the
+        // request was answered.
+        let ask = || -> Result<bool, std::io::Error> {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let _ = s.write_all(b"version\r\n");
+            let mut reply = [0u8; 64];
+            Ok(matches!(s.read(&mut reply), Ok(n) if reply[..n].starts_with(b"VERSION")))
+        };
+        let (mut refused, mut retried, mut unanswered) = (0, 0, 0);
         for _ in 0..50 {
-            match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-                Ok(mut s) => {
-                    use std::io::{Read, Write};
-                    s.set_read_timeout(Some(Duration::from_secs(10)))
-                        .expect("timeout");
-                    let _ = s.write_all(b"version\r\n");
-                    let mut reply = [0u8; 64];
-                    if !matches!(s.read(&mut reply), Ok(n) if reply[..n].starts_with(b"VERSION")) {
-                        refused += 1;
+            match ask() {
+                Ok(true) => {}
+                // A connection the old process accepted in its last moment is closed without
+                // an answer; a client reconnects, and the new process must answer that.
+                Ok(false) => {
+                    retried += 1;
+                    match ask() {
+                        Ok(true) => {}
+                        Ok(false) => unanswered += 1,
+                        Err(_) => refused += 1,
                     }
                 }
                 Err(_) => refused += 1,
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        refused
+        (refused, unanswered, retried)
     });
     std::thread::sleep(Duration::from_millis(100));
     signal(&service, "TERM");
     assert!(service.0.wait().expect("wait").success());
     drop(service);
     service = systemd.start(&args);
+    let (refused, unanswered, retried) = connecting.join().expect("the client thread");
     assert_eq!(
-        connecting.join().expect("the client thread"),
-        0,
-        "connections refused or unanswered"
+        (refused, unanswered),
+        (0, 0),
+        "connections refused, or unanswered after one reconnect ({retried} reconnects)"
     );
     assert_eq!(
         systemd.stored("cache"),
