@@ -178,13 +178,22 @@ fn after_kill_9_the_cache_starts_empty_and_says_why() {
     server.signal("KILL");
     assert!(server.wait_for_exit(Duration::from_secs(10)).is_some());
     drop(server);
-    let server = start_with_file(&path, &[]);
-    log_says(&server, "cleared because the last run did not stop cleanly");
+    starts_empty_saying(
+        &path,
+        &[],
+        "cleared because the last run did not stop cleanly",
+    );
+}
+
+/// Starts a server on `path` with `extra` flags: it must say `line` and hold nothing.
+fn starts_empty_saying(path: &Path, extra: &[&str], line: &str) {
+    let server = start_with_file(path, extra);
+    log_says(&server, line);
     let mut c = server.client();
     assert_eq!(stat(&mut c, "curr_items"), 0);
     assert_eq!(c.request("get key:1"), "END\r\n");
     drop(server);
-    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path);
 }
 
 #[test]
@@ -193,13 +202,7 @@ fn a_changed_memory_setting_starts_empty_and_says_why() {
     let server = start_with_file(&path, &[]);
     fill(&mut server.client());
     stop(server, "TERM");
-    let server = start_with_file(&path, &["-I", "2m"]);
-    log_says(&server, "cleared because the memory settings");
-    let mut c = server.client();
-    assert_eq!(stat(&mut c, "curr_items"), 0);
-    assert_eq!(c.request("get key:1"), "END\r\n");
-    drop(server);
-    let _ = std::fs::remove_file(&path);
+    starts_empty_saying(&path, &["-I", "2m"], "cleared because the memory settings");
 }
 
 #[test]
@@ -422,10 +425,9 @@ fn under_systemd_the_cache_survives_a_restart_through_the_descriptor_store() {
         std::net::TcpStream::connect(addr).is_err(),
         "the old port is closed"
     );
-    assert_restored_count(
-        &mut Client::connect(SocketAddr::from(([127, 0, 0, 1], other))),
-        items + 1,
-    );
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], other)));
+    assert_eq!(stat(&mut c, "curr_items"), items + 1);
+    drop(c);
 
     // Killed: the store still holds the memory, but it is not trusted.
     signal(&service, "KILL");
@@ -435,8 +437,4 @@ fn under_systemd_the_cache_survives_a_restart_through_the_descriptor_store() {
     let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], other)));
     assert_eq!(stat(&mut c, "curr_items"), 0);
     assert_eq!(c.request("get key:1"), "END\r\n");
-}
-
-fn assert_restored_count(c: &mut Client, items: u64) {
-    assert_eq!(stat(c, "curr_items"), items);
 }

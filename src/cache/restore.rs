@@ -171,13 +171,14 @@ impl Cache {
                     .adopt(page, |class, chunk| match arena.bytes(&chunk)[STATE_AT] {
                         item::LIVE if arena.chunk_len(&chunk) >= largest_header => {
                             let header = self.header_of(&chunk);
+                            let shard = self.shard_hint(&chunk, &header);
                             let head = Head {
                                 time: header.time,
                                 cas: header.cas,
                                 class,
                                 chunk,
                             };
-                            by_shard[self.shard_hint(&head)].push(head);
+                            by_shard[shard].push(head);
                             None
                         }
                         item::CONTINUATION => {
@@ -261,14 +262,10 @@ impl Cache {
         Some(header.cas)
     }
 
-    /// The shard a found item's key falls in, read only as far as its chunk holds (a header
-    /// that does not fit goes to shard 0, where its relink drops it).
-    fn shard_hint(&self, head: &Head) -> usize {
-        let bytes = self.arena().bytes(&head.chunk);
-        if bytes.len() < item::header_len(item::HAS_FLAGS, self.use_cas) {
-            return 0;
-        }
-        let header = Header::read(bytes, self.use_cas);
+    /// The shard a found item's key falls in, from the header the scan already read; a key
+    /// that does not fit its chunk goes to shard 0, where its relink drops it.
+    fn shard_hint(&self, chunk: &Chunk, header: &Header) -> usize {
+        let bytes = self.arena().bytes(chunk);
         let start = header.len(self.use_cas);
         match bytes.get(start..start + header.nkey as usize) {
             Some(key) => Self::shard_of(key).0,
