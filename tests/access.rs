@@ -5,14 +5,12 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{
-    free_port, memcached_rs_bin, running_as_root, wait_for_tcp, Client, Server, ServerKind,
-};
+use common::{free_port, running_as_root, wait_for_tcp, Client, Server, ServerKind};
 
-const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
+const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
 
 /// A daemon started with exactly `args` (no test defaults), killed when dropped.
 struct Daemon(std::process::Child);
@@ -24,8 +22,8 @@ impl Drop for Daemon {
     }
 }
 
-fn spawn(binary: &std::path::Path, args: &[String]) -> Daemon {
-    let mut command = Command::new(binary);
+fn spawn(kind: ServerKind, args: &[String]) -> Daemon {
+    let mut command = kind.command();
     command
         .args(args)
         .stdin(Stdio::null())
@@ -47,7 +45,7 @@ fn udp_is_off_unless_asked_for() {
             "-l".into(),
             "127.0.0.1".into(),
         ];
-        let _daemon = spawn(&kind.binary(), &args);
+        let _daemon = spawn(kind, &args);
         wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], port)));
         // Nobody holds the UDP port of the same number: binding it succeeds.
         let probe = UdpSocket::bind(("127.0.0.1", port));
@@ -95,7 +93,7 @@ fn the_shipped_configuration_listens_on_loopback_only() {
     if !running_as_root() {
         args.extend(["-u".into(), std::env::var("USER").unwrap_or_default()]);
     }
-    let _daemon = spawn(&memcached_rs_bin(), &args);
+    let _daemon = spawn(ServerKind::MemcachedRs, &args);
     wait_for_tcp(SocketAddr::from(([127, 0, 0, 1], port)));
     let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
     let conns = c.request("stats conns");

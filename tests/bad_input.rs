@@ -2206,7 +2206,7 @@ fn run_group(group: &str, args: &[&str], mode: Mode, mut cases: Vec<Case>) {
     let show_all = std::env::var_os("BAD_INPUT_SHOW").is_some_and(|v| v != "0");
 
     let items = sentinels();
-    let reference = Server::start(ServerKind::Memcached, args);
+    let reference = Server::start(ServerKind::Memcached1618, args);
     let mut candidate = Server::start(ServerKind::MemcachedRs, args);
     for server in [&reference, &candidate] {
         let name = server.kind().name();

@@ -38,7 +38,7 @@ fn connections_past_the_limit_are_refused_with_memcached_message() {
 /// (a line `stats` has only while an idle timeout is set).
 #[test]
 fn idle_connections_are_closed_after_the_timeout() {
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
         let server = Server::start(kind, &["-o", "idle_timeout=1"]);
         let mut idle = server.client();
         assert_eq!(idle.request("version"), "VERSION 1.6.18\r\n");
@@ -258,7 +258,7 @@ fn read_buffers_stay_small_under_pipelined_writes() {
 /// shape from memcached and memcached-rs (descriptor numbers and client ports differ).
 #[test]
 fn stats_conns_lists_every_socket() {
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
         let udp = common::free_port();
         let server = Server::start(kind, &["-U", &udp.to_string()]);
         let mut idle = server.client();
@@ -384,7 +384,7 @@ fn binary_append_with_a_stale_cas_is_not_a_cas_miss() {
             .expect("lengths fit the header");
         f
     }
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
         let server = Server::start(kind, &[]);
         let mut s = std::net::TcpStream::connect(server.addr()).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -425,7 +425,7 @@ fn stats_names_are_memcacheds_in_its_order() {
     let mut differ = Vec::new();
     for flags in flag_sets {
         for command in ["stats", "stats settings"] {
-            let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached].map(|kind| {
+            let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached1618].map(|kind| {
                 let server = Server::start(kind, flags);
                 let reply = server.client().request(command);
                 reply

@@ -26,7 +26,7 @@ fn crawl_reclaims_expired_items_without_a_get() {
         script.push_str(&format!("set long{i} 0 0 3 noreply\r\nabc\r\n"));
     }
     c.send(script.as_bytes());
-    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(c.request("version"), "VERSION 1.6.38\r\n");
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(c.request("lru_crawler crawl all"), "OK\r\n");
     let stats = c.request("stats");
@@ -47,7 +47,7 @@ fn metadump_streams_every_item() {
         script.push_str(&format!("set some/key:{i:06} 0 0 1 noreply\r\nx\r\n"));
     }
     c.send(script.as_bytes());
-    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(c.request("version"), "VERSION 1.6.38\r\n");
     c.send(b"lru_crawler metadump all\r\n");
     let dump = c.read_until_contains(b"END\r\n");
     let lines: Vec<&[u8]> = dump

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Both daemons, the one under test first.
-const KINDS: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
+const KINDS: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
 
 /// memcached's (and memcached-rs's) default `-m`, in MB; the tests that do not pass `-m` run
 /// with it.

@@ -94,7 +94,7 @@ fn daemonizes_writes_the_pid_file_and_removes_it() {
     wait_until("the port", Duration::from_secs(10), || serving(port));
     assert_eq!(
         Client::connect(SocketAddr::from(([127, 0, 0, 1], port))).request("version"),
-        "VERSION 1.6.18\r\n"
+        "VERSION 1.6.38\r\n"
     );
     // Detached: not our child, in a session of its own, without a terminal.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");

@@ -52,7 +52,10 @@ fn slab_and_item_stats_read_like_memcacheds() {
         ServerKind::MemcachedRs,
         &["-o", "track_sizes", "-f", "1.25"],
     );
-    let theirs = run(ServerKind::Memcached, &["-o", "track_sizes", "-f", "1.25"]);
+    let theirs = run(
+        ServerKind::Memcached1618,
+        &["-o", "track_sizes", "-f", "1.25"],
+    );
     let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(
         names(&ours),

@@ -15,7 +15,7 @@ use common::{Server, ServerKind};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
+const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made once per run.
 struct Pki {
@@ -143,7 +143,7 @@ fn start(kind: ServerKind, args: &[String]) -> Server {
 /// Runs `kind` with `args` on a free port until it exits (it is expected to refuse them):
 /// its exit code and stderr.
 fn run_to_exit(kind: ServerKind, args: &[String]) -> (Option<i32>, String) {
-    let mut command = Command::new(kind.binary());
+    let mut command = kind.command();
     command
         .args(common::base_args(common::free_port()))
         .args(args)

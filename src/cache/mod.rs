@@ -186,7 +186,8 @@ impl Cache {
             use_cas: config.use_cas,
             evictions: config.evictions,
             memory_limit: AtomicUsize::new(config.memory_limit),
-            last_cas: AtomicU64::new(0),
+            // memcached 1.6.38's first CAS is 2: its counter starts one step in.
+            last_cas: AtomicU64::new(1),
             oldest_live: AtomicU32::new(0),
             oldest_cas: AtomicU64::new(0),
             evict_cursor: AtomicUsize::new(0),

@@ -168,7 +168,10 @@ impl Cache {
     }
 
     /// `flush_all [delay]`: invalidates every item stored before now, or before `delay` from
-    /// now (memcached's `oldest_live` / `oldest_cas` scheme; items go lazily as they are seen).
+    /// now (memcached's `oldest_live` / `oldest_cas` scheme). A flush that takes effect at once
+    /// also removes the items at once, as memcached 1.6.38 does (`curr_items` drops to 0 and
+    /// later gets count as misses, not as `get_flushed`); a delayed one lets them go lazily,
+    /// as they are seen.
     pub fn flush_all(&self, delay: i64) {
         let now = self.clock.now();
         let new_oldest = if delay > 0 {
@@ -176,14 +179,37 @@ impl Cache {
         } else {
             now
         };
-        if self.use_cas {
-            let oldest_live = new_oldest.saturating_sub(1);
-            self.oldest_live.store(oldest_live, Ordering::Release);
-            if oldest_live <= now {
-                self.oldest_cas.store(self.next_cas(), Ordering::Release);
-            }
+        let oldest_live = if self.use_cas {
+            new_oldest.saturating_sub(1)
         } else {
-            self.oldest_live.store(new_oldest, Ordering::Release);
+            new_oldest
+        };
+        self.oldest_live.store(oldest_live, Ordering::Release);
+        if self.use_cas && oldest_live <= now {
+            // Every item stored so far goes, and no CAS is spent on it: memcached 1.6.38
+            // takes the next CAS without consuming it, so the first store after a flush
+            // gets the CAS it would have had without one.
+            let next = self.last_cas.load(Ordering::Relaxed) + 1;
+            self.oldest_cas.store(next, Ordering::Release);
+        }
+        if oldest_live <= now {
+            self.remove_flushed();
+        }
+    }
+
+    /// Unlinks every flushed item, shard by shard.
+    fn remove_flushed(&self) {
+        for s in 0..SHARDS {
+            let now = self.clock.now();
+            let mut shard = self.shard(s);
+            let mut from = 0;
+            while let Some(idx) = shard.table.next_entry(from) {
+                from = idx + 1;
+                let header = self.header_of(&shard.table.entry(idx).chunk);
+                if self.is_flushed(&header, now) {
+                    self.unlink(&mut shard, idx, &header);
+                }
+            }
         }
     }
 

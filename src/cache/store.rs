@@ -99,6 +99,9 @@ impl Cache {
         let Some(mut chunks) = self.alloc_chunks(class, n) else {
             return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::NoMemory);
         };
+        // memcached 1.6.38 takes the CAS id as it starts to store, so a refused store (add of
+        // an existing key, a cas mismatch, …) spends one too.
+        let cas = self.next_cas();
         let now = self.clock.now();
         let mut header = Header {
             nkey: key.len() as u8,
@@ -158,7 +161,7 @@ impl Cache {
             self.log_store(stats.client_fd.get(), key, mode, outcome, &header);
             return outcome;
         }
-        header.cas = self.next_cas();
+        header.cas = cas;
         self.fill(chunks.as_mut_slice(), &header, key, &[data]);
         if let Some(old) = existing {
             self.unlink(&mut shard, old.idx, &old.header);
@@ -179,6 +182,8 @@ impl Cache {
         data: &[u8],
     ) -> StoreOutcome {
         let unjoined = |outcome| self.log_unjoined(stats.client_fd.get(), key, mode, data, outcome);
+        // Spent whether or not the value is joined, as in `store_with`.
+        let cas = self.next_cas();
         loop {
             let now = self.clock.now();
             let (s, hash) = Self::shard_of(key);
@@ -221,7 +226,7 @@ impl Cache {
                 exptime: old.header.exptime,
                 time: now,
                 flags: old.header.flags,
-                cas: self.next_cas(),
+                cas,
             };
             {
                 let value = self.value(&shard, &old);

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 /// The protocol version we answer to `version` and report in `stats`: the memcached release whose
 /// behaviour memcached-rs reproduces. Clients use it for feature detection, so it is memcached's
 /// numbering, not this crate's.
-pub const PROTOCOL_VERSION: &str = "1.6.18";
+pub const PROTOCOL_VERSION: &str = "1.6.38";
 
 /// Which wire protocols a listener accepts (`-B`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

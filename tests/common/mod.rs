@@ -3,14 +3,16 @@
 //! A test target pulls this in with `mod common;` (from `tests/NAME.rs`) or
 //! `#[path = "../common/mod.rs"] mod common;` (from a `tests/NAME/main.rs` target).
 //!
-//! - [`Server`] starts memcached-rs or the reference memcached (`/usr/bin/memcached`) on a free
-//!   loopback port, waits until it accepts connections, and kills it when dropped.
+//! - [`Server`] starts memcached-rs or a reference memcached on a free loopback port, waits
+//!   until it accepts connections, and kills it when dropped. The reference is Debian 13's
+//!   memcached 1.6.38, run from a trixie root (see [`trixie_root`]); Debian 12's 1.6.18 at
+//!   `/usr/bin/memcached` stays available as [`ServerKind::Memcached1618`].
 //! - [`Client`] is a small blocking TCP client with read timeouts and helpers to read lines and
 //!   whole text-protocol replies.
 //! - [`escape`] and [`escape_lines`] render raw protocol bytes readably in failure messages.
 //!
-//! The reference memcached is required, never optional: when it is missing, tests that need it
-//! fail with a message saying how to install it (`make test` does).
+//! The reference memcacheds are required, never optional: when one is missing, tests that need
+//! it fail with a message saying how to install it (`make test` does).
 
 // Every test target uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -31,8 +33,12 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 pub use wait::{temp_path, wait_for_tcp, wait_until};
 
-/// Where Debian's memcached (the oracle of the differential tests) lives.
+/// Where Debian 12's memcached 1.6.18 (the second oracle) lives.
 pub const MEMCACHED_PATH: &str = "/usr/bin/memcached";
+
+/// The release of [`ServerKind::Memcached`], the reference whose behaviour memcached-rs
+/// reproduces: Debian 13's memcached.
+pub const REFERENCE_VERSION: &str = "1.6.38";
 
 /// How long a freshly spawned server may take before it must accept a TCP connection.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,16 +54,21 @@ const START_ATTEMPTS: usize = 5;
 pub enum ServerKind {
     /// The daemon under test.
     MemcachedRs,
-    /// The reference: Debian's memcached at [`MEMCACHED_PATH`].
+    /// The reference: Debian 13's memcached 1.6.38, from the trixie root ([`trixie_root`]).
     Memcached,
+    /// Debian 12's memcached 1.6.18 at [`MEMCACHED_PATH`], kept where its behaviour still
+    /// matters (Debian 12 users run it) or where the two releases agree.
+    Memcached1618,
 }
 
 impl ServerKind {
-    /// The executable to spawn for this kind (panics with advice if the reference is missing).
-    pub fn binary(self) -> PathBuf {
+    /// A command that runs this kind, to which the caller adds the server's arguments.
+    /// Panics with advice when a reference is missing.
+    pub fn command(self) -> Command {
         match self {
-            ServerKind::MemcachedRs => memcached_rs_bin(),
-            ServerKind::Memcached => memcached_bin(),
+            ServerKind::MemcachedRs => Command::new(memcached_rs_bin()),
+            ServerKind::Memcached1618 => Command::new(memcached_bin()),
+            ServerKind::Memcached => reference_command(),
         }
     }
 
@@ -66,6 +77,7 @@ impl ServerKind {
         match self {
             ServerKind::MemcachedRs => "memcached-rs",
             ServerKind::Memcached => "memcached",
+            ServerKind::Memcached1618 => "memcached-1.6.18",
         }
     }
 }
@@ -79,16 +91,47 @@ pub fn memcached_rs_bin() -> PathBuf {
     }
 }
 
-/// The reference memcached. Panics (never skips) when it is not installed, so a machine
-/// without it cannot pass the differential tests by accident.
+/// Debian 12's memcached 1.6.18. Panics (never skips) when it is not installed, so a machine
+/// without it cannot pass the tests that compare with it by accident.
 pub fn memcached_bin() -> PathBuf {
     let path = Path::new(MEMCACHED_PATH);
     assert!(
         path.is_file(),
-        "the reference memcached is not installed at {MEMCACHED_PATH}; \
+        "memcached 1.6.18 is not installed at {MEMCACHED_PATH}; \
          run `make test` (it installs Debian's memcached) or `apt-get install memcached`"
     );
     path.to_path_buf()
+}
+
+/// The Debian 13 (trixie) root that holds the reference memcached: `$TRIXIE_ROOT`, else
+/// `target/trixie-root`, which `make test-deps` builds once with debootstrap. Panics (never
+/// skips) when its memcached is missing.
+pub fn trixie_root() -> PathBuf {
+    let root = match std::env::var_os("TRIXIE_ROOT") {
+        Some(root) => PathBuf::from(root),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/trixie-root"),
+    };
+    assert!(
+        root.join("usr/bin/memcached").is_file(),
+        "the reference memcached {REFERENCE_VERSION} is missing from {}; run `make test-deps` \
+         (it builds Debian 13's root with debootstrap)",
+        root.display()
+    );
+    root
+}
+
+/// A command running the trixie root's memcached with the root's own dynamic loader and
+/// libraries. Not a chroot: the server sees the host's files (temporary files, SASL
+/// configuration, unix socket paths), runs without root, and is the spawned process itself, so
+/// its pid and signals are the test's to use.
+fn reference_command() -> Command {
+    let root = trixie_root();
+    let mut command = Command::new(root.join("lib64/ld-linux-x86-64.so.2"));
+    command
+        .arg("--library-path")
+        .arg(root.join("usr/lib/x86_64-linux-gnu"))
+        .arg(root.join("usr/bin/memcached"));
+    command
 }
 
 /// Whether this process runs as root, in which case both daemons need `-u root` (memcached
@@ -269,28 +312,21 @@ impl Server {
     /// `-A` or `-C`) and waits until it accepts TCP connections. Panics with the server's stderr
     /// if it exits or does not listen within [`STARTUP_TIMEOUT`].
     pub fn start(kind: ServerKind, extra_args: &[&str]) -> Server {
-        let binary = kind.binary();
         let mut last_clash = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Server::try_start(kind, &binary, free_port(), extra_args) {
+            match Server::try_start(kind, free_port(), extra_args) {
                 Ok(server) => return server,
                 Err(StartError::PortClash(stderr)) => last_clash = stderr,
             }
         }
         panic!(
-            "{} ({}) hit a taken port {START_ATTEMPTS} times; last stderr:\n{last_clash}",
+            "{} hit a taken port {START_ATTEMPTS} times; last stderr:\n{last_clash}",
             kind.name(),
-            binary.display()
         );
     }
 
     /// One attempt on one port.
-    fn try_start(
-        kind: ServerKind,
-        binary: &Path,
-        port: u16,
-        extra_args: &[&str],
-    ) -> Result<Server, StartError> {
+    fn try_start(kind: ServerKind, port: u16, extra_args: &[&str]) -> Result<Server, StartError> {
         static LOG_SEQ: AtomicUsize = AtomicUsize::new(0);
         let log_dir = std::env::temp_dir().join("memcached-rs-tests");
         std::fs::create_dir_all(&log_dir)
@@ -307,7 +343,7 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
         let mut args = base_args(port);
         args.extend(extra_args.iter().map(|s| s.to_string()));
-        let mut command = Command::new(binary);
+        let mut command = kind.command();
         if extra_args.contains(&"-S") {
             let sasl = sasl_setup();
             command
@@ -320,7 +356,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {} {args:?}: {e}", binary.display()));
+            .unwrap_or_else(|e| panic!("cannot spawn {} {args:?}: {e}", kind.name()));
         let mut server = Server {
             kind,
             port,
@@ -343,7 +379,7 @@ impl Server {
                 }
                 panic!(
                     "{} {:?} exited with {status} before accepting connections; stderr:\n{stderr}",
-                    binary.display(),
+                    kind.name(),
                     server.args
                 );
             }
@@ -364,7 +400,7 @@ impl Server {
                 panic!(
                     "{} {:?} did not accept connections on {addr} within {STARTUP_TIMEOUT:?}; \
                      stderr:\n{}",
-                    binary.display(),
+                    kind.name(),
                     server.args,
                     server.stderr_output()
                 );

@@ -34,9 +34,9 @@ pub const BINARY_SENTINEL: [u8; 24] = [
     0x80, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0xed, 0xfa, 0xce, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-/// Its response from a server that reports version 1.6.18 (both sides do).
+/// Its response from a server that reports version 1.6.38 (both sides do).
 pub const BINARY_SENTINEL_REPLY: &[u8] =
-    b"\x81\x0b\0\0\0\0\0\0\0\0\0\x06\xfe\xed\xfa\xce\0\0\0\0\0\0\0\x001.6.18";
+    b"\x81\x0b\0\0\0\0\0\0\0\0\0\x06\xfe\xed\xfa\xce\0\0\0\0\0\0\0\x001.6.38";
 
 /// A named script. Both servers are fresh for every case, so cas ids and counters start equal.
 pub struct Case {
