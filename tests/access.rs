@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{free_port, running_as_root, wait_for_tcp, Client, Server, ServerKind};
 
-const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
+const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
 
 /// A daemon started with exactly `args` (no test defaults), killed when dropped.
 struct Daemon(std::process::Child);
@@ -202,5 +202,5 @@ fn a_huge_ascii_auth_token_is_refused_without_being_buffered() {
         "peak RSS went from {before} kB to {after} kB for an unauthenticated client"
     );
     assert_eq!(c.request("set a 0 0 12\r\nalice secret"), "STORED\r\n");
-    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(c.request("version"), "VERSION 1.6.38\r\n");
 }

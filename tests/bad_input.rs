@@ -72,9 +72,9 @@ const BINARY_SENTINEL: [u8; 24] = [
     0x80, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe, 0xed, 0xfa, 0xce, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-/// Its response from a server reporting version 1.6.18 (both do).
+/// Its response from a server reporting version 1.6.38 (both do).
 const BINARY_SENTINEL_REPLY: &[u8] =
-    b"\x81\x0b\0\0\0\0\0\0\0\0\0\x06\xfe\xed\xfa\xce\0\0\0\0\0\0\0\x001.6.18";
+    b"\x81\x0b\0\0\0\0\0\0\0\0\0\x06\xfe\xed\xfa\xce\0\0\0\0\0\0\0\x001.6.38";
 
 // ---------------------------------------------------------------------------------------------
 // The table's row type.
@@ -2181,7 +2181,7 @@ fn show(case: &Case, bytes: &[u8]) -> String {
 /// Runs one group of rows against one memcached and one memcached-rs started with `args`.
 fn run_group(group: &str, args: &[&str], mode: Mode, mut cases: Vec<Case>) {
     // Fail at once, clearly, when the oracle is missing.
-    common::memcached_bin();
+    common::trixie_root();
     let mut names = HashSet::new();
     for case in &cases {
         assert!(
@@ -2206,7 +2206,7 @@ fn run_group(group: &str, args: &[&str], mode: Mode, mut cases: Vec<Case>) {
     let show_all = std::env::var_os("BAD_INPUT_SHOW").is_some_and(|v| v != "0");
 
     let items = sentinels();
-    let reference = Server::start(ServerKind::Memcached1618, args);
+    let reference = Server::start(ServerKind::Memcached, args);
     let mut candidate = Server::start(ServerKind::MemcachedRs, args);
     for server in [&reference, &candidate] {
         let name = server.kind().name();

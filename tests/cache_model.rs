@@ -28,10 +28,19 @@ struct Entry {
     cas: u64,
 }
 
-#[derive(Default)]
 struct Model {
     items: HashMap<u8, Entry>,
     last_cas: u64,
+}
+
+impl Default for Model {
+    fn default() -> Model {
+        // memcached 1.6.38's first CAS id is 2.
+        Model {
+            items: HashMap::new(),
+            last_cas: 1,
+        }
+    }
 }
 
 impl Model {
@@ -48,6 +57,8 @@ impl Model {
         data: &[u8],
         cas: u64,
     ) -> StoreOutcome {
+        // memcached 1.6.38 spends a CAS id on every store it starts, stored or not.
+        let new_cas = self.next_cas();
         let existing = self.items.get(&key).cloned();
         let value = match (mode, &existing) {
             (StoreMode::Set, _) | (StoreMode::Add, None) | (StoreMode::Replace, Some(_)) => {
@@ -71,9 +82,16 @@ impl Model {
         if header + value.len() > 1024 * 1024 {
             return StoreOutcome::NotStored;
         }
-        let cas = self.next_cas();
-        self.items.insert(key, Entry { value, flags, cas });
-        StoreOutcome::Stored(cas)
+        let len = value.len() as u32;
+        self.items.insert(
+            key,
+            Entry {
+                value,
+                flags,
+                cas: new_cas,
+            },
+        );
+        StoreOutcome::Stored { cas: new_cas, len }
     }
 
     fn arith(&mut self, key: u8, increment: bool, delta: u64) -> ArithOutcome {

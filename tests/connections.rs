@@ -21,14 +21,14 @@ fn connections_past_the_limit_are_refused_with_memcached_message() {
     }
     let mut second = server.client();
     let mut third = server.client();
-    assert_eq!(second.request("version"), "VERSION 1.6.18\r\n");
-    assert_eq!(third.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(second.request("version"), "VERSION 1.6.38\r\n");
+    assert_eq!(third.request("version"), "VERSION 1.6.38\r\n");
     let mut fourth = server.client();
     let (bytes, end) = fourth.read_to_close(Duration::from_secs(5));
     assert_eq!(bytes, b"ERROR Too many open connections\r\n");
     assert_eq!(end, ReadEnd::Closed);
     // Existing connections are unaffected.
-    assert_eq!(first.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(first.request("version"), "VERSION 1.6.38\r\n");
     let stats = first.request("stats");
     assert!(stats.contains("STAT rejected_connections 1\r\n"), "{stats}");
     assert!(stats.contains("STAT max_connections 3\r\n"), "{stats}");
@@ -38,10 +38,10 @@ fn connections_past_the_limit_are_refused_with_memcached_message() {
 /// (a line `stats` has only while an idle timeout is set).
 #[test]
 fn idle_connections_are_closed_after_the_timeout() {
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
         let server = Server::start(kind, &["-o", "idle_timeout=1"]);
         let mut idle = server.client();
-        assert_eq!(idle.request("version"), "VERSION 1.6.18\r\n");
+        assert_eq!(idle.request("version"), "VERSION 1.6.38\r\n");
         let (bytes, end) = idle.read_to_close(Duration::from_secs(10));
         assert!(bytes.is_empty());
         assert_eq!(
@@ -51,7 +51,7 @@ fn idle_connections_are_closed_after_the_timeout() {
             kind.name()
         );
         let mut fresh = server.client();
-        assert_eq!(fresh.request("version"), "VERSION 1.6.18\r\n");
+        assert_eq!(fresh.request("version"), "VERSION 1.6.38\r\n");
         let stats = fresh.request("stats");
         assert!(
             stats.contains("STAT idle_kicks 1\r\n"),
@@ -175,9 +175,9 @@ fn listens_on_every_l_address_including_ipv6() {
     let server = Server::start(ServerKind::MemcachedRs, &["-l", "[::1]"]);
     let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, server.port()));
     let mut c = common::Client::connect(v6);
-    assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(c.request("version"), "VERSION 1.6.38\r\n");
     let mut v4 = server.client();
-    assert_eq!(v4.request("version"), "VERSION 1.6.18\r\n");
+    assert_eq!(v4.request("version"), "VERSION 1.6.38\r\n");
     let settings = v4.request("stats settings");
     assert!(
         settings.contains("STAT inter 127.0.0.1,[::1]\r\n"),
@@ -231,7 +231,7 @@ fn read_buffers_stay_small_under_pipelined_writes() {
                     }
                     c.send(&script);
                 }
-                assert_eq!(c.request("version"), "VERSION 1.6.18\r\n");
+                assert_eq!(c.request("version"), "VERSION 1.6.38\r\n");
                 c
             })
         })
@@ -258,11 +258,11 @@ fn read_buffers_stay_small_under_pipelined_writes() {
 /// shape from memcached and memcached-rs (descriptor numbers and client ports differ).
 #[test]
 fn stats_conns_lists_every_socket() {
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
         let udp = common::free_port();
         let server = Server::start(kind, &["-U", &udp.to_string()]);
         let mut idle = server.client();
-        assert_eq!(idle.request("version"), "VERSION 1.6.18\r\n");
+        assert_eq!(idle.request("version"), "VERSION 1.6.38\r\n");
         let mut asker = server.client();
         let reply = asker.request("stats conns");
         let lines: Vec<&str> = reply.lines().collect();
@@ -384,7 +384,7 @@ fn binary_append_with_a_stale_cas_is_not_a_cas_miss() {
             .expect("lengths fit the header");
         f
     }
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
         let server = Server::start(kind, &[]);
         let mut s = std::net::TcpStream::connect(server.addr()).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -425,7 +425,7 @@ fn stats_names_are_memcacheds_in_its_order() {
     let mut differ = Vec::new();
     for flags in flag_sets {
         for command in ["stats", "stats settings"] {
-            let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached1618].map(|kind| {
+            let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached].map(|kind| {
                 let server = Server::start(kind, flags);
                 let reply = server.client().request(command);
                 reply

@@ -5,10 +5,7 @@
 
 mod common;
 
-use common::{
-    memcached_bin, memcached_rs_bin, running_as_root, temp_path, wait_until, Client, Server,
-    ServerKind,
-};
+use common::{running_as_root, temp_path, wait_until, Client, Server, ServerKind};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -395,8 +392,8 @@ impl Drop for UnixDaemon {
     }
 }
 
-fn start_on_unix_socket(binary: &Path, socket: &Path, pid_file: &Path) -> UnixDaemon {
-    let mut c = Command::new(binary);
+fn start_on_unix_socket(kind: ServerKind, socket: &Path, pid_file: &Path) -> UnixDaemon {
+    let mut c = kind.command();
     c.arg("-s")
         .arg(socket)
         .args(["-a", "660", "-U", "0"])
@@ -420,7 +417,7 @@ fn start_on_unix_socket(binary: &Path, socket: &Path, pid_file: &Path) -> UnixDa
             }
             panic!(
                 "{} -s {} -P {} exited with {status} at start; stderr:\n{err}",
-                binary.display(),
+                kind.name(),
                 socket.display(),
                 pid_file.display()
             );
@@ -432,7 +429,7 @@ fn start_on_unix_socket(binary: &Path, socket: &Path, pid_file: &Path) -> UnixDa
         assert!(
             Instant::now() < deadline,
             "{} never served on {} with its pid in {} (pid file: {:?})",
-            binary.display(),
+            kind.name(),
             socket.display(),
             pid_file.display(),
             std::fs::read_to_string(pid_file)
@@ -467,13 +464,13 @@ fn unix_request(socket: &Path, req: &[u8], end: &[u8]) -> io::Result<Vec<u8>> {
 /// file behind, while memcached-rs removes both (tests/unix_socket.rs, tests/process.rs).
 #[test]
 fn kill_9_then_restart_on_the_same_socket_and_pid_file() {
-    for (name, binary) in [
-        ("memcached-rs", memcached_rs_bin()),
-        ("memcached", memcached_bin()),
+    for (name, kind) in [
+        ("memcached-rs", ServerKind::MemcachedRs),
+        ("memcached", ServerKind::Memcached),
     ] {
         let socket = temp_path(&format!("{name}-k9.sock"));
         let pid_file = temp_path(&format!("{name}-k9.pid"));
-        let mut first = start_on_unix_socket(&binary, &socket, &pid_file);
+        let mut first = start_on_unix_socket(kind, &socket, &pid_file);
         assert_eq!(
             unix_request(&socket, b"set k9 0 0 5\r\nfirst\r\n", b"\r\n").expect("set"),
             b"STORED\r\n",
@@ -498,7 +495,7 @@ fn kill_9_then_restart_on_the_same_socket_and_pid_file() {
             "{name}"
         );
 
-        let second = start_on_unix_socket(&binary, &socket, &pid_file);
+        let second = start_on_unix_socket(kind, &socket, &pid_file);
         assert_ne!(second.0.id(), old_pid);
         assert_eq!(
             std::fs::read_to_string(&pid_file).expect("pid file").trim(),

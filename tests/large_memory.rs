@@ -37,7 +37,7 @@ fn terabyte(kind: ServerKind) -> (Vec<String>, u32, Server) {
 
 #[test]
 fn a_terabyte_cache_starts_serves_and_stays_small() {
-    let (theirs, _, _mc) = terabyte(ServerKind::Memcached1618);
+    let (theirs, _, _mc) = terabyte(ServerKind::Memcached);
     let (ours, pid, _rs) = terabyte(ServerKind::MemcachedRs);
     println!("memcached:    {theirs:?}\nmemcached-rs: {ours:?}");
     assert_eq!(ours, theirs);
@@ -69,7 +69,7 @@ fn grow(kind: ServerKind) -> Vec<String> {
 
 #[test]
 fn cache_memlimit_grows_past_32_gb() {
-    let theirs = grow(ServerKind::Memcached1618);
+    let theirs = grow(ServerKind::Memcached);
     let ours = grow(ServerKind::MemcachedRs);
     println!("memcached:    {theirs:?}\nmemcached-rs: {ours:?}");
     assert_eq!(ours, theirs);

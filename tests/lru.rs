@@ -9,7 +9,7 @@ mod common;
 use common::{Client, Server, ServerKind};
 use std::time::{Duration, Instant};
 
-const KINDS: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
+const KINDS: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
 
 /// A class-1 counter from `stats items` (0 when the line is absent).
 fn item_stat(c: &mut Client, name: &str) -> u64 {

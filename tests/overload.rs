@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Both daemons, the one under test first.
-const KINDS: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
+const KINDS: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
 
 /// memcached's (and memcached-rs's) default `-m`, in MB; the tests that do not pass `-m` run
 /// with it.
@@ -327,7 +327,7 @@ fn try_version(addr: SocketAddr) -> Result<(), String> {
             Err(e) => return Err(format!("read: {e} after {}", escape(&got))),
         }
     }
-    if got == b"VERSION 1.6.18\r\n" {
+    if got == b"VERSION 1.6.38\r\n" {
         Ok(())
     } else {
         Err(format!("answered {}", escape(&got)))
@@ -1307,7 +1307,7 @@ fn loris_once(server: &Server, control: &mut Client) -> Duration {
         });
         sent += 1;
         // Keep the control connection busy: it must not look idle itself.
-        assert_eq!(control.request("version"), "VERSION 1.6.18\r\n");
+        assert_eq!(control.request("version"), "VERSION 1.6.38\r\n");
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(

@@ -7,7 +7,7 @@ mod common;
 use memcached_rs::cache::slabs::ClassTable;
 use memcached_rs::config::{self, Invocation};
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// memcached's `slab class N: chunk size S perslab P` lines for these flags.
@@ -17,7 +17,8 @@ fn memcached_classes(flags: &[&str]) -> Vec<(usize, usize, usize)> {
         args.extend(["-u", "root"]);
     }
     args.extend(flags);
-    let mut child = Command::new(common::memcached_bin())
+    let mut child = common::ServerKind::Memcached
+        .command()
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

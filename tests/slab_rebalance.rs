@@ -95,7 +95,7 @@ fn small_stores_succeed_after_large_values_took_every_page() {
         &["-m", "48", "-o", "slab_chunk_max=16384"][..],
         &["-m", "64"],
     ] {
-        let theirs = text_calcification(ServerKind::Memcached1618, flags);
+        let theirs = text_calcification(ServerKind::Memcached, flags);
         let ours = text_calcification(ServerKind::MemcachedRs, flags);
         println!("{flags:?}\n  memcached:    {theirs:?}\n  memcached-rs: {ours:?}");
         let mut expected = vec!["STORED".to_string(); 5];
@@ -151,7 +151,7 @@ fn binary_calcification(kind: ServerKind) -> (usize, Vec<u16>) {
 
 #[test]
 fn small_binary_stores_succeed_after_large_values_took_every_page() {
-    let theirs = binary_calcification(ServerKind::Memcached1618);
+    let theirs = binary_calcification(ServerKind::Memcached);
     let ours = binary_calcification(ServerKind::MemcachedRs);
     println!("binary (failed large sets, small set statuses)\n  memcached:    {theirs:?}\n  memcached-rs: {ours:?}");
     assert_eq!(ours, (0, vec![0; 4]));
@@ -178,11 +178,11 @@ fn memory_follows_the_value_size_when_it_shifts() {
     const MB: usize = 16;
     let phases = [500_000, 100, 5_000];
     let ours = shifting_sizes(ServerKind::MemcachedRs, MB, &phases);
-    let theirs = shifting_sizes(ServerKind::Memcached1618, MB, &phases);
+    let theirs = shifting_sizes(ServerKind::Memcached, MB, &phases);
     for (i, &size) in phases.iter().enumerate() {
         // What a freshly started cache holds of this size alone.
         let fresh = shifting_sizes(ServerKind::MemcachedRs, MB, &[size])[0].0;
-        let fresh_mc = shifting_sizes(ServerKind::Memcached1618, MB, &[size])[0].0;
+        let fresh_mc = shifting_sizes(ServerKind::Memcached, MB, &[size])[0].0;
         println!(
             "phase {i} ({size} B): memcached-rs holds {} (fresh {fresh}), {} stores failed; \
              memcached holds {} (fresh {fresh_mc}), {} stores failed",

@@ -15,7 +15,7 @@ use common::{Server, ServerKind};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
+const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made once per run.
 struct Pki {

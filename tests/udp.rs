@@ -66,7 +66,7 @@ fn datagrams_match_memcacheds() {
         drop(server);
         got
     };
-    let reference = run(ServerKind::Memcached1618);
+    let reference = run(ServerKind::Memcached);
     let ours = run(ServerKind::MemcachedRs);
     // A 3000-byte value takes three datagrams: 1400, 1400 and the rest, numbered 0..3 of 3.
     let first_get: Vec<&Vec<u8>> = reference.iter().skip(2).take(3).collect();
@@ -112,7 +112,7 @@ fn start_with_port_file(kind: ServerKind, args: &[&str]) -> (std::process::Child
 /// servers alike.
 #[test]
 fn the_port_file_names_the_bound_ports() {
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
         let (tcp, udp) = (free_port(), free_port());
         let (mut child, text) =
             start_with_port_file(kind, &["-p", &tcp.to_string(), "-U", &udp.to_string()]);
@@ -131,7 +131,7 @@ fn the_port_file_names_the_bound_ports() {
 /// test suite starts servers); `stats settings` keeps saying -1.
 #[test]
 fn ports_of_minus_one_are_picked_by_the_kernel() {
-    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached1618] {
+    for kind in [ServerKind::MemcachedRs, ServerKind::Memcached] {
         let (mut child, text) = start_with_port_file(kind, &["-p", "-1", "-U", "-1"]);
         let port_of = |transport: &str| -> u16 {
             text.lines()

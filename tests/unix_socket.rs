@@ -108,7 +108,7 @@ fn a_stale_socket_is_replaced() {
     let _daemon = start(&path, &[]);
     assert_eq!(
         request(&path, b"version\r\n", b"\r\n"),
-        b"VERSION 1.6.18\r\n"
+        b"VERSION 1.6.38\r\n"
     );
 }
 

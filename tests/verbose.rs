@@ -99,7 +99,7 @@ const SCRIPT: &[u8] = b"set a 0 0 1\r\nx\r\nget a\r\nget a b\r\ngets a\r\nbogus\
 #[test]
 fn double_verbose_logs_commands_and_replies_as_memcached() {
     let ours = run(ServerKind::MemcachedRs, "-vv", SCRIPT);
-    let theirs = run(ServerKind::Memcached1618, "-vv", SCRIPT);
+    let theirs = run(ServerKind::Memcached, "-vv", SCRIPT);
     assert!(theirs.len() > 20, "{theirs:#?}");
     assert_same_lines(&ours, &theirs);
 }
@@ -113,7 +113,7 @@ fn double_verbose_logs_long_and_refused_gets() {
         "k".repeat(251)
     );
     let ours = run(ServerKind::MemcachedRs, "-vv", script.as_bytes());
-    let theirs = run(ServerKind::Memcached1618, "-vv", script.as_bytes());
+    let theirs = run(ServerKind::Memcached, "-vv", script.as_bytes());
     assert!(
         theirs.iter().any(|l| l == ">N sending key hit"),
         "{theirs:?}"
@@ -127,7 +127,7 @@ fn triple_verbose_adds_item_lookups() {
     // of a multi-get; here the reply is logged after the whole command.
     let script = String::from_utf8_lossy(SCRIPT).replace("get a b\r\n", "get b\r\n");
     let ours = run(ServerKind::MemcachedRs, "-vvv", script.as_bytes());
-    let theirs = run(ServerKind::Memcached1618, "-vvv", script.as_bytes());
+    let theirs = run(ServerKind::Memcached, "-vvv", script.as_bytes());
     assert!(theirs.iter().any(|l| l == "> FOUND KEY e -nuked by expire"));
     assert_same_lines(&ours, &theirs);
 }

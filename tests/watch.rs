@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Client, Server, ServerKind};
 
 const END_MARKER: &str = "watch_end_marker";
-const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached1618];
+const BOTH: [ServerKind; 2] = [ServerKind::MemcachedRs, ServerKind::Memcached];
 
 /// Masks what differs between two runs: `ts=`, `gid=`, `cfd=` and `rport=` values — and the
 /// `clsid=` of a store refused before allocation, where memcached's line has its arguments

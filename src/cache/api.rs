@@ -88,13 +88,24 @@ pub struct StoreOptions {
     pub invalidate: bool,
     /// The key arrived base64-encoded.
     pub key_binary: bool,
+    /// Meta `E`: the stored item's CAS id instead of the counter's next one (0: none). The
+    /// counter is then not advanced, as in memcached 1.6.38.
+    pub new_cas: u64,
+    /// Meta `N` on append/prepend: a miss stores the data as a new item expiring then.
+    pub vivify: Option<RelTime>,
 }
 
 /// What a store did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOutcome {
-    /// Stored, with the item's new CAS id.
-    Stored(u64),
+    /// Stored: the item's new CAS id and its value's length (which append and prepend make
+    /// longer than the data sent; meta `s` reports it).
+    Stored {
+        /// The new CAS id.
+        cas: u64,
+        /// The stored value's length.
+        len: u32,
+    },
     /// The mode's condition failed (add of a present key, replace/append of an absent one).
     NotStored,
     /// CAS mismatch.

@@ -18,6 +18,23 @@ pub struct MetaGetOptions {
     pub vivify: bool,
     /// The key arrived base64-encoded (kept on a vivified item).
     pub key_binary: bool,
+    /// `E`: a vivified item's CAS id instead of the counter's next (0: none).
+    pub new_cas: u64,
+}
+
+/// What a meta delete is asked to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaDeleteOptions {
+    /// `C`: the CAS id the item must have.
+    pub cas: Option<u64>,
+    /// `I`: mark the item stale instead of removing it.
+    pub invalidate: bool,
+    /// `T` with `I`: the stale item's new expiry.
+    pub new_exptime: Option<RelTime>,
+    /// `E`: the CAS id a kept item gets instead of the counter's next (0: none).
+    pub new_cas: u64,
+    /// `x`: keep the item but replace its value with an empty one (flags 0, no expiry).
+    pub remove_value: bool,
 }
 
 /// What a meta delete did.
@@ -31,6 +48,8 @@ pub enum MetaDelete {
     CasMismatch,
     /// No such item.
     NotFound,
+    /// `x` needed memory for the emptied item that could not be freed.
+    NoMemory,
 }
 
 /// What a meta arithmetic did.
@@ -144,6 +163,7 @@ impl Cache {
         value: &[u8],
         key_binary: bool,
         now: RelTime,
+        new_cas: u64,
     ) -> Result<Found, NeedRoom> {
         let Some((class, 1)) = self.layout(0, key.len(), value.len()) else {
             return Err(NeedRoom(self.slabs.table().largest() as u8));
@@ -159,12 +179,21 @@ impl Cache {
             exptime: 0,
             time: now,
             flags: 0,
-            cas: self.next_cas(),
+            cas: self.given_or_next_cas(new_cas),
         };
         let mut chunks = Chunks::One(chunk);
         self.fill(chunks.as_mut_slice(), &header, key, &[value]);
         let idx = self.link(shard, hash, chunks, &header);
         Ok(Found { idx, header })
+    }
+
+    /// A client's `E` CAS id, or (for 0) the counter's next.
+    fn given_or_next_cas(&self, given: u64) -> u64 {
+        if given != 0 {
+            given
+        } else {
+            self.next_cas()
+        }
     }
 
     /// `watch`: memcached creates `ma`'s missing counter through its store path, an `add` —
@@ -175,7 +204,10 @@ impl Cache {
             fd,
             key,
             StoreMode::Add,
-            StoreOutcome::Stored(header.cas),
+            StoreOutcome::Stored {
+                cas: header.cas,
+                len: header.nbytes,
+            },
             header,
         );
     }
@@ -202,7 +234,15 @@ impl Cache {
             }
             let mut created = false;
             if found.is_none() && opts.vivify {
-                match self.create_locked(&mut shard, hash, key, b"", opts.key_binary, now) {
+                match self.create_locked(
+                    &mut shard,
+                    hash,
+                    key,
+                    b"",
+                    opts.key_binary,
+                    now,
+                    opts.new_cas,
+                ) {
                     Ok(f) => {
                         found = Some(f);
                         created = true;
@@ -236,42 +276,101 @@ impl Cache {
         }
     }
 
-    /// Meta delete: removes the item, or with `invalidate` marks it stale (new CAS id, the
-    /// recache token released, optionally a new expiry). A `cas` (if given) must match.
+    /// Meta delete: removes the item; with `remove_value` empties it instead, and with
+    /// `invalidate` marks it stale (new CAS id, the recache token released, optionally a new
+    /// expiry). A `cas` (if given) must match.
     pub fn meta_delete(
         &self,
         stats: &ThreadStats,
         key: &[u8],
-        cas: Option<u64>,
-        invalidate: bool,
-        new_exptime: Option<RelTime>,
+        opts: MetaDeleteOptions,
     ) -> MetaDelete {
-        let now = self.clock.now();
         let (s, hash) = Self::shard_of(key);
-        let mut shard = self.shard(s);
-        let Some(mut found) = self.lookup(&mut shard, key, hash, now, stats) else {
-            return MetaDelete::NotFound;
-        };
-        if cas.is_some_and(|c| c != found.header.cas) {
-            return MetaDelete::CasMismatch;
-        }
-        if invalidate {
-            let h = &mut found.header;
-            if let Some(e) = new_exptime {
-                h.exptime = e;
+        loop {
+            let now = self.clock.now();
+            let mut shard = self.shard(s);
+            let Some(mut found) = self.lookup(&mut shard, key, hash, now, stats) else {
+                return MetaDelete::NotFound;
+            };
+            if opts.cas.is_some_and(|c| c != found.header.cas) {
+                return MetaDelete::CasMismatch;
             }
-            h.bits = (h.bits | item::STALE) & !item::TOKEN_SENT;
-            h.cas = self.next_cas();
-            self.write_header(&mut shard, &found);
-            return MetaDelete::Invalidated;
+            if opts.remove_value {
+                match self.empty_value(&mut shard, hash, key, &found, &opts, now) {
+                    Ok(()) => {
+                        let class = found.header.class as usize;
+                        stats.classes.class(class).delete_hits.incr();
+                        return MetaDelete::Deleted;
+                    }
+                    Err(NeedRoom(class)) => {
+                        drop(shard);
+                        if !self.make_room(class) {
+                            return MetaDelete::NoMemory;
+                        }
+                        continue;
+                    }
+                }
+            }
+            if opts.invalidate {
+                let h = &mut found.header;
+                if let Some(e) = opts.new_exptime {
+                    h.exptime = e;
+                }
+                h.bits = (h.bits | item::STALE) & !item::TOKEN_SENT;
+                h.cas = self.given_or_next_cas(opts.new_cas);
+                self.write_header(&mut shard, &found);
+                return MetaDelete::Invalidated;
+            }
+            stats
+                .classes
+                .class(found.header.class as usize)
+                .delete_hits
+                .incr();
+            self.unlink(&mut shard, found.idx, &found.header);
+            return MetaDelete::Deleted;
         }
-        stats
-            .classes
-            .class(found.header.class as usize)
-            .delete_hits
-            .incr();
-        self.unlink(&mut shard, found.idx, &found.header);
-        MetaDelete::Deleted
+    }
+
+    /// `md x`: replaces `old` with an empty item of the same key (flags 0, no expiry, the same
+    /// CAS id), stale if `I` asked for it — memcached swaps in an empty item atomically.
+    fn empty_value(
+        &self,
+        shard: &mut Shard,
+        hash: u32,
+        key: &[u8],
+        old: &Found,
+        opts: &MetaDeleteOptions,
+        now: RelTime,
+    ) -> Result<(), NeedRoom> {
+        let Some((class, 1)) = self.layout(0, key.len(), 0) else {
+            return Err(NeedRoom(self.slabs.table().largest() as u8));
+        };
+        let chunk = self.slabs.alloc(class as usize).ok_or(NeedRoom(class))?;
+        let mut bits = old.header.bits & item::KEY_BINARY;
+        let mut exptime = 0;
+        if opts.invalidate {
+            bits |= item::STALE;
+            exptime = opts.new_exptime.unwrap_or(0);
+        }
+        let header = Header {
+            nkey: key.len() as u8,
+            bits,
+            class,
+            nbytes: 0,
+            exptime,
+            time: now,
+            flags: 0,
+            // Only `I` (or `E`) gives the emptied item a new CAS id.
+            cas: match (opts.new_cas, opts.invalidate) {
+                (0, false) => old.header.cas,
+                (given, _) => self.given_or_next_cas(given),
+            },
+        };
+        let mut chunks = Chunks::One(chunk);
+        self.fill(chunks.as_mut_slice(), &header, key, &[]);
+        self.unlink(shard, old.idx, &old.header);
+        self.link(shard, hash, chunks, &header);
+        Ok(())
     }
 
     /// Meta arithmetic: incr/decr as the text command (`step`: increment, delta, in place
@@ -282,7 +381,7 @@ impl Cache {
         stats: &ThreadStats,
         key: &[u8],
         step: (bool, u64, bool),
-        cas: u64,
+        (cas, new_cas): (u64, u64),
         vivify: Option<u64>,
         then: impl FnOnce(&mut ItemMut<'_>, u64) -> R,
     ) -> MetaArith<R> {
@@ -301,6 +400,12 @@ impl Cache {
                     match self.apply_arithmetic(&mut shard, hash, &mut found, step, now) {
                         Ok(Ok(value)) => {
                             super::ops::count_arith(stats, found.header.class, step.0);
+                            // memcached 1.6.38 spends the counter's CAS id even when `E`
+                            // then replaces it.
+                            if new_cas != 0 {
+                                found.header.cas = new_cas;
+                                self.write_header(&mut shard, &found);
+                            }
                             Ok((found, value, false))
                         }
                         Ok(Err(_)) => return MetaArith::NonNumeric,
@@ -312,11 +417,19 @@ impl Cache {
                         return MetaArith::NotFound;
                     };
                     let digits = initial.to_string();
-                    self.create_locked(&mut shard, hash, key, digits.as_bytes(), false, now)
-                        .map(|found| {
-                            self.log_autovivify(stats.client_fd.get(), key, &found.header);
-                            (found, initial, true)
-                        })
+                    self.create_locked(
+                        &mut shard,
+                        hash,
+                        key,
+                        digits.as_bytes(),
+                        false,
+                        now,
+                        new_cas,
+                    )
+                    .map(|found| {
+                        self.log_autovivify(stats.client_fd.get(), key, &found.header);
+                        (found, initial, true)
+                    })
                 }
             };
             match attempt {

@@ -46,7 +46,7 @@ use class_counters::ShardClasses;
 pub use clock::{Clock, RelTime};
 use item::Header;
 pub use lru::{LruSettings, LruTuning, TuneError};
-pub use meta::{ItemMut, MetaArith, MetaDelete, MetaGetOptions};
+pub use meta::{ItemMut, MetaArith, MetaDelete, MetaDeleteOptions, MetaGetOptions};
 pub use restore::Restored;
 pub use slabs::SlabClasses;
 use slabs::{ClassTable, Slabs};

@@ -23,7 +23,7 @@ impl StoreOutcome {
     /// memcached's name for the outcome (its `store_item_type`, as `watch` lines show it).
     pub fn status_name(self) -> &'static str {
         match self {
-            StoreOutcome::Stored(_) => "stored",
+            StoreOutcome::Stored { .. } => "stored",
             StoreOutcome::NotStored => "not_stored",
             StoreOutcome::Exists => "exists",
             StoreOutcome::NotFound => "not_found",
@@ -89,8 +89,35 @@ impl Cache {
             return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::TooLarge);
         }
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
-            return self.concatenate(stats, mode, opts, key, data);
+            return self.concatenate(stats, mode, opts, key, flags, data);
         }
+        self.store_whole(stats, mode, opts, key, flags, exptime, data, None)
+    }
+
+    /// The CAS id a store gives its item: the client's (`E`), one already taken for this
+    /// store, or the counter's next.
+    fn store_cas(&self, opts: &StoreOptions, taken: Option<u64>) -> u64 {
+        match (opts.new_cas, taken) {
+            (0, Some(cas)) => cas,
+            (0, None) => self.next_cas(),
+            (cas, _) => cas,
+        }
+    }
+
+    /// Stores a whole value (every mode but append and prepend). `taken`: a CAS id this store
+    /// already spent (an append that vivifies).
+    #[allow(clippy::too_many_arguments)]
+    fn store_whole(
+        &self,
+        stats: &ThreadStats,
+        mode: StoreMode,
+        opts: StoreOptions,
+        key: &[u8],
+        flags: u32,
+        exptime: RelTime,
+        data: &[u8],
+        taken: Option<u64>,
+    ) -> StoreOutcome {
         let Some((class, n)) = self.layout(flags, key.len(), data.len()) else {
             return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::TooLarge);
         };
@@ -101,7 +128,7 @@ impl Cache {
         };
         // memcached 1.6.38 takes the CAS id as it starts to store, so a refused store (add of
         // an existing key, a cas mismatch, …) spends one too.
-        let cas = self.next_cas();
+        let cas = self.store_cas(&opts, taken);
         let now = self.clock.now();
         let mut header = Header {
             nkey: key.len() as u8,
@@ -167,28 +194,50 @@ impl Cache {
             self.unlink(&mut shard, old.idx, &old.header);
         }
         self.link(&mut shard, hash, chunks, &header);
-        let outcome = StoreOutcome::Stored(header.cas);
+        let outcome = StoreOutcome::Stored {
+            cas: header.cas,
+            len: header.nbytes,
+        };
         self.log_store(stats.client_fd.get(), key, mode, outcome, &header);
         outcome
     }
 
     /// append/prepend: a new item holding both values, with the old item's flags and expiry.
+    /// On a miss, `opts.vivify` stores the data alone, with `flags`.
     fn concatenate(
         &self,
         stats: &ThreadStats,
         mode: StoreMode,
         opts: StoreOptions,
         key: &[u8],
+        flags: u32,
         data: &[u8],
     ) -> StoreOutcome {
         let unjoined = |outcome| self.log_unjoined(stats.client_fd.get(), key, mode, data, outcome);
-        // Spent whether or not the value is joined, as in `store_with`.
-        let cas = self.next_cas();
+        // Spent whether or not the value is joined, as in `store_whole`.
+        let cas = self.store_cas(&opts, None);
         loop {
             let now = self.clock.now();
             let (s, hash) = Self::shard_of(key);
             let mut shard = self.shard(s);
             let Some(old) = self.lookup(&mut shard, key, hash, now, stats) else {
+                if let Some(exptime) = opts.vivify {
+                    drop(shard);
+                    let add = StoreOptions {
+                        vivify: None,
+                        ..opts
+                    };
+                    return self.store_whole(
+                        stats,
+                        StoreMode::Add,
+                        add,
+                        key,
+                        flags,
+                        exptime,
+                        data,
+                        Some(cas),
+                    );
+                }
                 return unjoined(StoreOutcome::NotStored);
             };
             if matches!(cas_check(&opts, &old), CasCheck::Stale | CasCheck::Mismatch) {
@@ -240,7 +289,10 @@ impl Cache {
             }
             self.unlink(&mut shard, old.idx, &old.header);
             self.link(&mut shard, hash, Chunks::from_vec(chunks), &header);
-            let outcome = StoreOutcome::Stored(header.cas);
+            let outcome = StoreOutcome::Stored {
+                cas: header.cas,
+                len: header.nbytes,
+            };
             self.log_store(stats.client_fd.get(), key, mode, outcome, &header);
             return outcome;
         }

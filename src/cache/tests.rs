@@ -43,7 +43,7 @@ fn store_modes_follow_memcached() {
     );
     assert_eq!(
         c.store(&s, StoreMode::Add, b"k", 3, 0, b"mid"),
-        StoreOutcome::Stored(1)
+        StoreOutcome::Stored { cas: 5, len: 3 }
     );
     assert_eq!(
         c.store(&s, StoreMode::Add, b"k", 0, 0, b"x"),
@@ -51,11 +51,11 @@ fn store_modes_follow_memcached() {
     );
     assert!(matches!(
         c.store(&s, StoreMode::Append, b"k", 9, 0, b">"),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     assert!(matches!(
         c.store(&s, StoreMode::Prepend, b"k", 9, 0, b"<"),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     let (data, flags, cas) = c
         .get(&s, b"k", None, |i| (i.data.to_vec(), i.flags, i.cas))
@@ -105,7 +105,7 @@ fn store_modes_follow_memcached() {
             0,
             b"new"
         ),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     assert_eq!(read(&c, &s, b"k").as_deref(), Some(&b"new"[..]));
     assert!(c.delete(&s, b"k"));
@@ -168,9 +168,16 @@ fn expired_and_flushed_items_are_gone_and_counted() {
     assert_eq!(read(&c, &s, b"old"), None);
     assert_eq!(s.get_expired.get(), 1);
     c.store(&s, StoreMode::Set, b"k", 0, 0, b"v");
+    // A flush that takes effect at once removes the items at once (memcached 1.6.38): the
+    // get is a plain miss.
     c.flush_all(0);
+    assert_eq!(c.stats().curr_items, 0);
     assert_eq!(read(&c, &s, b"k"), None);
-    assert_eq!(s.get_flushed.get(), 1);
+    assert_eq!(s.get_flushed.get(), 0);
+    // A delayed one lets them go as they are seen.
+    c.store(&s, StoreMode::Set, b"k", 0, 0, b"v");
+    c.flush_all(10);
+    assert_eq!(read(&c, &s, b"k").as_deref(), Some(&b"v"[..]));
     c.store(&s, StoreMode::Set, b"k", 0, 0, b"after");
     assert_eq!(read(&c, &s, b"k").as_deref(), Some(&b"after"[..]));
 }
@@ -185,7 +192,7 @@ fn memory_limit_evicts_least_recently_used() {
         let key = format!("key{i}");
         assert!(matches!(
             c.store(&s, StoreMode::Set, key.as_bytes(), 0, 0, &value),
-            StoreOutcome::Stored(_)
+            StoreOutcome::Stored { .. }
         ));
         if i == 10 {
             // Read the early item now and then: it stays among the most recently used.
@@ -235,7 +242,7 @@ fn large_values_are_chained_and_read_back_whole() {
         assert!(
             matches!(
                 c.store(&s, StoreMode::Set, key.as_bytes(), 3, 0, &value),
-                StoreOutcome::Stored(_)
+                StoreOutcome::Stored { .. }
             ),
             "{len}"
         );
@@ -247,7 +254,7 @@ fn large_values_are_chained_and_read_back_whole() {
     }
     assert!(matches!(
         c.store(&s, StoreMode::Append, b"big700000", 0, 0, b"tail"),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     let got = read(&c, &s, b"big700000").expect("appended");
     assert_eq!(got.len(), 700_004);
@@ -271,7 +278,8 @@ fn size_limit_matches_memcached_arithmetic() {
 fn stale_cas_writes_need_invalidate_and_mark_the_item() {
     let c = cache_with(1 << 20, true);
     let s = ThreadStats::default();
-    let StoreOutcome::Stored(first) = c.store(&s, StoreMode::Set, b"k", 0, 0, b"v1") else {
+    let StoreOutcome::Stored { cas: first, .. } = c.store(&s, StoreMode::Set, b"k", 0, 0, b"v1")
+    else {
         panic!("set");
     };
     c.store(&s, StoreMode::Set, b"k", 0, 0, b"v2");
@@ -289,7 +297,7 @@ fn stale_cas_writes_need_invalidate_and_mark_the_item() {
     };
     assert!(matches!(
         c.store_with(&s, StoreMode::Cas, stale, b"k", 0, 0, b"v3"),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     let seen = c.meta_get(&s, b"k", MetaGetOptions::default(), |item| {
         let item = item.expect("hit");
@@ -326,12 +334,27 @@ fn meta_delete_invalidates_or_removes() {
     let s = ThreadStats::default();
     c.store(&s, StoreMode::Set, b"k", 0, 0, b"v");
     assert_eq!(
-        c.meta_delete(&s, b"k", Some(999), false, None),
+        c.meta_delete(
+            &s,
+            b"k",
+            MetaDeleteOptions {
+                cas: Some(999),
+                ..MetaDeleteOptions::default()
+            }
+        ),
         MetaDelete::CasMismatch
     );
     let later = c.clock().now() + 100;
     assert_eq!(
-        c.meta_delete(&s, b"k", None, true, Some(later)),
+        c.meta_delete(
+            &s,
+            b"k",
+            MetaDeleteOptions {
+                invalidate: true,
+                new_exptime: Some(later),
+                ..MetaDeleteOptions::default()
+            }
+        ),
         MetaDelete::Invalidated
     );
     let (stale, exptime) = c.meta_get(&s, b"k", MetaGetOptions::default(), |i| {
@@ -341,11 +364,11 @@ fn meta_delete_invalidates_or_removes() {
     assert!(stale);
     assert_eq!(exptime, later);
     assert_eq!(
-        c.meta_delete(&s, b"k", None, false, None),
+        c.meta_delete(&s, b"k", MetaDeleteOptions::default()),
         MetaDelete::Deleted
     );
     assert_eq!(
-        c.meta_delete(&s, b"k", None, false, None),
+        c.meta_delete(&s, b"k", MetaDeleteOptions::default()),
         MetaDelete::NotFound
     );
 }
@@ -354,26 +377,26 @@ fn meta_delete_invalidates_or_removes() {
 fn meta_arithmetic_checks_cas_and_vivifies() {
     let c = cache_with(1 << 20, true);
     let s = ThreadStats::default();
-    let got = c.meta_arithmetic(&s, b"n", (true, 5, true), 0, Some(10), |i, v| {
+    let got = c.meta_arithmetic(&s, b"n", (true, 5, true), (0, 0), Some(10), |i, v| {
         (i.created(), v)
     });
     assert_eq!(got, MetaArith::Done((true, 10)));
-    let got = c.meta_arithmetic(&s, b"n", (true, 5, true), 0, None, |i, v| {
+    let got = c.meta_arithmetic(&s, b"n", (true, 5, true), (0, 0), None, |i, v| {
         (i.created(), v, i.cas())
     });
     let MetaArith::Done((false, 15, cas)) = got else {
         panic!("{got:?}");
     };
     assert_eq!(
-        c.meta_arithmetic(&s, b"n", (true, 1, true), cas + 7, None, |_, v| v),
+        c.meta_arithmetic(&s, b"n", (true, 1, true), (cas + 7, 0), None, |_, v| v),
         MetaArith::CasMismatch
     );
     assert_eq!(
-        c.meta_arithmetic(&s, b"n", (false, 1, true), cas, None, |_, v| v),
+        c.meta_arithmetic(&s, b"n", (false, 1, true), (cas, 0), None, |_, v| v),
         MetaArith::Done(14)
     );
     assert_eq!(
-        c.meta_arithmetic(&s, b"missing", (true, 1, true), 0, None, |_, v| v),
+        c.meta_arithmetic(&s, b"missing", (true, 1, true), (0, 0), None, |_, v| v),
         MetaArith::NotFound
     );
 }
@@ -385,15 +408,15 @@ fn appending_to_a_chained_item() {
     let big = vec![b'z'; 600_000];
     assert!(matches!(
         c.store(&s, StoreMode::Set, b"key:5", 0, 0, &big),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     assert!(matches!(
         c.store(&s, StoreMode::Append, b"key:5", 0, 0, b""),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     assert!(matches!(
         c.store(&s, StoreMode::Prepend, b"key:5", 0, 0, b"ab"),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     let got = read(&c, &s, b"key:5").expect("hit");
     assert_eq!(got.len(), 600_002);
@@ -401,11 +424,11 @@ fn appending_to_a_chained_item() {
     let small = vec![b'z'; 3000];
     assert!(matches!(
         c.store(&s, StoreMode::Set, b"key:6", 0, 0, &small),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
     assert!(matches!(
         c.store(&s, StoreMode::Append, b"key:6", 0, 0, b""),
-        StoreOutcome::Stored(_)
+        StoreOutcome::Stored { .. }
     ));
 }
 

@@ -2,7 +2,9 @@
 //! the same checks in the same order, the same statuses and error texts, quiet commands silent
 //! only on success (and on a get miss), and the same connection fate after a malformed frame.
 
-use crate::cache::{MetaArith, MetaDelete, StoreMode, StoreOptions, StoreOutcome};
+use crate::cache::{
+    MetaArith, MetaDelete, MetaDeleteOptions, StoreMode, StoreOptions, StoreOutcome,
+};
 use crate::config::PROTOCOL_VERSION;
 use crate::protocol::binary::{self, opcode, Header, Status, HEADER_LEN};
 use crate::protocol::text::Tokens;
@@ -134,7 +136,7 @@ impl Handler<'_> {
         let outcome = self.store_pending(pending, mode, value);
         let req = &this.header;
         let status = match outcome {
-            StoreOutcome::Stored(cas) => {
+            StoreOutcome::Stored { cas, .. } => {
                 if !this.quiet {
                     binary::write_value(out, req, b"", cas);
                 }
@@ -280,7 +282,11 @@ impl Handler<'_> {
         }
         let cas = (req.cas != 0).then_some(req.cas);
         let stats = self.stats;
-        match self.server.cache.meta_delete(stats, key, cas, false, None) {
+        let opts = MetaDeleteOptions {
+            cas,
+            ..MetaDeleteOptions::default()
+        };
+        match self.server.cache.meta_delete(stats, key, opts) {
             MetaDelete::Deleted | MetaDelete::Invalidated => {
                 stats.delete_hits.incr();
                 if !this.quiet {
@@ -293,6 +299,8 @@ impl Handler<'_> {
                 stats.delete_misses.incr();
                 error(out, req, Status::KeyNotFound)
             }
+            // Only `md x` empties an item (and may need memory for it).
+            MetaDelete::NoMemory => error(out, req, Status::OutOfMemory),
         }
     }
 
@@ -316,12 +324,13 @@ impl Handler<'_> {
         let exptime = cache.clock().expiry(i64::from(expiration));
         let stats = self.stats;
         let step = (increment, delta, pending.in_place_ok(key));
-        let outcome = cache.meta_arithmetic(stats, key, step, req.cas, vivify, |item, value| {
-            if item.created() {
-                item.set_exptime(exptime);
-            }
-            (value, item.cas(), item.created())
-        });
+        let outcome =
+            cache.meta_arithmetic(stats, key, step, (req.cas, 0), vivify, |item, value| {
+                if item.created() {
+                    item.set_exptime(exptime);
+                }
+                (value, item.cas(), item.created())
+            });
         let status = match outcome {
             MetaArith::Done((value, cas, created)) => {
                 if !created {

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use super::{reply, ConnState, Handler, Next};
 use crate::cache::{
-    MetaArith, MetaDelete, MetaGetOptions, RelTime, StoreMode, StoreOptions, StoreOutcome,
+    MetaArith, MetaDelete, MetaDeleteOptions, MetaGetOptions, RelTime, StoreMode, StoreOptions,
+    StoreOutcome,
 };
 use crate::protocol::meta::{flag_tokens, preparse, write_key, MAX_OPAQUE, MAX_TOKENS};
 use crate::protocol::text::{write_u64, MetaKind, Tokens};
@@ -110,6 +111,7 @@ impl Handler<'_> {
             delay_bump: f.delay_bump,
             vivify: f.vivify.is_some(),
             key_binary: f.binary_key.is_some(),
+            new_cas: f.new_cas,
         };
         let start = out.len();
         let ttl = f.ttl.map(|t| self.expiry(t));
@@ -243,7 +245,7 @@ impl Handler<'_> {
         for t in flag_tokens(tokens, 3) {
             match t[0] {
                 b'O' if t.len() > MAX_OPAQUE => return refuse(out, OPAQUE_TOO_LONG),
-                b'O' | b'k' | b'c' => {
+                b'O' | b'k' | b'c' | b's' => {
                     reply_flags.extend_from_slice(t);
                     reply_flags.push(b' ');
                 }
@@ -280,6 +282,11 @@ impl Handler<'_> {
             cas: f.cas.unwrap_or(0),
             invalidate: f.invalidate && mode == StoreMode::Cas,
             key_binary: f.binary_key.is_some(),
+            new_cas: f.new_cas,
+            vivify: f
+                .vivify
+                .filter(|_| matches!(mode, StoreMode::Append | StoreMode::Prepend))
+                .map(|t| self.expiry(t)),
         };
         pending.key.clear();
         pending.key.extend_from_slice(key);
@@ -305,7 +312,14 @@ impl Handler<'_> {
         }
         let ttl = f.ttl.map(|t| self.expiry(t));
         let cache = &self.server.cache;
-        let code: &[u8] = match cache.meta_delete(self.stats, key, f.cas, f.invalidate, ttl) {
+        let opts = MetaDeleteOptions {
+            cas: f.cas,
+            invalidate: f.invalidate,
+            new_exptime: ttl,
+            new_cas: f.new_cas,
+            remove_value: f.remove_value,
+        };
+        let code: &[u8] = match cache.meta_delete(self.stats, key, opts) {
             MetaDelete::Deleted => {
                 self.stats.delete_hits.incr();
                 if f.quiet {
@@ -327,6 +341,7 @@ impl Handler<'_> {
                 self.stats.delete_misses.incr();
                 b"NF"
             }
+            MetaDelete::NoMemory => return reply(out, "SERVER_ERROR out of memory", false),
         };
         out.extend_from_slice(code);
         out.extend_from_slice(&flags);
@@ -354,34 +369,41 @@ impl Handler<'_> {
         let vivify = f.vivify.map(|_| f.initial);
         let cas = f.cas.unwrap_or(0);
         let step = (increment, f.delta, session.in_place_ok(key));
-        let result = cache.meta_arithmetic(self.stats, key, step, cas, vivify, |item, value| {
-            let digits = value.to_string();
-            if f.value {
-                out.extend_from_slice(b"VA ");
-                write_u64(out, digits.len() as u64);
-            } else {
-                out.extend_from_slice(b"HD");
-            }
-            for t in flag_tokens(tokens, 2) {
-                match t[0] {
-                    b'c' => num(out, b'c', item.cas()),
-                    b't' => {
-                        let _ = write!(out, " t{}", item.ttl());
-                    }
-                    b'T' => item.set_exptime(ttl.unwrap_or(0)),
-                    b'N' if item.created() => item.set_exptime(vivify_ttl.unwrap_or(0)),
-                    b'O' => push_opaque(out, t)?,
-                    b'k' => write_key(out, key, binary),
-                    _ => {}
+        let result = cache.meta_arithmetic(
+            self.stats,
+            key,
+            step,
+            (cas, f.new_cas),
+            vivify,
+            |item, value| {
+                let digits = value.to_string();
+                if f.value {
+                    out.extend_from_slice(b"VA ");
+                    write_u64(out, digits.len() as u64);
+                } else {
+                    out.extend_from_slice(b"HD");
                 }
-            }
-            if f.value {
+                for t in flag_tokens(tokens, 2) {
+                    match t[0] {
+                        b'c' => num(out, b'c', item.cas()),
+                        b't' => {
+                            let _ = write!(out, " t{}", item.ttl());
+                        }
+                        b'T' => item.set_exptime(ttl.unwrap_or(0)),
+                        b'N' if item.created() => item.set_exptime(vivify_ttl.unwrap_or(0)),
+                        b'O' => push_opaque(out, t)?,
+                        b'k' => write_key(out, key, binary),
+                        _ => {}
+                    }
+                }
+                if f.value {
+                    out.extend_from_slice(b"\r\n");
+                    out.extend_from_slice(digits.as_bytes());
+                }
                 out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(digits.as_bytes());
-            }
-            out.extend_from_slice(b"\r\n");
-            Ok(item.created())
-        });
+                Ok(item.created())
+            },
+        );
         let stats = self.stats;
         let code: &[u8] = match result {
             MetaArith::Done(Err(e)) => {
@@ -450,7 +472,7 @@ impl Handler<'_> {
             } else {
                 out.extend_from_slice(item.key());
             }
-            let exp = if item.exptime() == 0 { -1 } else { -item.ttl() };
+            let exp = if item.exptime() == 0 { -1 } else { item.ttl() };
             let _ = write!(
                 out,
                 " exp={} la={} cas={} fetch={} cls={} size={}\r\n",
@@ -477,11 +499,13 @@ pub(super) fn finish_set(
     out: &mut Vec<u8>,
 ) {
     let start = out.len();
-    let (code, cas): (&[u8], u64) = match outcome {
-        StoreOutcome::Stored(cas) => (b"HD", cas),
-        StoreOutcome::Exists => (b"EX", 0),
-        StoreOutcome::NotFound => (b"NF", 0),
-        StoreOutcome::NotStored => (b"NS", 0),
+    // `s`: the stored value's length, or on a refusal the length the client sent.
+    let sent = pending.length as u64;
+    let (code, cas, size): (&[u8], u64, u64) = match outcome {
+        StoreOutcome::Stored { cas, len } => (b"HD", cas, u64::from(len)),
+        StoreOutcome::Exists => (b"EX", 0, sent),
+        StoreOutcome::NotFound => (b"NF", 0, sent),
+        StoreOutcome::NotStored => (b"NS", 0, sent),
         StoreOutcome::TooLarge => {
             return reply(out, "SERVER_ERROR object too large for cache", false);
         }
@@ -498,11 +522,12 @@ pub(super) fn finish_set(
             }
             b'k' => write_key(out, &pending.key, pending.opts.key_binary),
             b'c' => num(out, b'c', cas),
+            b's' => num(out, b's', size),
             _ => {}
         }
     }
     out.extend_from_slice(b"\r\n");
-    if pending.noreply && matches!(outcome, StoreOutcome::Stored(_)) {
+    if pending.noreply && matches!(outcome, StoreOutcome::Stored { .. }) {
         out.truncate(start);
     }
 }

@@ -114,7 +114,7 @@ impl Handler<'_> {
             return;
         }
         let line = match outcome {
-            StoreOutcome::Stored(_) => "STORED",
+            StoreOutcome::Stored { .. } => "STORED",
             StoreOutcome::Exists => "EXISTS",
             StoreOutcome::NotFound => "NOT_FOUND",
             StoreOutcome::NotStored => "NOT_STORED",
@@ -145,7 +145,7 @@ impl Handler<'_> {
             value,
         );
         match (outcome, mode) {
-            (StoreOutcome::Stored(_), StoreMode::Cas) => stats.cas_hits.incr(),
+            (StoreOutcome::Stored { .. }, StoreMode::Cas) => stats.cas_hits.incr(),
             (StoreOutcome::Exists, StoreMode::Cas) => stats.cas_badval.incr(),
             (StoreOutcome::NotFound, StoreMode::Cas) => stats.cas_misses.incr(),
             (StoreOutcome::NoMemory, StoreMode::Set) => {

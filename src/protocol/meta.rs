@@ -46,6 +46,11 @@ pub struct MetaFlags {
     pub delta: u64,
     /// `J` (default 0)
     pub initial: u64,
+    /// `E`: the CAS id a modified or created item gets instead of the next one from the
+    /// counter (0: none given; memcached treats `E0` as absent too).
+    pub new_cas: u64,
+    /// `x`: `md` removes the value but keeps the item (the other commands accept and ignore it).
+    pub remove_value: bool,
 }
 
 /// Parses the flags from token `start` on (memcached's `_meta_flag_preparse`).
@@ -114,6 +119,11 @@ pub fn preparse(tokens: &Tokens<'_>, start: usize) -> Result<MetaFlags, &'static
                 None => error = Some("CLIENT_ERROR invalid numeric delta value"),
             },
             b'I' => f.invalidate = true,
+            b'E' => match safe_strtoull(arg) {
+                Some(v) => f.new_cas = v,
+                None => error = Some(BAD_TOKEN),
+            },
+            b'x' => f.remove_value = true,
             _ => return Err("CLIENT_ERROR invalid flag"),
         }
     }
@@ -158,6 +168,10 @@ mod tests {
         assert_eq!(flags("mg key v v", 2), Err("CLIENT_ERROR duplicate flag"));
         assert_eq!(flags("mg key Tx", 2), Err(BAD_TOKEN));
         assert_eq!(flags("mg key z", 2), Err("CLIENT_ERROR invalid flag"));
+        assert_eq!(flags("mg key E", 2), Err(BAD_TOKEN));
+        assert_eq!(flags("mg key Eabc", 2), Err(BAD_TOKEN));
+        let f = flags("md key E77 x", 2).expect("valid");
+        assert_eq!((f.new_cas, f.remove_value), (77, true));
         assert_eq!(
             flags("ma key MIX", 2),
             Err("CLIENT_ERROR incorrect length for M token")

@@ -62,7 +62,7 @@ def test_memcstat(server, binary):
     stats = parse_memcstat(out)
     assert list(stats) == ["127.0.0.1 (%d)" % server.port]
     s = stats["127.0.0.1 (%d)" % server.port]
-    assert s["version"] == "1.6.18"
+    assert s["version"] == "1.6.38"
     assert s["pid"] == str(server.proc.pid)
     assert s["curr_items"] == "2"
     assert s["total_items"] == "2"
@@ -73,7 +73,7 @@ def test_memcstat(server, binary):
 
     # memcstat prints the server versions on stderr.
     proc = tool("memcstat", server, "--server-version", binary=binary)
-    assert proc.stderr.decode() == "127.0.0.1:%d 1.6.18\n" % server.port
+    assert proc.stderr.decode() == "127.0.0.1:%d 1.6.38\n" % server.port
 
 
 def test_memcstat_settings_argument(server):

@@ -148,7 +148,7 @@ def test_touch_and_flush_and_stats(server, binary):
         assert mc.get("gone") is None
     (name, stats), = mc.get_stats()
     assert name == b"127.0.0.1:%d (0)" % server.port
-    assert stats["version"] == b"1.6.18"
+    assert stats["version"] == b"1.6.38"
     assert int(stats["curr_items"]) == 1
     assert int(stats["pid"]) == server.proc.pid
     assert int(stats["threads"]) == 2

@@ -163,11 +163,11 @@ def test_touch_and_expiry_arguments(server):
 
 def test_stats_version_flush_all(server):
     mc = client(server)
-    assert mc.version() == b"1.6.18"
+    assert mc.version() == b"1.6.38"
     assert mc.set_many({"s1": b"a", "s2": b"b"}, noreply=False) == []
     assert mc.get_many(["s1", "s2", "s3"]) == {"s1": b"a", "s2": b"b"}
     stats = mc.stats()
-    assert stats[b"version"] == b"1.6.18"
+    assert stats[b"version"] == b"1.6.38"
     assert stats[b"curr_items"] == 2
     assert stats[b"total_items"] == 2
     assert stats[b"cmd_set"] == 2

@@ -2,11 +2,12 @@
 //! keys, touch, vivify, recache, stale items), `me`, and the `stats` counters meta commands
 //! move. `ms`, `md` and `ma` are in `cases_meta_write.rs`.
 //!
-//! Every expectation is memcached 1.6.18's own reply; some of its quirks are worth knowing
+//! Every expectation is memcached 1.6.38's own reply; some of its quirks are worth knowing
 //! when reading a failure:
 //! - `q` hides only the "nothing happened" reply of `mg` (`EN`); hits, `HD W` included, show.
-//! - 1.6.18 has no `E` flag (`CLIENT_ERROR invalid flag`), and `me` prints `exp=` as
-//!   now − exptime (`exp=-100` for a 100 s ttl), `-1` for none.
+//! - `me` prints `exp=` as the seconds left (`exp=100` for a 100 s ttl; 1.6.18 printed
+//!   `-100`), `-1` for none. The flags added since 1.6.18 (`E`, `x`, `ms s`, …) are pinned in
+//!   `cases_since_1_6_18.rs`.
 //! - A `T` flag turns a hit into a touch (cmd_touch, touch_hits) instead of a get; a miss stays
 //!   a get miss. `cmd_meta` counts `me` commands only.
 //! - `me` replies' `cls=` and `size=` depend on the item layout and are masked (`mask.rs`).
@@ -192,7 +193,7 @@ fn mg_error_cases() -> Vec<Case> {
         ),
         meta("mg/numeric flag", hi.clone() + "mg foo 1\r\nmg foo -\r\n"),
         meta(
-            "mg/E flag unsupported",
+            "mg/E ignored on a hit",
             hi.clone() + "mg foo E5\r\nmg bar E5 v\r\n",
         ),
         meta("mg/key 250 bytes", format!("mg {} v k\r\n", rep('a', 250))),

@@ -1,8 +1,8 @@
 //! The meta protocol, part two: `ms` (data blocks, modes, cas, invalidation, errors and what
 //! they swallow), `md` (cas, quiet mode, invalidation) and `ma` (modes, vivify, cas, limits).
 //!
-//! Every expectation is memcached 1.6.18's own reply. Its quirks that the cases pin down:
-//! - `ms <key> <datalen> <flags>*`: the length is the second token; 1.6.18 has no `S` flag.
+//! Every expectation is memcached 1.6.38's own reply. Its quirks that the cases pin down:
+//! - `ms <key> <datalen> <flags>*`: the length is the second token; there is no `S` flag.
 //!   The length is read as a long and truncated to 32 bits (`4294967298` stores 2 bytes).
 //! - Errors found while reading the flags swallow the data block; errors in the key, the
 //!   length or the token count (too long key, bad length, too many flags) do not.
@@ -271,7 +271,7 @@ fn ms_error_cases() -> Vec<Case> {
         ),
         meta(
             "ms/unknown flag swallows data",
-            "ms foo 2 x\r\nab\r\nms foo 2 E5\r\nab\r\nmg foo v\r\n",
+            "ms foo 2 z\r\nab\r\nms foo 2 S2\r\nab\r\nms foo 2 x\r\nab\r\nmg foo v\r\n",
         ),
         meta(
             "ms/duplicate flag swallows data",

@@ -29,6 +29,7 @@ mod cases_meta;
 mod cases_meta_write;
 mod cases_misc;
 mod cases_retrieval;
+mod cases_since_1_6_18;
 mod cases_stats;
 mod cases_storage;
 mod mask;
@@ -64,6 +65,7 @@ fn all_cases() -> Vec<Case> {
     cases.extend(cases_crawler::cases());
     cases.extend(cases_binary::cases());
     cases.extend(cases_ascii_auth::cases());
+    cases.extend(cases_since_1_6_18::cases());
     cases
 }
 

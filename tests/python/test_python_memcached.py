@@ -35,7 +35,7 @@ def test_seed_snippet(server):
     assert len(stats) == 1
     name, values = stats[0]
     assert name.startswith("127.0.0.1:%d" % server.port)
-    assert values["version"] == "1.6.18"
+    assert values["version"] == "1.6.38"
     assert int(values["curr_items"]) == 4  # key1 key2 n counter
     assert int(values["cmd_get"]) == 11
     assert int(values["get_hits"]) == 9

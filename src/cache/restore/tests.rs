@@ -31,7 +31,7 @@ fn set(c: &Cache, key: &[u8], flags: u32, exptime: RelTime, data: &[u8]) -> u64 
         exptime,
         data,
     ) {
-        StoreOutcome::Stored(cas) => cas,
+        StoreOutcome::Stored { cas, .. } => cas,
         other => panic!("storing {}: {other:?}", String::from_utf8_lossy(key)),
     }
 }

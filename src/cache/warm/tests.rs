@@ -21,7 +21,7 @@ fn set(c: &Cache, key: &str, data: &[u8]) -> u64 {
         0,
         data,
     ) {
-        StoreOutcome::Stored(cas) => cas,
+        StoreOutcome::Stored { cas, .. } => cas,
         other => panic!("storing {key}: {other:?}"),
     }
 }

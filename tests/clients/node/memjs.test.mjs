@@ -115,7 +115,7 @@ describe('memjs', () => {
   test('stats and flush', async () => {
     const { server: name, values } = await stats(client);
     assert.equal(name, server.address);
-    assert.equal(values.version, '1.6.18');
+    assert.equal(values.version, '1.6.38');
     assert.equal(Number(values.pid), server.proc.pid);
     const flushed = await client.flush();
     assert.deepEqual(flushed, { [server.address]: true });

@@ -106,7 +106,7 @@ class MemcachedSessionHandler implements SessionHandlerInterface
 $m = client($servers, $binary);
 check('server list', count($servers), count($m->getServerList()));
 check('flush', true, $m->flush());
-check('version', array_fill_keys(array_map(fn ($s) => "$s[0]:$s[1]", $servers), '1.6.18'), $m->getVersion());
+check('version', array_fill_keys(array_map(fn ($s) => "$s[0]:$s[1]", $servers), '1.6.38'), $m->getVersion());
 
 // --- sessions
 ini_set('session.use_cookies', '0');
