@@ -300,10 +300,7 @@ impl Handler<'_> {
             let (Some(src), Some(dst)) = (safe_strtol(t.get(2)), safe_strtol(t.get(3))) else {
                 return reply(out, "CLIENT_ERROR bad command line format", false);
             };
-            let outcome = usize::try_from(dst)
-                .map_err(|_| ReassignError::BadClass)
-                .and_then(|dst| self.server.cache.reassign(src, dst));
-            let line = match outcome {
+            let line = match self.server.cache.reassign_command(src, dst) {
                 Ok(()) => "OK",
                 Err(ReassignError::Busy) => "BUSY currently processing reassign request",
                 Err(ReassignError::BadClass) => "BADCLASS invalid src or dst class id",

@@ -102,7 +102,11 @@ pub fn cases() -> Vec<Case> {
         ),
         Case::new(
             "slabs/errors",
-            "slabs\r\nslabs foo\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 1\r\nslabs reassign 1 64\r\nslabs reassign 3 2\r\nslabs reassign 2 0 0\r\n",
+            "slabs\r\nslabs foo\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 1\r\nslabs reassign 1 64\r\nslabs reassign 3 2\r\nslabs reassign 2 0 0\r\n\
+             slabs reassign 0 1\r\nslabs reassign 63 1\r\nslabs reassign 1 63\r\nslabs reassign 1 200\r\n\
+             slabs reassign 1 -1\r\nslabs reassign -1 1\r\nslabs reassign 64 1\r\nslabs reassign 1 0\r\n\
+             slabs reassign 1 65\r\nslabs reassign -1 -1\r\nslabs reassign 64 64\r\nslabs reassign 1 4294967297\r\n\
+             slabs reassign -2 1\r\n",
         ),
         Case::new(
             "slabs/automove",
@@ -133,6 +137,18 @@ pub fn cases() -> Vec<Case> {
         )
         .sync()
         .send("slabs reassign 1 2\r\n")
+        .args(&["-o", "no_lru_maintainer", "-f", "1.25"]),
+    );
+    // `-1`: the server picks a class with a page to spare (only class 1 has one).
+    cases.push(
+        Case::new(
+            "slabs/reassign from any class",
+            (0..12_000)
+                .map(|i| format!("set k{i:05} 0 0 2 noreply\r\nab\r\n"))
+                .collect::<String>(),
+        )
+        .sync()
+        .send("slabs reassign -1 2\r\n")
         .args(&["-o", "no_lru_maintainer", "-f", "1.25"]),
     );
     cases.extend(dump_refusals());
