@@ -231,6 +231,7 @@ fn general(server: &Server, out: &mut Vec<u8>) {
     stat(out, "log_watchers", log.watchers);
     if let Some(tls) = &server.tls {
         stat(out, "ssl_handshake_errors", tls.handshake_errors());
+        stat(out, "ssl_proto_errors", tls.proto_errors());
         stat(out, "time_since_server_cert_refresh", tls.since_refresh());
     }
     // No NAPI ids, no connection balancing fallbacks here.
