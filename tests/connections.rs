@@ -404,7 +404,7 @@ fn binary_append_with_a_stale_cas_is_not_a_cas_miss() {
     }
 }
 
-/// `stats` and `stats settings` name the same things in the same order as memcached 1.6.18
+/// `stats` and `stats settings` name the same things in the same order as memcached 1.6.38
 /// (values differ by nature: pids, times, sizes), under the defaults and under flags that make
 /// lines appear or change. memcached alone prints `libevent`, the version of a library this
 /// server does not use.
@@ -445,4 +445,21 @@ fn stats_names_are_memcacheds_in_its_order() {
         }
     }
     assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+/// `stats settings` under the defaults says what memcached 1.6.38's says, value for value,
+/// but for the port (each server has its own) and the key hash (not one of memcached's).
+#[test]
+fn default_settings_are_memcacheds() {
+    let [ours, theirs] = [ServerKind::MemcachedRs, ServerKind::Memcached].map(|kind| {
+        let server = Server::start(kind, &[]);
+        let reply = server.client().request("stats settings");
+        reply
+            .lines()
+            .filter(|l| !l.starts_with("STAT tcpport ") && !l.starts_with("STAT hash_algorithm "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    });
+    assert!(theirs.len() > 50, "{theirs:?}");
+    assert_eq!(ours, theirs);
 }

@@ -154,7 +154,7 @@ fn reassign_moves_a_page_and_rescues_its_items() {
     let stats = c.request("stats");
     assert_eq!(general_stat(&stats, "slabs_moved"), 1);
     assert!(general_stat(&stats, "slab_reassign_rescues") > 0);
-    assert_eq!(general_stat(&stats, "slab_reassign_evictions_nomem"), 0);
+    assert_eq!(general_stat(&stats, "slab_reassign_busy_nomem"), 0);
     assert_eq!(general_stat(&stats, "curr_items"), 7500);
     for i in (1..15_000).step_by(2) {
         let key = format!("k{i:06}");
@@ -187,7 +187,7 @@ fn reassign_evicts_what_it_cannot_rescue() {
     assert_eq!(c.request("version"), "VERSION 1.6.38\r\n");
     assert_eq!(c.request("slabs reassign 1 5"), "OK\r\n");
     let stats = c.request("stats");
-    assert!(general_stat(&stats, "slab_reassign_evictions_nomem") > 0);
+    assert!(general_stat(&stats, "slab_reassign_busy_nomem") > 0);
     assert_eq!(general_stat(&stats, "curr_items"), 10_922);
     let big = "v".repeat(200);
     assert_eq!(

@@ -1,4 +1,4 @@
-//! `watch`: the live log stream, compared line by line with memcached 1.6.18.
+//! `watch`: the live log stream, compared line by line with memcached 1.6.38.
 //!
 //! Each test runs the same client script against memcached-rs and memcached while a watcher is
 //! connected, then compares the watchers' lines with the volatile fields masked (time, global
@@ -263,7 +263,7 @@ fn evictions_are_logged_with_memcacheds_fields() {
 fn refusals_match_memcached() {
     let asks = [
         "watch bogus",
-        "watch fetchers deletions",
+        "watch fetchers proxytrace",
         "watch noreply",
         "watch fetchers noreply",
         "WATCH",
@@ -425,4 +425,54 @@ fn a_watcher_is_still_a_connection() {
         // Gone once the logger notices (memcached's looks about once a second).
         settled(&mut c, 0);
     }
+}
+
+/// The `deleted` lines (masked) a watcher sees while `script` runs on a text connection, then
+/// `binary` (requests each answered by a bare 24-byte header) on a connection of its own. The
+/// watcher takes `fetchers` too, for the end marker's lookup; their lines are dropped.
+fn deleted_lines(script: &[u8], binary: &[u8], binary_replies: usize) -> [Vec<String>; 2] {
+    BOTH.map(|kind| {
+        let server = Server::start(kind, &[]);
+        let mut w = watcher(&server, "watch deletions fetchers");
+        let mut c = server.client();
+        c.send(script);
+        c.read_until_contains(b"MN\r\n");
+        if !binary.is_empty() {
+            let mut b = server.client();
+            b.send(binary);
+            b.read_exact(24 * binary_replies);
+        }
+        lines_until_marker(&server, &mut w)
+            .into_iter()
+            .filter(|l| l.contains(" type=deleted "))
+            .collect()
+    })
+}
+
+#[test]
+fn deletions_log_text_deletes_only() {
+    // Misses and binary deletes are not logged; `noreply` and the legacy time argument are.
+    // Items small enough for class 1 in both servers (their class tables differ).
+    let script = b"set a%b 0 0 3\r\nabc\r\ndelete a%b\r\ndelete a%b\r\nset d 0 0 1\r\nx\r\n\
+        delete d noreply\r\nset e 0 0 2\r\nxy\r\ndelete e 0\r\ndelete never\r\nmn\r\n";
+    // Binary set of `f` (flags 0, no expiry, value `x`), then binary delete of `f`.
+    let mut binary = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 10];
+    binary.extend_from_slice(&[0; 12]);
+    binary.extend_from_slice(&[0; 8]);
+    binary.extend_from_slice(b"fx");
+    binary.extend_from_slice(&[0x80, 0x04, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    binary.extend_from_slice(&[0; 12]);
+    binary.push(b'f');
+    assert_same("deletions", deleted_lines(script, &binary, 2));
+}
+
+#[test]
+#[ignore = "md's deletions need the hook in src/cache/meta.rs and src/handler/meta.rs"]
+fn deletions_log_meta_deletes_except_bare_invalidation() {
+    // Logged: a plain md (also of a stale item), md x (the emptied item: size 0), md q. Not
+    // logged: misses, CAS mismatches, and any md with I (with x too, though it empties).
+    let script = b"set b 0 0 1\r\nx\r\nmd b\r\nmd b\r\nset c 0 0 1\r\nx\r\nmd c I\r\nmd c\r\n\
+        set d 0 0 3\r\nxyz\r\nmd d x\r\nmd d q\r\nms AAEC 2 b\r\nhi\r\nmd AAEC b\r\n\
+        set e 0 0 1\r\nx\r\nmd e C99\r\nmd e I x\r\nmd e I\r\nmn\r\n";
+    assert_same("md deletions", deleted_lines(script, b"", 0));
 }

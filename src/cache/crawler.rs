@@ -53,6 +53,10 @@ pub struct DumpedItem {
     pub class: u8,
     /// Bytes in its chunks.
     pub size: usize,
+    /// Client flags (metadump's `flags=`).
+    pub flags: u32,
+    /// The key was given base64-encoded (meta `b`): mgdump prints it encoded again.
+    pub binary_key: bool,
 }
 
 /// Where a paused item walk resumes: shard and entry number, packed.
@@ -170,6 +174,8 @@ impl Cache {
                     fetched: header.has(item::FETCHED),
                     class: header.class,
                     size: self.footprint(&found.header),
+                    flags: header.flags,
+                    binary_key: header.has(item::KEY_BINARY),
                 };
                 if !visit(&item) {
                     return Some(((s as u64) << 32) | u64::from(from));

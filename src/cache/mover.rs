@@ -49,8 +49,9 @@ pub struct MoverState {
     pub moved: AtomicU64,
     /// Items copied out of a moving page (`slab_reassign_rescues`).
     pub rescues: AtomicU64,
-    /// Items evicted because no free chunk could take them (`slab_reassign_evictions_nomem`).
-    pub evictions_nomem: AtomicU64,
+    /// Items of a moving page evicted because no free chunk could take them
+    /// (`slab_reassign_busy_nomem`, where memcached 1.6.38 counts its waits for memory).
+    pub no_memory: AtomicU64,
     /// Evictions per class at the last automove look, to see where pressure is.
     seen_evictions: Mutex<Vec<u64>>,
     /// One move at a time.
@@ -78,7 +79,7 @@ impl MoverState {
             automove: AtomicU8::new(level),
             moved: AtomicU64::new(0),
             rescues: AtomicU64::new(0),
-            evictions_nomem: AtomicU64::new(0),
+            no_memory: AtomicU64::new(0),
             seen_evictions: Mutex::new(Vec::new()),
             moving: Mutex::new(()),
             since_age_check: (0..MAX_CLASSES).map(|_| AtomicU32::new(0)).collect(),
@@ -102,6 +103,46 @@ impl Cache {
     /// The mover's settings and figures.
     pub fn mover(&self) -> &MoverState {
         &self.mover
+    }
+
+    /// `slabs reassign <src> <dst>`, checked as memcached 1.6.38 checks it: identical ids
+    /// first (`SAME`, even out-of-range ones), then `-1` picks a source (`BADCLASS` if no class
+    /// has a page to spare), then ids outside 0..=64 are `BADCLASS` (memcached's bound is its
+    /// `MAX_NUMBER_OF_SLAB_CLASSES`, not the classes it has), then a source without two pages
+    /// is `NOSPARE`.
+    pub fn reassign_command(&self, src: i32, dst: i32) -> Result<(), ReassignError> {
+        if src == dst {
+            return Err(ReassignError::Same);
+        }
+        let largest = self.slabs.table().largest();
+        let pages = |c: usize| self.slabs.class_stats(c).total_pages;
+        let src = if src == -1 {
+            let spare = (1..=largest)
+                .filter(|&c| c as i32 != dst && pages(c) >= 2)
+                .max_by_key(|&c| pages(c));
+            match spare {
+                Some(c) => c as i32,
+                None => return Err(ReassignError::BadClass),
+            }
+        } else {
+            src
+        };
+        let ids = 0..=MAX_CLASSES as i32;
+        if !ids.contains(&src) || !ids.contains(&dst) {
+            return Err(ReassignError::BadClass);
+        }
+        let (src, dst) = (src as usize, dst as usize);
+        // Class 0 is memcached's global page pool; pages never return to it here, so it has
+        // none to give, and classes past the largest have no pages.
+        if src == 0 || src > largest || pages(src) < 2 {
+            return Err(ReassignError::NoSpare);
+        }
+        // memcached would go on to move the page into its global pool or into a class with no
+        // chunk size; this server has neither.
+        if dst == 0 || dst > largest {
+            return Err(ReassignError::BadClass);
+        }
+        self.reassign(src as i32, dst)
     }
 
     /// Moves one page from class `src` (-1: the class with the most pages) to `dst`. Class 0
@@ -166,7 +207,7 @@ impl Cache {
             } else {
                 let header = self.header_of(&shard.table.entry(idx).chunk);
                 self.unlink(&mut shard, idx, &header);
-                self.mover.evictions_nomem.fetch_add(1, Ordering::Relaxed);
+                self.mover.no_memory.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -57,18 +57,20 @@ impl Cache {
 
     /// Removes an item. Returns whether it was there.
     pub fn delete(&self, stats: &ThreadStats, key: &[u8]) -> bool {
+        self.delete_item(stats, key).is_some()
+    }
+
+    /// Removes an item. Returns its slab class and value length if it was there (what
+    /// `watch deletions` reports).
+    pub fn delete_item(&self, stats: &ThreadStats, key: &[u8]) -> Option<(u8, u32)> {
         let now = self.clock.now();
         let (s, hash) = Self::shard_of(key);
         let mut shard = self.shard(s);
-        match self.lookup(&mut shard, key, hash, now, stats) {
-            Some(found) => {
-                let class = stats.classes.class(found.header.class as usize);
-                class.delete_hits.incr();
-                self.unlink(&mut shard, found.idx, &found.header);
-                true
-            }
-            None => false,
-        }
+        let found = self.lookup(&mut shard, key, hash, now, stats)?;
+        let class = stats.classes.class(found.header.class as usize);
+        class.delete_hits.incr();
+        self.unlink(&mut shard, found.idx, &found.header);
+        Some((found.header.class, found.header.nbytes))
     }
 
     /// incr (`increment` true) or decr by `delta`, as memcached: incr wraps at 2^64, decr stops

@@ -140,7 +140,7 @@ pub struct Settings {
     pub slab_automove: u8,
     /// `-o slab_automove_ratio` (memcached's default 0.8).
     pub slab_automove_ratio: f64,
-    /// `-o slab_automove_window` (memcached's default 30).
+    /// `-o slab_automove_window` (memcached 1.6.38's default 10).
     pub slab_automove_window: u32,
     /// `-o lru_maintainer`, `hot_lru_pct`, `temporary_ttl` …: the segmented LRU's settings.
     pub lru: crate::cache::LruSettings,
@@ -258,7 +258,7 @@ impl Default for Settings {
             track_sizes: false,
             slab_automove: 1,
             slab_automove_ratio: 0.8,
-            slab_automove_window: 30,
+            slab_automove_window: 10,
             lru: crate::cache::LruSettings::default(),
             slab_reassign: true,
             lru_crawler_sleep: 100,

@@ -1,20 +1,22 @@
 //! `lru_crawler`, `stats cachedump`, `slabs` and `lru`: the cache's maintenance commands,
-//! answered as memcached 1.6.18 answers them.
+//! answered as memcached 1.6.38 answers them.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
 use super::{reply, ConnState, Handler, Next, OUTPUT_HIGH_WATER};
+use crate::cache::crawler::DumpedItem;
 use crate::cache::slabs::ReassignError;
 use crate::cache::slabs::MAX_CLASSES;
 use crate::cache::TuneError;
 use crate::numparse::{safe_strtod, safe_strtol, safe_strtoul};
+use crate::protocol::base64;
 use crate::protocol::text::Tokens;
 
 const BAD_CLASS: &str = "BADCLASS invalid class id";
 const DISABLED: &str = "CLIENT_ERROR lru crawler disabled";
 
-/// Parses memcached's class selection: `all` (or `hash` for metadump), or ids like `1,2,5`.
+/// Parses memcached's class selection: `all` (or `hash` for the dumps), or ids like `1,2,5`.
 fn classes(arg: &[u8], allow_hash: bool) -> Option<Vec<bool>> {
     let mut on = vec![false; MAX_CLASSES];
     if arg == b"all" || (allow_hash && arg == b"hash") {
@@ -43,8 +45,47 @@ fn uri_encode(key: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The two item dumps of `lru_crawler`.
+#[derive(Clone, Copy)]
+enum Dump {
+    /// `metadump`: `key=… exp=… la=… cas=… fetch=… cls=… size=… flags=…` lines, then `END`.
+    Meta,
+    /// `mgdump`: `mg <key>` lines (`mg <base64> b` for binary keys), then `EN`.
+    Mg,
+}
+
+/// A metadump line. memcached ends these with a bare `\n` (only `END` has `\r\n`).
+fn metadump_line(item: &DumpedItem, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"key=");
+    uri_encode(&item.key, out);
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(
+        out,
+        " exp={} la={} cas={} fetch={} cls={} size={} flags={}",
+        item.exptime,
+        item.last_access,
+        item.cas,
+        if item.fetched { "yes" } else { "no" },
+        item.class,
+        item.size,
+        item.flags
+    );
+}
+
+/// An mgdump line: a meta get a client can complete with the flags it wants and send back.
+fn mgdump_line(item: &DumpedItem, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"mg ");
+    if item.binary_key {
+        base64::encode_into(&item.key, out);
+        out.extend_from_slice(b" b\r\n");
+    } else {
+        out.extend_from_slice(&item.key);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 impl Handler<'_> {
-    /// `lru_crawler crawl|metadump|sleep|tocrawl|enable|disable`.
+    /// `lru_crawler crawl|metadump|mgdump|sleep|tocrawl|enable|disable`.
     pub(super) fn lru_crawler(
         &self,
         t: &Tokens<'_>,
@@ -72,7 +113,8 @@ impl Handler<'_> {
                 }
                 Next::ReadLine
             }
-            (4, b"metadump") => self.metadump(t.get(2), resume, out, session),
+            (4, b"metadump") => self.dump(Dump::Meta, t.get(2), resume, out, session),
+            (4, b"mgdump") => self.dump(Dump::Mg, t.get(2), resume, out, session),
             (4, b"tocrawl") => {
                 match safe_strtoul(t.get(2)) {
                     Some(n) => {
@@ -113,18 +155,31 @@ impl Handler<'_> {
         }
     }
 
-    /// `lru_crawler metadump`: one line per live item, streamed (it pauses whenever enough
-    /// output is queued and resumes where it stopped).
-    fn metadump(&self, arg: &[u8], resume: usize, out: &mut Vec<u8>, session: &ConnState) -> Next {
+    /// `lru_crawler metadump|mgdump`: one line per live item, streamed (it pauses whenever
+    /// enough output is queued and resumes where it stopped).
+    fn dump(
+        &self,
+        kind: Dump,
+        arg: &[u8],
+        resume: usize,
+        out: &mut Vec<u8>,
+        session: &ConnState,
+    ) -> Next {
         if resume == 0 {
             let error = if !self.server.cache.crawler().enabled.load(Ordering::Relaxed) {
                 Some(DISABLED)
             } else if !self.server.settings.dump_enabled {
-                Some("ERROR metadump not allowed")
+                Some(match kind {
+                    Dump::Meta => "ERROR metadump not allowed",
+                    Dump::Mg => "ERROR key dump not allowed",
+                })
             } else if session.stacked() {
                 // memcached hands the socket to its crawler thread, which it cannot do with
                 // replies still queued.
-                Some("ERROR cannot pipeline other commands before metadump")
+                Some(match kind {
+                    Dump::Meta => "ERROR cannot pipeline other commands before metadump",
+                    Dump::Mg => "ERROR cannot pipeline other commands before mgdump",
+                })
             } else {
                 None
             };
@@ -139,24 +194,19 @@ impl Handler<'_> {
         };
         let cursor = resume.saturating_sub(1) as u64;
         let stopped = self.server.cache.walk_items(&on, cursor, |item| {
-            out.extend_from_slice(b"key=");
-            uri_encode(&item.key, out);
-            let _ = writeln!(
-                out,
-                " exp={} la={} cas={} fetch={} cls={} size={}",
-                item.exptime,
-                item.last_access,
-                item.cas,
-                if item.fetched { "yes" } else { "no" },
-                item.class,
-                item.size
-            );
+            match kind {
+                Dump::Meta => metadump_line(item, out),
+                Dump::Mg => mgdump_line(item, out),
+            }
             out.len() < OUTPUT_HIGH_WATER
         });
         match stopped {
             Some(cursor) => Next::Paused(cursor as usize + 1),
             None => {
-                out.extend_from_slice(b"END\r\n");
+                out.extend_from_slice(match kind {
+                    Dump::Meta => b"END\r\n",
+                    Dump::Mg => b"EN\r\n",
+                });
                 Next::ReadLine
             }
         }
@@ -250,10 +300,7 @@ impl Handler<'_> {
             let (Some(src), Some(dst)) = (safe_strtol(t.get(2)), safe_strtol(t.get(3))) else {
                 return reply(out, "CLIENT_ERROR bad command line format", false);
             };
-            let outcome = usize::try_from(dst)
-                .map_err(|_| ReassignError::BadClass)
-                .and_then(|dst| self.server.cache.reassign(src, dst));
-            let line = match outcome {
+            let line = match self.server.cache.reassign_command(src, dst) {
                 Ok(()) => "OK",
                 Err(ReassignError::Busy) => "BUSY currently processing reassign request",
                 Err(ReassignError::BadClass) => "BADCLASS invalid src or dst class id",

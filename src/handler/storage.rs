@@ -59,7 +59,8 @@ impl Handler<'_> {
         if self.server.prefix_stats.enabled() {
             self.server.prefix_stats.record_delete(key);
         }
-        if cache.delete(stats, key) {
+        if let Some((class, size)) = cache.delete_item(stats, key) {
+            crate::watch::deleted(key, "delete", class, size);
             stats.delete_hits.incr();
             reply(out, "DELETED", noreply);
         } else {

@@ -5,7 +5,7 @@ use crate::protocol::text::Tokens;
 use crate::watch;
 
 impl Handler<'_> {
-    /// memcached 1.6.18's checks, in its order: `-W`, replies still queued, the kinds, the
+    /// memcached 1.6.38's checks, in its order: `-W`, replies still queued, the kinds, the
     /// watcher limit. On success nothing is written: the logger sends `OK`.
     pub(super) fn watch(&self, t: &Tokens<'_>, out: &mut Vec<u8>, pending: &ConnState) -> Next {
         let n = t.count();

@@ -30,6 +30,7 @@ pub struct Tls {
     config: RwLock<Arc<ServerConfig>>,
     refreshed: RwLock<Instant>,
     handshake_errors: Arc<AtomicU64>,
+    proto_errors: Arc<AtomicU64>,
 }
 
 impl Tls {
@@ -40,6 +41,7 @@ impl Tls {
             config: RwLock::new(Arc::new(load(settings)?)),
             refreshed: RwLock::new(Instant::now()),
             handshake_errors: Arc::new(AtomicU64::new(0)),
+            proto_errors: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -60,12 +62,19 @@ impl Tls {
             tcp,
             conn,
             handshake_errors: Arc::clone(&self.handshake_errors),
+            proto_errors: Arc::clone(&self.proto_errors),
         })
     }
 
     /// `stats`: `ssl_handshake_errors`.
     pub fn handshake_errors(&self) -> u64 {
         self.handshake_errors.load(Ordering::Relaxed)
+    }
+
+    /// `stats`: `ssl_proto_errors` (memcached 1.6.38): sessions ended by a fatal TLS error
+    /// after their handshake.
+    pub fn proto_errors(&self) -> u64 {
+        self.proto_errors.load(Ordering::Relaxed)
     }
 
     /// `stats`: `time_since_server_cert_refresh`, in seconds.
@@ -173,6 +182,7 @@ pub struct TlsStream {
     tcp: TcpStream,
     conn: ServerConnection,
     handshake_errors: Arc<AtomicU64>,
+    proto_errors: Arc<AtomicU64>,
 }
 
 impl TlsStream {
@@ -232,6 +242,7 @@ impl Read for TlsStream {
                     // from memcached.
                     self.handshake_errors.fetch_add(1, Ordering::Relaxed);
                 } else {
+                    self.proto_errors.fetch_add(1, Ordering::Relaxed);
                     // Send the alert rustls queued, if the socket takes it.
                     let _ = self.push();
                 }

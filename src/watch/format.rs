@@ -63,6 +63,12 @@ pub(super) enum Event {
         class: u8,
         size: u32,
     },
+    Deleted {
+        key: Box<[u8]>,
+        command: &'static str,
+        class: u8,
+        size: u32,
+    },
     ConnNew {
         peer: Peer,
         fd: i32,
@@ -149,6 +155,16 @@ pub(super) fn format_record(r: &Record, out: &mut String) {
                 " fetch={fetch} ttl={ttl} la={last_access} clsid={class} size={size}"
             );
         }
+        Event::Deleted {
+            key,
+            command,
+            class,
+            size,
+        } => {
+            out.push_str("type=deleted key=");
+            uriencode(key, out);
+            let _ = writeln!(out, " cmd={command} clsid={class} size={size}");
+        }
         Event::ConnNew { peer, fd } => {
             let _ = writeln!(
                 out,
@@ -203,6 +219,24 @@ mod tests {
         assert_eq!(
             s,
             "ts=1700000000.4207 gid=9 type=item_store key=k status=stored cmd=set ttl=0 clsid=1 cfd=25 size=1\n"
+        );
+        s.clear();
+        let r = Record {
+            secs: 1700000000,
+            micros: 17,
+            gid: 3,
+            kind: kind::DELETIONS,
+            event: Event::Deleted {
+                key: b"a%b"[..].into(),
+                command: "md",
+                class: 2,
+                size: 5,
+            },
+        };
+        format_record(&r, &mut s);
+        assert_eq!(
+            s,
+            "ts=1700000000.17 gid=3 type=deleted key=a%25b cmd=md clsid=2 size=5\n"
         );
         s.clear();
         let r = Record {

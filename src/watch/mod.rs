@@ -1,7 +1,7 @@
 //! `watch`: memcached's live log stream. A client that sends `watch [kinds…]` stops being served
 //! and instead receives one line per event of the kinds it asked for — items fetched
-//! (`fetchers`), stored (`mutations`), evicted (`evictions`), connections opened and closed
-//! (`connevents`) — in memcached's `key=value` format.
+//! (`fetchers`), stored (`mutations`), evicted (`evictions`), deleted (`deletions`),
+//! connections opened and closed (`connevents`) — in memcached's `key=value` format.
 //!
 //! As in memcached, the process has one logger: the places that produce events (the cache, the
 //! workers) check one atomic word first, so while nobody watches an event costs a relaxed load
@@ -30,7 +30,7 @@ pub trait WatcherStream: std::io::Read + std::io::Write + Send + std::fmt::Debug
 
 /// Event kinds a watcher can ask for, as bits (memcached's `LOG_*` flags).
 pub mod kind {
-    /// `rawcmds` (memcached 1.6.18 accepts it but logs nothing under it).
+    /// `rawcmds` (memcached 1.6.38 accepts it but logs nothing under it).
     pub const RAWCMDS: u16 = 1 << 0;
     /// `evictions`: items evicted to make room.
     pub const EVICTIONS: u16 = 1 << 1;
@@ -44,6 +44,8 @@ pub mod kind {
     pub const CONNEVENTS: u16 = 1 << 5;
     /// `proxyreqs`, `proxyevents`, `proxyuser`: memcached's proxy, which we do not have.
     pub const PROXY: u16 = 1 << 6;
+    /// `deletions`: items removed by `delete` and `md` (memcached 1.6.38).
+    pub const DELETIONS: u16 = 1 << 7;
 }
 
 /// memcached's `WATCHER_LIMIT`.
@@ -69,6 +71,7 @@ pub fn parse_kinds<'a>(tokens: impl IntoIterator<Item = &'a [u8]>) -> Option<u16
             b"mutations" => kind::MUTATIONS,
             b"sysevents" => kind::SYSEVENTS,
             b"connevents" => kind::CONNEVENTS,
+            b"deletions" => kind::DELETIONS,
             b"proxyreqs" | b"proxyevents" | b"proxyuser" => kind::PROXY,
             _ => return None,
         };
@@ -353,6 +356,21 @@ pub fn eviction(e: EvictionEvent<'_>) {
     push(kind::EVICTIONS, event, e.key.len());
 }
 
+/// A successful delete (memcached 1.6.38's `deleted` line): `command` is `delete` or `md`,
+/// `size` the value length of the item removed (0 after `md x`, which logs the emptied item).
+/// memcached logs no other removal: not binary deletes, not `md I` alone, not misses.
+pub fn deleted(key: &[u8], command: &'static str, class: u8, size: u32) {
+    if watching(kind::DELETIONS) {
+        let event = Event::Deleted {
+            key: key.into(),
+            command,
+            class,
+            size,
+        };
+        push(kind::DELETIONS, event, key.len());
+    }
+}
+
 /// A connection accepted on `fd` (memcached's `conn_new` line); `peer` is the TCP client's
 /// address, `unix` says it came over a unix socket.
 pub fn conn_new(fd: i32, peer: Option<SocketAddr>, unix: bool) {
@@ -444,7 +462,8 @@ mod tests {
             parse_kinds([&b"mutations"[..], b"evictions"]),
             Some(kind::MUTATIONS | kind::EVICTIONS)
         );
-        assert_eq!(parse_kinds([&b"deletions"[..]]), None);
+        assert_eq!(parse_kinds([&b"deletions"[..]]), Some(kind::DELETIONS));
+        assert_eq!(parse_kinds([&b"proxytrace"[..]]), None);
         assert_eq!(parse_kinds([&b"fetchers"[..], b"noreply"]), None);
     }
 }

@@ -61,8 +61,52 @@ pub fn cases() -> Vec<Case> {
             "set a 0 0 1\r\nx\r\nlru_crawler metadump all\r\n",
         ),
         Case::new(
+            "lru_crawler/metadump binary keys",
+            "ms AAEC 2 b F7\r\nhi\r\n",
+        )
+        .sync()
+        .send("lru_crawler metadump all\r\n")
+        .until_close(),
+        Case::new("lru_crawler/mgdump of one item", "set k:1 5 0 3\r\nabc\r\n")
+            .sync()
+            .send("lru_crawler mgdump all\r\n")
+            .until_close(),
+        Case::new("lru_crawler/mgdump by class", "set a%b 0 0 1\r\nx\r\n")
+            .sync()
+            .send("lru_crawler mgdump 1,2\r\n")
+            .until_close(),
+        Case::new("lru_crawler/mgdump hash", "set k 0 100 3\r\nabc\r\n")
+            .sync()
+            .send("lru_crawler mgdump hash\r\n")
+            .until_close(),
+        Case::new("lru_crawler/mgdump binary key", "ms /w== 1 b\r\nx\r\n")
+            .sync()
+            .send("lru_crawler mgdump all\r\n")
+            .until_close(),
+        Case::new("lru_crawler/mgdump skips expired items", "set e 0 1 1\r\nx\r\n")
+            .sync()
+            .pause(2100)
+            .send("lru_crawler mgdump all\r\n")
+            .until_close(),
+        Case::new("lru_crawler/mgdump empty class", "set k 0 0 1\r\nx\r\n")
+            .sync()
+            .send("lru_crawler mgdump 2\r\n")
+            .until_close(),
+        Case::new(
+            "lru_crawler/mgdump errors",
+            "lru_crawler mgdump\r\nlru_crawler mgdump 99\r\nlru_crawler mgdump 0\r\nlru_crawler mgdump x\r\nlru_crawler mgdump all extra\r\n",
+        ),
+        Case::new(
+            "lru_crawler/mgdump after queued replies",
+            "set a 0 0 1\r\nx\r\nlru_crawler mgdump all\r\n",
+        ),
+        Case::new(
             "slabs/errors",
-            "slabs\r\nslabs foo\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 1\r\nslabs reassign 1 64\r\nslabs reassign 3 2\r\nslabs reassign 2 0 0\r\n",
+            "slabs\r\nslabs foo\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 1\r\nslabs reassign 1 64\r\nslabs reassign 3 2\r\nslabs reassign 2 0 0\r\n\
+             slabs reassign 0 1\r\nslabs reassign 63 1\r\nslabs reassign 1 63\r\nslabs reassign 1 200\r\n\
+             slabs reassign 1 -1\r\nslabs reassign -1 1\r\nslabs reassign 64 1\r\nslabs reassign 1 0\r\n\
+             slabs reassign 1 65\r\nslabs reassign -1 -1\r\nslabs reassign 64 64\r\nslabs reassign 1 4294967297\r\n\
+             slabs reassign -2 1\r\n",
         ),
         Case::new(
             "slabs/automove",
@@ -95,6 +139,19 @@ pub fn cases() -> Vec<Case> {
         .send("slabs reassign 1 2\r\n")
         .args(&["-o", "no_lru_maintainer", "-f", "1.25"]),
     );
+    // `-1`: the server picks a class with a page to spare (only class 1 has one).
+    cases.push(
+        Case::new(
+            "slabs/reassign from any class",
+            (0..12_000)
+                .map(|i| format!("set k{i:05} 0 0 2 noreply\r\nab\r\n"))
+                .collect::<String>(),
+        )
+        .sync()
+        .send("slabs reassign -1 2\r\n")
+        .args(&["-o", "no_lru_maintainer", "-f", "1.25"]),
+    );
+    cases.extend(dump_refusals());
     cases.extend(lru_cases());
     cases
 }
@@ -120,5 +177,19 @@ fn lru_cases() -> Vec<Case> {
             "set t 0 30 1\r\na\r\nset p 0 0 1\r\nb\r\nget t t p\r\nstats settings\r\n",
         )
         .args(&["-o", "temporary_ttl=60"]),
+    ]
+}
+
+/// The dumps refused: crawler off from the start, or key dumps forbidden (`-X`).
+fn dump_refusals() -> Vec<Case> {
+    let both = "lru_crawler mgdump all\r\nlru_crawler metadump all\r\nlru_crawler mgdump 99\r\n";
+    vec![
+        Case::new("lru_crawler/dumps without the crawler", both).args(&["-o", "no_lru_crawler"]),
+        Case::new("lru_crawler/dumps not allowed", both).args(&["-X"]),
+        Case::new("lru_crawler/dumps not allowed nor crawler", both).args(&[
+            "-X",
+            "-o",
+            "no_lru_crawler",
+        ]),
     ]
 }
