@@ -91,10 +91,7 @@ fn text_calcification(kind: ServerKind, flags: &[&str]) -> Vec<String> {
 
 #[test]
 fn small_stores_succeed_after_large_values_took_every_page() {
-    for flags in [
-        &["-m", "48", "-o", "slab_chunk_max=16384"][..],
-        &["-m", "64"],
-    ] {
+    for flags in [&["-m", "48", "-o", "slab_chunk_max=16"][..], &["-m", "64"]] {
         let theirs = text_calcification(ServerKind::Memcached, flags);
         let ours = text_calcification(ServerKind::MemcachedRs, flags);
         println!("{flags:?}\n  memcached:    {theirs:?}\n  memcached-rs: {ours:?}");
@@ -120,7 +117,7 @@ fn binary_set(opcode: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
 
 /// The same over the binary protocol: quiet sets of large values, then small sets.
 fn binary_calcification(kind: ServerKind) -> (usize, Vec<u16>) {
-    let server = Server::start(kind, &["-m", "48", "-o", "slab_chunk_max=16384"]);
+    let server = Server::start(kind, &["-m", "48", "-o", "slab_chunk_max=16"]);
     let mut c = server.client();
     for (i, size) in sizes(100, 600_000, 900_000).into_iter().enumerate() {
         c.send(&binary_set(

@@ -43,7 +43,12 @@ fn comparable(stderr: &str) -> Vec<String> {
                     return rest.starts_with(' ').then(|| format!("{mark}N{rest}"));
                 }
             }
-            (l.starts_with("> ") || *l == "Exiting normally").then(|| l.to_string())
+            // memcached 1.6.38 logs an item lookup's hit as the bare key (`k`, `k -nuked by
+            // expire`): any other line not tied to a connection.
+            let lookup = !l.is_empty()
+                && !l.starts_with(['<', '>'])
+                && !l.starts_with(|c: char| c.is_ascii_digit());
+            (l.starts_with("> ") || lookup).then(|| l.to_string())
         })
         .collect()
 }
@@ -128,6 +133,6 @@ fn triple_verbose_adds_item_lookups() {
     let script = String::from_utf8_lossy(SCRIPT).replace("get a b\r\n", "get b\r\n");
     let ours = run(ServerKind::MemcachedRs, "-vvv", script.as_bytes());
     let theirs = run(ServerKind::Memcached, "-vvv", script.as_bytes());
-    assert!(theirs.iter().any(|l| l == "> FOUND KEY e -nuked by expire"));
+    assert!(theirs.iter().any(|l| l == "e -nuked by expire"));
     assert_same_lines(&ours, &theirs);
 }

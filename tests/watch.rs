@@ -467,7 +467,6 @@ fn deletions_log_text_deletes_only() {
 }
 
 #[test]
-#[ignore = "md's deletions need the hook in src/cache/meta.rs and src/handler/meta.rs"]
 fn deletions_log_meta_deletes_except_bare_invalidation() {
     // Logged: a plain md (also of a stale item), md x (the emptied item: size 0), md q. Not
     // logged: misses, CAS mismatches, and any md with I (with x too, though it empties).

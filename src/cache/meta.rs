@@ -40,8 +40,14 @@ pub struct MetaDeleteOptions {
 /// What a meta delete did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaDelete {
-    /// Removed.
-    Deleted,
+    /// Removed (or, with `x`, emptied): the item's class and the value length it has now
+    /// (0 when emptied), as `watch deletions` logs them.
+    Deleted {
+        /// Slab class of the removed or emptied item.
+        class: u8,
+        /// Its value length.
+        size: u32,
+    },
     /// Marked stale instead (`I`).
     Invalidated,
     /// The CAS id did not match.
@@ -297,10 +303,10 @@ impl Cache {
             }
             if opts.remove_value {
                 match self.empty_value(&mut shard, hash, key, &found, &opts, now) {
-                    Ok(()) => {
-                        let class = found.header.class as usize;
-                        stats.classes.class(class).delete_hits.incr();
-                        return MetaDelete::Deleted;
+                    Ok(class) => {
+                        let old_class = found.header.class as usize;
+                        stats.classes.class(old_class).delete_hits.incr();
+                        return MetaDelete::Deleted { class, size: 0 };
                     }
                     Err(NeedRoom(class)) => {
                         drop(shard);
@@ -327,7 +333,10 @@ impl Cache {
                 .delete_hits
                 .incr();
             self.unlink(&mut shard, found.idx, &found.header);
-            return MetaDelete::Deleted;
+            return MetaDelete::Deleted {
+                class: found.header.class,
+                size: found.header.nbytes,
+            };
         }
     }
 
@@ -341,7 +350,7 @@ impl Cache {
         old: &Found,
         opts: &MetaDeleteOptions,
         now: RelTime,
-    ) -> Result<(), NeedRoom> {
+    ) -> Result<u8, NeedRoom> {
         let Some((class, 1)) = self.layout(0, key.len(), 0) else {
             return Err(NeedRoom(self.slabs.table().largest() as u8));
         };
@@ -370,7 +379,7 @@ impl Cache {
         self.fill(chunks.as_mut_slice(), &header, key, &[]);
         self.unlink(shard, old.idx, &old.header);
         self.link(shard, hash, chunks, &header);
-        Ok(())
+        Ok(class)
     }
 
     /// Meta arithmetic: incr/decr as the text command (`step`: increment, delta, in place

@@ -167,13 +167,17 @@ fn apply_one(
         }
         "slab_chunk_max" => {
             let v = need(value, &missing_argument(name))?;
-            // memcached goes on with 0 here and dies dividing by it; we stop instead. The value
-            // is in bytes, whatever memcached's -h says.
-            let bytes = safe_strtol_in_range(v.as_bytes())
-                .and_then(|b| usize::try_from(b).ok())
-                .filter(|&b| b > 0)
+            // memcached 1.6.38 reads kilobytes (1.6.18 read bytes, whatever its -h said) and
+            // refuses a number that looks like bytes.
+            let kilobytes = safe_strtol_in_range(v.as_bytes())
                 .ok_or_else(|| fail("could not parse argument to slab_chunk_max"))?;
-            s.slab_chunk_max = bytes;
+            if kilobytes <= 0 {
+                return Err(fail("slab_chunk_max must be >= 0"));
+            }
+            if kilobytes > 1024 {
+                return Err(fail("slab_chunk_max must be specified in kilobytes."));
+            }
+            s.slab_chunk_max = kilobytes as usize * 1024;
             st.slab_chunk_changed = true;
             st.memcached_classes = true;
         }

@@ -24,24 +24,20 @@ fn extended_options_we_implement() {
 }
 
 #[test]
-fn slab_chunk_max_is_in_bytes() {
-    assert_eq!(run(&["-o", "slab_chunk_max=16384"]).slab_chunk_max, 16384);
-    assert_eq!(
-        run(&["-o", "slab_chunk_max=1048576"]).slab_chunk_max,
-        1 << 20
-    );
-    let s = run(&["-I", "4m", "-o", "slab_chunk_max=1048576"]);
+fn slab_chunk_max_is_in_kilobytes() {
+    // memcached 1.6.38's reading (1.6.18 read bytes).
+    assert_eq!(run(&["-o", "slab_chunk_max=16"]).slab_chunk_max, 16384);
+    assert_eq!(run(&["-o", "slab_chunk_max=1024"]).slab_chunk_max, 1 << 20);
+    let s = run(&["-I", "4m", "-o", "slab_chunk_max=1024"]);
     assert_eq!(s.slab_chunk_max, 1 << 20);
     assert_error(
         &["-o", "slab_chunk_max=3"],
-        "-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max (bytes: 3)",
+        "-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max (bytes: 3072)",
         64,
     );
-    assert_error(
-        &["-I", "4m", "-o", "slab_chunk_max=2097152"],
-        "slab_chunk_max (bytes: 2097152) must divide evenly into 1048576 (slab_page_size)",
-        64,
-    );
+    let in_bytes = "slab_chunk_max must be specified in kilobytes.";
+    assert_error(&["-o", "slab_chunk_max=1025"], in_bytes, 1);
+    assert_error(&["-o", "slab_chunk_max=16384"], in_bytes, 1);
     assert_error(
         &["-o", "slab_chunk_max"],
         "Missing slab_chunk_max argument",
@@ -49,15 +45,25 @@ fn slab_chunk_max_is_in_bytes() {
     );
     let unparsable = "could not parse argument to slab_chunk_max";
     assert_error(&["-o", "slab_chunk_max=abc"], unparsable, 1);
-    assert_error(&["-o", "slab_chunk_max=0"], unparsable, 1);
+    assert_error(&["-o", "slab_chunk_max=64k"], unparsable, 1);
+    assert_error(
+        &["-o", "slab_chunk_max=0"],
+        "slab_chunk_max must be >= 0",
+        1,
+    );
+    assert_error(
+        &["-o", "slab_chunk_max=-1"],
+        "slab_chunk_max must be >= 0",
+        1,
+    );
     // no_modern raises it to a page, unless it was set (before or after).
     assert_eq!(run(&["-o", "no_modern"]).slab_chunk_max, 1 << 20);
     assert_eq!(
-        run(&["-o", "slab_chunk_max=16384,no_modern"]).slab_chunk_max,
+        run(&["-o", "slab_chunk_max=16,no_modern"]).slab_chunk_max,
         16384
     );
     assert_eq!(
-        run(&["-o", "no_modern,slab_chunk_max=16384"]).slab_chunk_max,
+        run(&["-o", "no_modern,slab_chunk_max=16"]).slab_chunk_max,
         16384
     );
 }

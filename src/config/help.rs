@@ -78,7 +78,7 @@ pub fn help_text() -> String {
         "                          (default: 1m, min: 1k, max: 1024m)".into(),
         "-S, --enable-sasl         turn on Sasl authentication".into(),
         "-F, --disable-flush-all   disable flush_all command".into(),
-        "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump".into(),
+        "-X, --disable-dumping     disable stats cachedump, stats detail, and lru_crawler metadump".into(),
         "-W, --disable-watch       disable watch commands (live logging)".into(),
         "-Y, --auth-file=<file>    (EXPERIMENTAL) enable ASCII protocol authentication. format:"
             .into(),
@@ -107,8 +107,8 @@ pub fn help_text() -> String {
             d.idle_timeout
         ),
         format!(
-            "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in bytes. use extreme care. (default: {})",
-            d.slab_chunk_max
+            "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in kilobytes. use extreme care. (default: {})",
+            d.slab_chunk_max / 1024
         ),
         "   - track_sizes:         enable dynamic reports for 'stats sizes' command.".into(),
         format!(

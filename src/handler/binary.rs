@@ -287,7 +287,7 @@ impl Handler<'_> {
             ..MetaDeleteOptions::default()
         };
         match self.server.cache.meta_delete(stats, key, opts) {
-            MetaDelete::Deleted | MetaDelete::Invalidated => {
+            MetaDelete::Deleted { .. } | MetaDelete::Invalidated => {
                 stats.delete_hits.incr();
                 if !this.quiet {
                     binary::write_value(out, req, b"", 0);

@@ -320,7 +320,11 @@ impl Handler<'_> {
             remove_value: f.remove_value,
         };
         let code: &[u8] = match cache.meta_delete(self.stats, key, opts) {
-            MetaDelete::Deleted => {
+            MetaDelete::Deleted { class, size } => {
+                // memcached logs no deletion by an `md` with `I`, even one that emptied (`x`).
+                if !f.invalidate {
+                    crate::watch::deleted(key, "md", class, size);
+                }
                 self.stats.delete_hits.incr();
                 if f.quiet {
                     return;

@@ -44,6 +44,12 @@ impl Handler<'_> {
                 out.extend_from_slice(b"\r\n");
             });
             self.count_get(key, hit.is_some(), touch.is_some());
+            if hit.is_some() {
+                // The reply refers to the item until it is written (memcached 1.6.38 holds a
+                // reference), so an incr/decr in the same batch copies it instead of
+                // rewriting it in place.
+                pending.referenced.push(crate::cache::hash::hash_key(key));
+            }
             if let Some(ends) = &mut pending.reply_ends {
                 if keys.peek().is_some() {
                     ends.push(out.len());

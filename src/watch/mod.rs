@@ -309,9 +309,10 @@ pub fn lookup_done(fd: i32, key: &[u8], status: GetStatus, class: u8, size: u32)
         let key = String::from_utf8_lossy(key);
         match status {
             GetStatus::NotFound => log::trace!("> NOT FOUND {key}"),
-            GetStatus::Found => log::trace!("> FOUND KEY {key}"),
-            GetStatus::Flushed => log::trace!("> FOUND KEY {key} -nuked by flush"),
-            GetStatus::Expired => log::trace!("> FOUND KEY {key} -nuked by expire"),
+            // memcached 1.6.38 prints a found key bare (1.6.18 said `> FOUND KEY <key>`).
+            GetStatus::Found => log::trace!("{key}"),
+            GetStatus::Flushed => log::trace!("{key} -nuked by flush"),
+            GetStatus::Expired => log::trace!("{key} -nuked by expire"),
         }
     }
 }
