@@ -160,16 +160,15 @@ impl ItemMut<'_> {
 }
 
 impl Cache {
-    /// Creates an item from `value` under a held shard lock, from free chunks only.
+    /// Creates an item from `value` under a held shard lock, from free chunks only. The second
+    /// pair says whether the key arrived base64-encoded and gives the client's `E` CAS id (0:
+    /// none).
     fn create_locked(
         &self,
         shard: &mut Shard,
-        hash: u32,
-        key: &[u8],
-        value: &[u8],
-        key_binary: bool,
+        (hash, key, value): (u32, &[u8], &[u8]),
+        (key_binary, new_cas): (bool, u64),
         now: RelTime,
-        new_cas: u64,
     ) -> Result<Found, NeedRoom> {
         let Some((class, 1)) = self.layout(0, key.len(), value.len()) else {
             return Err(NeedRoom(self.slabs.table().largest() as u8));
@@ -240,15 +239,8 @@ impl Cache {
             }
             let mut created = false;
             if found.is_none() && opts.vivify {
-                match self.create_locked(
-                    &mut shard,
-                    hash,
-                    key,
-                    b"",
-                    opts.key_binary,
-                    now,
-                    opts.new_cas,
-                ) {
+                let origin = (opts.key_binary, opts.new_cas);
+                match self.create_locked(&mut shard, (hash, key, b""), origin, now) {
                     Ok(f) => {
                         found = Some(f);
                         created = true;
@@ -426,19 +418,12 @@ impl Cache {
                         return MetaArith::NotFound;
                     };
                     let digits = initial.to_string();
-                    self.create_locked(
-                        &mut shard,
-                        hash,
-                        key,
-                        digits.as_bytes(),
-                        false,
-                        now,
-                        new_cas,
-                    )
-                    .map(|found| {
-                        self.log_autovivify(stats.client_fd.get(), key, &found.header);
-                        (found, initial, true)
-                    })
+                    let item = (hash, key, digits.as_bytes());
+                    self.create_locked(&mut shard, item, (false, new_cas), now)
+                        .map(|found| {
+                            self.log_autovivify(stats.client_fd.get(), key, &found.header);
+                            (found, initial, true)
+                        })
                 }
             };
             match attempt {
