@@ -38,8 +38,8 @@ run: build
 
 # Debian 13's memcached 1.6.38 is the oracle of the differential tests: it runs from a trixie
 # root that debootstrap builds once under target/ (about 45 s and 280 MB; built aside and moved
-# into place, so an interrupted build is redone). Debian 12's own memcached 1.6.18 is the second
-# oracle, kept where its behaviour still matters (sasl2-bin's saslpasswd2 makes
+# into place, so an interrupted build is redone). Debian 12's own memcached 1.6.18 is what the
+# benchmarks measure against, as Debian 12's users run it (sasl2-bin's saslpasswd2 makes
 # the user database its SASL reads); netcat drives the transcript test; systemd brings
 # systemd-analyze and systemd-socket-activate for the unit and activation tests; openssl makes
 # the TLS tests' certificates and is their s_client; the Python clients run

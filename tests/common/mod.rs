@@ -5,8 +5,8 @@
 //!
 //! - [`Server`] starts memcached-rs or a reference memcached on a free loopback port, waits
 //!   until it accepts connections, and kills it when dropped. The reference is Debian 13's
-//!   memcached 1.6.38, run from a trixie root (see [`trixie_root`]); Debian 12's 1.6.18 at
-//!   `/usr/bin/memcached` stays available as [`ServerKind::Memcached1618`].
+//!   memcached 1.6.38, run from a trixie root (see [`trixie_root`]). Debian 12's 1.6.18 no
+//!   longer decides anything here; the benchmarks still measure against it (benches/).
 //! - [`Client`] is a small blocking TCP client with read timeouts and helpers to read lines and
 //!   whole text-protocol replies.
 //! - [`escape`] and [`escape_lines`] render raw protocol bytes readably in failure messages.
@@ -33,9 +33,6 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 pub use wait::{temp_path, wait_for_tcp, wait_until};
 
-/// Where Debian 12's memcached 1.6.18 (the second oracle) lives.
-pub const MEMCACHED_PATH: &str = "/usr/bin/memcached";
-
 /// The release of [`ServerKind::Memcached`], the reference whose behaviour memcached-rs
 /// reproduces: Debian 13's memcached.
 pub const REFERENCE_VERSION: &str = "1.6.38";
@@ -56,9 +53,6 @@ pub enum ServerKind {
     MemcachedRs,
     /// The reference: Debian 13's memcached 1.6.38, from the trixie root ([`trixie_root`]).
     Memcached,
-    /// Debian 12's memcached 1.6.18 at [`MEMCACHED_PATH`], kept where its behaviour still
-    /// matters (Debian 12 users run it) or where the two releases agree.
-    Memcached1618,
 }
 
 impl ServerKind {
@@ -67,7 +61,6 @@ impl ServerKind {
     pub fn command(self) -> Command {
         match self {
             ServerKind::MemcachedRs => Command::new(memcached_rs_bin()),
-            ServerKind::Memcached1618 => Command::new(memcached_bin()),
             ServerKind::Memcached => reference_command(),
         }
     }
@@ -77,7 +70,6 @@ impl ServerKind {
         match self {
             ServerKind::MemcachedRs => "memcached-rs",
             ServerKind::Memcached => "memcached",
-            ServerKind::Memcached1618 => "memcached-1.6.18",
         }
     }
 }
@@ -89,18 +81,6 @@ pub fn memcached_rs_bin() -> PathBuf {
         Some(path) => PathBuf::from(path),
         None => PathBuf::from(env!("CARGO_BIN_EXE_memcached-rs")),
     }
-}
-
-/// Debian 12's memcached 1.6.18. Panics (never skips) when it is not installed, so a machine
-/// without it cannot pass the tests that compare with it by accident.
-pub fn memcached_bin() -> PathBuf {
-    let path = Path::new(MEMCACHED_PATH);
-    assert!(
-        path.is_file(),
-        "memcached 1.6.18 is not installed at {MEMCACHED_PATH}; \
-         run `make test` (it installs Debian's memcached) or `apt-get install memcached`"
-    );
-    path.to_path_buf()
 }
 
 /// The Debian 13 (trixie) root that holds the reference memcached: `$TRIXIE_ROOT`, else

@@ -15,6 +15,12 @@
 //! - `md x` empties the value but keeps the item (flags 0, no expiry, same CAS id; `I` makes
 //!   it stale with a new one). The other meta commands accept `x` and ignore it.
 //! - `me` prints `exp=` as the seconds left, no longer negated.
+//! - `R(token)` wins when the seconds left are below the token (as 1.6.38's document now says).
+//! - `stats sizes_enable`/`sizes_disable` are gone; `slabs automove 2` is accepted.
+//!
+//! Elsewhere: `lru_crawler mgdump` and metadump's `flags=` in `cases_crawler.rs`, the stats
+//! names in `cases_stats.rs`, `watch deletions` in tests/watch.rs, `ssl_proto_errors` in
+//! tests/tls.rs.
 
 use crate::case::Case;
 use crate::cases_meta::{meta, ms};
@@ -26,7 +32,25 @@ pub fn cases() -> Vec<Case> {
     cases.extend(e_flag_cases());
     cases.extend(ms_cases());
     cases.extend(md_x_cases());
+    cases.extend(admin_cases());
     cases
+}
+
+fn admin_cases() -> Vec<Case> {
+    vec![
+        meta(
+            "1.6.38/R/the boundary",
+            ms("a", "T10", "1") + "mg a R10 c\r\nmg a R11 c t\r\nmg a R9 c\r\n",
+        ),
+        Case::new(
+            "1.6.38/stats sizes_enable is gone",
+            "stats sizes_enable\r\nstats sizes_disable\r\nstats sizes\r\n",
+        ),
+        Case::new(
+            "1.6.38/slabs automove 2",
+            "slabs automove 2\r\nslabs automove 3\r\nslabs automove 0\r\n",
+        ),
+    ]
 }
 
 fn cas_id_cases() -> Vec<Case> {
