@@ -57,8 +57,9 @@ test-deps:
 	fi
 	@[ -x $(TRIXIE_ROOT)/usr/bin/memcached ] || { \
 	  echo "building Debian 13's root for the reference memcached in $(TRIXIE_ROOT)"; \
-	  $(SUDO) rm -rf $(TRIXIE_ROOT).part && \
-	  $(SUDO) debootstrap --variant=minbase --include=memcached trixie $(TRIXIE_ROOT).part \
+	  mkdir -p $(dir $(TRIXIE_ROOT)) && $(SUDO) rm -rf $(TRIXIE_ROOT).part && \
+	  $(SUDO) debootstrap --variant=minbase --include=memcached trixie \
+	    $(abspath $(TRIXIE_ROOT)).part \
 	    $(DEBIAN_MIRROR) >/dev/null && \
 	  $(SUDO) mv $(TRIXIE_ROOT).part $(TRIXIE_ROOT); }
 	@# Debian starts the packaged memcached on 11211; the tests use their own ports, so stop it.

@@ -1,6 +1,6 @@
 //! Who can reach the cache: UDP is off unless asked for, the shipped configuration listens on
 //! the loopback address only, and with `-S` nothing but SASL is answered before a login — on
-//! every path a request can take. memcached 1.6.18 is held to the same where it applies.
+//! every path a request can take. memcached 1.6.38 is held to the same where it applies.
 
 mod common;
 

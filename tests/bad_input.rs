@@ -1,5 +1,5 @@
 //! Malicious and broken requests, table driven: every case goes to memcached-rs and to Debian's
-//! memcached 1.6.18 (the oracle), both started with the same flags, and both must answer byte
+//! memcached 1.6.38 (the oracle), both started with the same flags, and both must answer byte
 //! for byte alike — or close alike: "these reply bytes, then a close" is compared exactly.
 //! After every case a fresh second client must still get answers from both servers, and the
 //! sentinel items stored before the run must still hold their exact values.

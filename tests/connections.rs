@@ -185,7 +185,7 @@ fn listens_on_every_l_address_including_ipv6() {
     );
 }
 
-/// A deliberate difference from memcached 1.6.18: when a get fails on a too-long key,
+/// A deliberate difference from memcached (1.6.18 and 1.6.38 alike): when a get fails on a too-long key,
 /// memcached also throws away the not-yet-sent replies of the commands pipelined before it
 /// (so a client waiting for their `STORED` hangs). memcached-rs keeps those replies and answers
 /// the failing get exactly as memcached does.

@@ -1,4 +1,4 @@
-//! `-vv` and `-vvv`: the per-command log on stderr, compared with memcached 1.6.18's.
+//! `-vv` and `-vvv`: the per-command log on stderr, compared with memcached 1.6.38's.
 //!
 //! Only the lines both servers mean to print are compared: commands (`<fd …`), replies
 //! (`>fd …`), protocol negotiation, item lookups (`-vvv`) and the exit line. memcached's

@@ -1,4 +1,4 @@
-//! The binary protocol's commands, answered as memcached 1.6.18's `proto_bin.c` answers them:
+//! The binary protocol's commands, answered as memcached 1.6.38's `proto_bin.c` answers them:
 //! the same checks in the same order, the same statuses and error texts, quiet commands silent
 //! only on success (and on a get miss), and the same connection fate after a malformed frame.
 

@@ -1,4 +1,4 @@
-//! The binary protocol: every opcode memcached 1.6.18 answers, quiet pipelines, CAS, and the
+//! The binary protocol: every opcode memcached 1.6.38 answers, quiet pipelines, CAS, and the
 //! malformed frames it answers with an error or a close. Frames come from the library's encoder;
 //! replies are compared whole (header, extras, key, value), CAS ids included: both servers
 //! number them the same way from a fresh start.

@@ -67,7 +67,7 @@ fn get_cases() -> Vec<Case> {
         Case::new("gets/too long key first", seed(0..2))
             .sync()
             .send(format!("gets {key251} k0\r\n")),
-        // memcached 1.6.18 also drops the unsent replies of earlier pipelined commands when a
+        // memcached (1.6.18 and 1.6.38) also drops the unsent replies of earlier pipelined commands when a
         // get fails on a long key; memcached-rs keeps them on purpose (a client waiting for
         // those STORED lines would hang). tests/connections.rs pins our behaviour down.
         Case::new("get/line near 2048 bytes", {

@@ -4,7 +4,7 @@
 //! identical. Only these differ for reasons that are not bugs:
 //!
 //! - `VERSION x` (reply to `version`, and the sentinel): each daemon reports its own version.
-//! - `stats` general block. memcached 1.6.18 prints ~90 lines; the contract (issue 2) names the
+//! - `stats` general block. memcached 1.6.38 prints ~90 lines; the contract (issue 2) names the
 //!   ones memcached-rs must have, in memcached's order ([`GENERAL_STATS`]). Lines with other
 //!   names are dropped before comparing (set `DIFF_STATS_STRICT=1` to keep them all, masked,
 //!   which then also demands memcached's exact set of names). Of the kept lines, values are
@@ -18,7 +18,7 @@
 //!   - `bytes`, `reclaimed`: memory layout (item header sizes) and allocator behaviour.
 //!
 //!   `cmd_meta` (after the issue's list was written: the meta protocol) is kept and compared:
-//!   memcached 1.6.18 counts exactly the `me` commands in it, a pure function of the script.
+//!   memcached 1.6.38 counts exactly the `me` commands in it, a pure function of the script.
 //! - `me` (meta debug) replies, `ME <key> exp=… la=… cas=… fetch=… cls=… size=…`: the values
 //!   of `cls=` (slab class) and `size=` (total item size, header included) describe the
 //!   engine's memory layout, not the protocol, so they are masked as `cls=*` and `size=*`
@@ -30,7 +30,7 @@
 //! masked identically, so a value that merely looks like a `STAT` line cannot cause a false
 //! mismatch, only hide part of itself from the comparison.
 
-/// The general `stats` lines compared, in memcached 1.6.18's order: the issue's list
+/// The general `stats` lines compared, in memcached 1.6.38's order: the issue's list
 /// (pid … reclaimed) plus the few fixed settings and counters that a protocol test exercises,
 /// and the LRU settings of `stats settings`.
 pub const GENERAL_STATS: &[&str] = &[
