@@ -260,6 +260,45 @@ fn sigterm_sends_queued_replies_then_exits_cleanly() {
     );
 }
 
+/// A client that connected just before SIGTERM and sends its request just after (during a
+/// restart it reached the old process in its last moment) is answered, not cut off: the
+/// stopping daemon waits a moment for a silent new connection's first request.
+#[test]
+fn sigterm_answers_a_client_that_connected_just_before() {
+    let port = free_port();
+    let mut c = base(port);
+    if running_as_root() {
+        c.args(["-u", "root"]);
+    }
+    let mut daemon = Daemon(c.spawn().expect("spawn"));
+    wait_until("the port", Duration::from_secs(10), || serving(port));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut late = Client::connect(addr);
+    // Once the daemon counts it beside the probe's own connection, `late` has been accepted.
+    let mut probe = Client::connect(addr);
+    wait_until(
+        "the silent connection to be accepted",
+        Duration::from_secs(10),
+        || {
+            probe
+                .request("stats")
+                .contains("STAT curr_connections 2\r\n")
+        },
+    );
+    drop(probe);
+    kill(daemon.0.id(), "TERM");
+    // Give the daemon time to be stopping, then ask.
+    std::thread::sleep(Duration::from_millis(30));
+    late.send(b"version\r\n");
+    assert_eq!(late.read_line(), "VERSION 1.6.38");
+    let mut status = None;
+    wait_until("the daemon to exit", Duration::from_secs(10), || {
+        status = daemon.0.try_wait().expect("wait");
+        status.is_some()
+    });
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
+
 /// `-vv`: every command and the first line of its reply, memcached's `<fd`/`>fd` lines.
 #[test]
 fn vv_logs_commands_and_replies() {

@@ -50,6 +50,9 @@ pub struct Conn {
     last_cmd: Arc<AtomicU64>,
     /// Buffer capacities last added to the thread's gauges.
     counted: (usize, usize),
+    /// When the connection was admitted, until its first bytes arrive: at shutdown a client
+    /// that connected a moment ago gets a short grace for its first request.
+    silent_since: Option<Instant>,
 }
 
 impl Conn {
@@ -68,7 +71,13 @@ impl Conn {
             hangup: false,
             last_cmd,
             counted: (0, 0),
+            silent_since: Some(Instant::now()),
         }
+    }
+
+    /// Whether the client connected less than `within` ago and has sent nothing yet.
+    pub fn awaiting_first_request(&self, within: std::time::Duration) -> bool {
+        self.silent_since.is_some_and(|at| at.elapsed() < within)
     }
 
     /// The socket.
@@ -319,6 +328,9 @@ impl Conn {
         let (n, more) = self
             .stream
             .read_to_spare(&mut self.rbuf, missing.max(READ_CHUNK))?;
+        if n > 0 {
+            self.silent_since = None;
+        }
         Ok((n, !more))
     }
 

@@ -32,6 +32,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const ACCEPT_BATCH: usize = 64;
 /// At shutdown, how long queued replies may take to go out before connections are closed.
 const FINISH_TIMEOUT: Duration = Duration::from_millis(500);
+/// At shutdown, how long a client that connected just before may take to send its first
+/// request and still be answered (shutdown waits only while there is such a client).
+const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(250);
+/// "Just before": a silent connection admitted this recently is waited for.
+const JUST_CONNECTED: Duration = Duration::from_secs(1);
 
 /// A running worker: wake it to make it notice shutdown.
 #[derive(Debug)]
@@ -201,6 +206,7 @@ impl Worker {
         for handoff in self.balance.close_inbox(self.id) {
             self.admit(handoff.stream, handoff.listener);
         }
+        self.answer_last_requests();
         let deadline = Instant::now() + FINISH_TIMEOUT;
         for conn in self.conns.iter_mut().flatten() {
             conn.finish(&self.stats, deadline);
@@ -227,6 +233,37 @@ impl Worker {
             self.close(idx, CloseReason::Shutdown);
         }
         self.buffers.clear(&self.stats);
+    }
+
+    /// Shutdown, before the last flush: answers the requests that already arrived, and waits
+    /// (briefly) for the first request of a client that connected a moment ago — during a
+    /// restart that client reached this process in its last moment and would otherwise be
+    /// closed unanswered.
+    fn answer_last_requests(&mut self) {
+        let grace_end = Instant::now() + FIRST_REQUEST_GRACE;
+        loop {
+            for idx in 0..self.conns.len() {
+                if self.conns[idx].is_some() {
+                    self.serve(idx);
+                }
+            }
+            // Connections that yielded (a long pipeline) are served until done or out of time.
+            while let Some(idx) = self.ready.pop_front() {
+                if Instant::now() >= grace_end {
+                    break;
+                }
+                self.serve(idx);
+            }
+            let waiting = self
+                .conns
+                .iter()
+                .flatten()
+                .any(|c| c.awaiting_first_request(JUST_CONNECTED));
+            if !waiting || Instant::now() >= grace_end {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     fn accept(&mut self, listener: usize) {
