@@ -139,8 +139,12 @@ impl Handler<'_> {
                 Next::ReadLine
             }
             (3, b"enable") => {
-                crawler.enabled.store(true, Ordering::Relaxed);
-                reply(out, "OK", false);
+                // memcached 1.6.38 starts its crawler thread here, which fails when it runs.
+                if crawler.enabled.swap(true, Ordering::Relaxed) {
+                    reply(out, "ERROR failed to start lru crawler thread", false);
+                } else {
+                    reply(out, "OK", false);
+                }
                 Next::ReadLine
             }
             (3, b"disable") => {

@@ -63,6 +63,9 @@ pub fn stats_command(server: &Server, tokens: &Tokens<'_>, out: &mut Vec<u8>) {
             }
             out.extend_from_slice(b"END\r\n");
         }
+        // memcached 1.6.38 knows the subcommand and, without extstore configured, lists
+        // nothing (this server has no extstore).
+        b"extstore" => out.extend_from_slice(b"END\r\n"),
         _ => out.extend_from_slice(b"ERROR\r\n"),
     }
 }

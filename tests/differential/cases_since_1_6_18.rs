@@ -16,7 +16,9 @@
 //!   it stale with a new one). The other meta commands accept `x` and ignore it.
 //! - `me` prints `exp=` as the seconds left, no longer negated.
 //! - `R(token)` wins when the seconds left are below the token (as 1.6.38's document now says).
-//! - `stats sizes_enable`/`sizes_disable` are gone; `slabs automove 2` is accepted.
+//! - `stats sizes_enable`/`sizes_disable` are gone; `slabs automove 2` is accepted; `stats
+//!   extstore` lists nothing without extstore; `lru_crawler enable` fails while the crawler runs
+//!   (`ERROR failed to start lru crawler thread`).
 //!
 //! Elsewhere: `lru_crawler mgdump` and metadump's `flags=` in `cases_crawler.rs`, the stats
 //! names in `cases_stats.rs`, `watch deletions` in tests/watch.rs, `ssl_proto_errors` in
@@ -45,6 +47,19 @@ fn admin_cases() -> Vec<Case> {
         Case::new(
             "1.6.38/stats sizes_enable is gone",
             "stats sizes_enable\r\nstats sizes_disable\r\nstats sizes\r\n",
+        ),
+        Case::new(
+            "1.6.38/lru_crawler enable while it runs",
+            "lru_crawler enable\r\n",
+        ),
+        Case::new(
+            "1.6.38/lru_crawler enable when off, then again",
+            "lru_crawler enable\r\nlru_crawler enable\r\n",
+        )
+        .args(&["-o", "no_lru_crawler"]),
+        Case::new(
+            "1.6.38/stats extstore without extstore",
+            "stats extstore\r\n",
         ),
         Case::new(
             "1.6.38/slabs automove 2",

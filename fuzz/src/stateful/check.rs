@@ -1,6 +1,7 @@
 //! Checking replies: each operation's reply split in its protocol's grammar and handed to
 //! that protocol's checks; the checks text and meta share; what is tolerated after raw bytes.
 
+use memcached_rs::config::PROTOCOL_VERSION;
 use memcached_rs::protocol::base64;
 
 use crate::replies::{split_binary, split_text, TextReply};
@@ -59,7 +60,7 @@ impl Run<'_> {
         units: &[TextReply<'_>],
     ) {
         let ok = match name {
-            "version" => lines == [b"VERSION 1.6.18".as_slice()],
+            "version" => lines == [format!("VERSION {PROTOCOL_VERSION}").as_bytes()],
             "ok" => lines == [b"OK".as_slice()],
             "silent" => lines.is_empty(),
             "mn" => lines == [b"MN".as_slice()],

@@ -2,6 +2,7 @@
 //! opcode and opaque, extras, keys and bodies of hits and misses, quiet silences.
 
 use crate::replies::{split_binary, BinReply};
+use memcached_rs::config::PROTOCOL_VERSION;
 
 use super::model::{ArithRes, DeleteRes, Hit, Known, StoreRes};
 use super::op::{key_name, Mode, Op, Sem};
@@ -24,7 +25,9 @@ impl Run<'_> {
             let ok = match name {
                 "noop" => frames.len() == 1 && frames[0].status == 0 && frames[0].value.is_empty(),
                 "version" => {
-                    frames.len() == 1 && frames[0].status == 0 && frames[0].value == b"1.6.18"
+                    frames.len() == 1
+                        && frames[0].status == 0
+                        && frames[0].value == PROTOCOL_VERSION.as_bytes()
                 }
                 _ => {
                     // stat: packets with keys, then an empty one; or Not found.
