@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use super::arena::{Adoption, Arena, Chunk, STATE_AT};
 use super::item::{self, Header};
 use super::warm::{OLDEST_CAS_WORD, OLDEST_LIVE_WORD};
-use super::{Cache, CacheConfig, Clock, RelTime, SHARDS};
+use super::{Cache, CacheConfig, Clock, RelTime, Shard, SHARDS};
 
 /// The most threads a restart indexes the items with.
 const MAX_RESTORE_THREADS: usize = 8;
@@ -44,6 +44,8 @@ type Chains = HashMap<usize, Vec<(u32, Chunk)>>;
 struct Head {
     time: RelTime,
     cas: u64,
+    /// The key's hash, computed once by the scan (the relink needs it again).
+    hash: u32,
     class: u8,
     chunk: Chunk,
 }
@@ -94,22 +96,24 @@ impl Cache {
         let chains = (!further.is_empty()).then(|| Mutex::new(further));
         // LRUs are per shard, so the order only matters within one: the items are sorted and
         // linked shard by shard, the shards shared among threads.
-        let mut portions: Vec<Vec<Vec<Head>>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, shard) in by_shard.into_iter().enumerate() {
-            portions[i % threads].push(shard);
+        let mut portions: Vec<Vec<(usize, Vec<Head>)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, heads) in by_shard.into_iter().enumerate() {
+            portions[i % threads].push((i, heads));
         }
         let now = self.clock.now();
-        let relink_portion = |portion: Vec<Vec<Head>>| {
+        let relink_portion = |portion: Vec<(usize, Vec<Head>)>| {
             let (mut restored, mut last_cas) = (Restored::default(), 0);
-            for mut shard in portion {
-                shard.sort_unstable_by_key(|h| (h.time, h.cas));
-                for head in shard {
+            for (index, mut heads) in portion {
+                heads.sort_unstable_by_key(|h| (h.time, h.cas));
+                // One lock for the whole shard: nothing else runs before the restore is done.
+                let mut shard = self.shard(index);
+                for head in heads {
                     let chain = chains.as_ref().map_or_else(Vec::new, |c| {
                         crate::sync::lock(c)
                             .remove(&head.chunk.offset())
                             .unwrap_or_default()
                     });
-                    match self.relink(head, chain, shift, now, &flush) {
+                    match self.relink(&mut shard, head, chain, (shift, now), &flush) {
                         Some(cas) => {
                             restored.items += 1;
                             last_cas = last_cas.max(cas);
@@ -171,10 +175,11 @@ impl Cache {
                     .adopt(page, |class, chunk| match arena.bytes(&chunk)[STATE_AT] {
                         item::LIVE if arena.chunk_len(&chunk) >= largest_header => {
                             let header = self.header_of(&chunk);
-                            let shard = self.shard_hint(&chunk, &header);
+                            let (shard, hash) = self.shard_hint(&chunk, &header);
                             let head = Head {
                                 time: header.time,
                                 cas: header.cas,
+                                hash,
                                 class,
                                 chunk,
                             };
@@ -212,10 +217,10 @@ impl Cache {
     /// its CAS, or `None` (its chunks freed) when it expired or cannot be read whole.
     fn relink(
         &self,
+        shard: &mut Shard,
         mut head: Head,
         mut chain: Vec<(u32, Chunk)>,
-        shift: i64,
-        now: RelTime,
+        (shift, now): (i64, RelTime),
         flush: &StoppedFlush,
     ) -> Option<u64> {
         let expired = |h: &Header| {
@@ -237,20 +242,18 @@ impl Cache {
         header.time = shifted(header.time, shift).clamp(0, i64::from(now)) as RelTime;
         header.write(self.arena().bytes_mut(&mut head.chunk), self.use_cas);
         let key = self.key_of(&head.chunk);
-        let (index, hash) = Self::shard_of(key);
-        let mut shard = self.shard(index);
+        let hash = head.hash;
         // Two live copies of a key cannot come from a clean stop; keep the newer if they do.
         if let Some(other) = shard.table.find(hash, |e| self.key_of(&e.chunk) == key) {
             let old = self.header_of(&shard.table.entry(other).chunk);
             if old.cas >= header.cas {
-                drop(shard);
                 self.free_adopted(head.chunk);
                 for (_, chunk) in chain {
                     self.free_adopted(chunk);
                 }
                 return None;
             }
-            self.unlink(&mut shard, other, &old);
+            self.unlink(shard, other, &old);
         }
         let size = self.footprint(&header);
         shard.bytes += size as u64;
@@ -262,14 +265,15 @@ impl Cache {
         Some(header.cas)
     }
 
-    /// The shard a found item's key falls in, from the header the scan already read; a key
-    /// that does not fit its chunk goes to shard 0, where its relink drops it.
-    fn shard_hint(&self, chunk: &Chunk, header: &Header) -> usize {
+    /// The shard a found item's key falls in and the key's hash, from the header the scan
+    /// already read; a key that does not fit its chunk goes to shard 0, where its relink drops
+    /// it.
+    fn shard_hint(&self, chunk: &Chunk, header: &Header) -> (usize, u32) {
         let bytes = self.arena().bytes(chunk);
         let start = header.len(self.use_cas);
         match bytes.get(start..start + header.nkey as usize) {
-            Some(key) => Self::shard_of(key).0,
-            None => 0,
+            Some(key) => Self::shard_of(key),
+            None => (0, 0),
         }
     }
 
