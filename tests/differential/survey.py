@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Differential survey: memcached 1.6.38 (trixie chroot) vs memcached-rs vs memcached 1.6.18.
+"""Differential survey: memcached 1.6.38 (trixie root) vs memcached-rs vs memcached 1.6.18.
 
 A manual exploration tool, not part of `make test`: 375 cases over every command family, run
 against the three servers, listing where 1.6.38 and memcached-rs differ (and whether 1.6.18
@@ -26,7 +26,9 @@ MC18 = os.environ.get("MC18", "/usr/bin/memcached")
 QUIET = 0.35   # seconds of silence that end a read
 
 SERVERS = [  # (label, argv prefix)
-    ("1.6.38", ["chroot", ROOT, "/usr/bin/memcached"]),
+    # The root's own loader and libraries, as tests/common runs it: no chroot, no root needed.
+    ("1.6.38", [ROOT + "/lib64/ld-linux-x86-64.so.2", "--library-path",
+                ROOT + "/usr/lib/x86_64-linux-gnu", ROOT + "/usr/bin/memcached"]),
     ("rs", [MCRS]),
     ("1.6.18", [MC18]),
 ]
