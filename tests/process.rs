@@ -206,19 +206,24 @@ fn k_locks_memory_and_r_allows_core_files() {
     assert!(rss < 64 * 1024, "RSS {rss} kB");
 }
 
-/// SIGTERM while replies are queued: the daemon stops accepting, sends what it owes, closes
-/// and exits 0. The client sees whole replies, then the close.
-#[test]
-fn sigterm_sends_queued_replies_then_exits_cleanly() {
-    use std::io::{Read, Write};
+/// A daemon with the [`base`] flags (as root, `-u root`) on a free port, once it serves.
+fn start_serving() -> (Daemon, SocketAddr) {
     let port = free_port();
     let mut c = base(port);
     if running_as_root() {
         c.args(["-u", "root"]);
     }
-    let mut daemon = Daemon(c.spawn().expect("spawn"));
+    let daemon = Daemon(c.spawn().expect("spawn"));
     wait_until("the port", Duration::from_secs(10), || serving(port));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    (daemon, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// SIGTERM while replies are queued: the daemon stops accepting, sends what it owes, closes
+/// and exits 0. The client sees whole replies, then the close.
+#[test]
+fn sigterm_sends_queued_replies_then_exits_cleanly() {
+    use std::io::{Read, Write};
+    let (mut daemon, addr) = start_serving();
     let value = vec![b'v'; 200_000];
     let mut setter = Client::connect(addr);
     let mut set = format!("set big 0 0 {}\r\n", value.len()).into_bytes();
@@ -265,14 +270,7 @@ fn sigterm_sends_queued_replies_then_exits_cleanly() {
 /// stopping daemon waits a moment for a silent new connection's first request.
 #[test]
 fn sigterm_answers_a_client_that_connected_just_before() {
-    let port = free_port();
-    let mut c = base(port);
-    if running_as_root() {
-        c.args(["-u", "root"]);
-    }
-    let mut daemon = Daemon(c.spawn().expect("spawn"));
-    wait_until("the port", Duration::from_secs(10), || serving(port));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let (mut daemon, addr) = start_serving();
     let mut late = Client::connect(addr);
     // Once the daemon counts it beside the probe's own connection, `late` has been accepted.
     let mut probe = Client::connect(addr);

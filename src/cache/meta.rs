@@ -192,15 +192,6 @@ impl Cache {
         Ok(Found { idx, header })
     }
 
-    /// A client's `E` CAS id, or (for 0) the counter's next.
-    fn given_or_next_cas(&self, given: u64) -> u64 {
-        if given != 0 {
-            given
-        } else {
-            self.next_cas()
-        }
-    }
-
     /// `watch`: memcached creates `ma`'s missing counter through its store path, an `add` —
     /// a second lookup, then the store. (`mg`'s vivify links the item directly, unlogged.)
     fn log_autovivify(&self, fd: i32, key: &[u8], header: &Header) {

@@ -243,6 +243,15 @@ impl Cache {
         lock(&self.shards[index])
     }
 
+    /// A client's `E` CAS id, or (for 0) the counter's next.
+    pub(super) fn given_or_next_cas(&self, given: u64) -> u64 {
+        if given != 0 {
+            given
+        } else {
+            self.next_cas()
+        }
+    }
+
     fn next_cas(&self) -> u64 {
         if self.use_cas {
             self.last_cas.fetch_add(1, Ordering::Relaxed) + 1

@@ -91,21 +91,10 @@ impl Cache {
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
             return self.concatenate(stats, mode, opts, key, flags, data);
         }
-        self.store_whole(stats, mode, opts, key, flags, exptime, data, None)
+        self.store_whole(stats, mode, opts, key, flags, exptime, data)
     }
 
-    /// The CAS id a store gives its item: the client's (`E`), one already taken for this
-    /// store, or the counter's next.
-    fn store_cas(&self, opts: &StoreOptions, taken: Option<u64>) -> u64 {
-        match (opts.new_cas, taken) {
-            (0, Some(cas)) => cas,
-            (0, None) => self.next_cas(),
-            (cas, _) => cas,
-        }
-    }
-
-    /// Stores a whole value (every mode but append and prepend). `taken`: a CAS id this store
-    /// already spent (an append that vivifies).
+    /// Stores a whole value (every mode but append and prepend).
     #[allow(clippy::too_many_arguments)]
     fn store_whole(
         &self,
@@ -116,7 +105,6 @@ impl Cache {
         flags: u32,
         exptime: RelTime,
         data: &[u8],
-        taken: Option<u64>,
     ) -> StoreOutcome {
         let Some((class, n)) = self.layout(flags, key.len(), data.len()) else {
             return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::TooLarge);
@@ -128,7 +116,7 @@ impl Cache {
         };
         // memcached 1.6.38 takes the CAS id as it starts to store, so a refused store (add of
         // an existing key, a cas mismatch, …) spends one too.
-        let cas = self.store_cas(&opts, taken);
+        let cas = self.given_or_next_cas(opts.new_cas);
         let now = self.clock.now();
         let mut header = Header {
             nkey: key.len() as u8,
@@ -215,7 +203,7 @@ impl Cache {
     ) -> StoreOutcome {
         let unjoined = |outcome| self.log_unjoined(stats.client_fd.get(), key, mode, data, outcome);
         // Spent whether or not the value is joined, as in `store_whole`.
-        let cas = self.store_cas(&opts, None);
+        let cas = self.given_or_next_cas(opts.new_cas);
         loop {
             let now = self.clock.now();
             let (s, hash) = Self::shard_of(key);
@@ -223,20 +211,13 @@ impl Cache {
             let Some(old) = self.lookup(&mut shard, key, hash, now, stats) else {
                 if let Some(exptime) = opts.vivify {
                     drop(shard);
+                    // The id this append already spent goes to the new item.
                     let add = StoreOptions {
                         vivify: None,
+                        new_cas: cas,
                         ..opts
                     };
-                    return self.store_whole(
-                        stats,
-                        StoreMode::Add,
-                        add,
-                        key,
-                        flags,
-                        exptime,
-                        data,
-                        Some(cas),
-                    );
+                    return self.store_whole(stats, StoreMode::Add, add, key, flags, exptime, data);
                 }
                 return unjoined(StoreOutcome::NotStored);
             };
