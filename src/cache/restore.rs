@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use super::arena::{Adoption, Arena, Chunk, STATE_AT};
 use super::item::{self, Header};
+use super::table::{Entry, Lru};
 use super::warm::{OLDEST_CAS_WORD, OLDEST_LIVE_WORD};
 use super::{Cache, CacheConfig, Clock, RelTime, Shard, SHARDS};
 
@@ -40,14 +41,38 @@ pub struct Restored {
 /// place in the chain.
 type Chains = HashMap<usize, Vec<(u32, Chunk)>>;
 
-/// A first chunk found live, with what orders the index rebuild.
+/// A first chunk found live and worth keeping, with what the index rebuild needs of its
+/// header, so that the rebuild, which visits items in LRU order rather than in memory order,
+/// does not read the arena again.
 struct Head {
+    /// Last access, on this process's clock.
     time: RelTime,
     cas: u64,
-    /// The key's hash, computed once by the scan (the relink needs it again).
+    /// The key's hash, computed once by the scan.
     hash: u32,
+    /// Header, key and value bytes (more than the chunk holds for a chained item).
+    footprint: u32,
     class: u8,
+    /// LRU segment.
+    seg: u8,
     chunk: Chunk,
+}
+
+/// What the scan found.
+struct Found {
+    /// Items to keep, by the shard their key falls in.
+    by_shard: Vec<Vec<Head>>,
+    further: Chains,
+    /// Items freed by the scan: expired, flushed or not readable.
+    dropped: usize,
+}
+
+/// How the scan brings found items to this process: the shift of their times to its clock,
+/// its time now, and the last run's flush.
+struct Resume {
+    shift: i64,
+    now: RelTime,
+    flush: StoppedFlush,
 }
 
 impl Cache {
@@ -87,11 +112,19 @@ impl Cache {
         } else {
             base - self.clock.process_started()
         };
-        let flush = self.resume_flush(word(OLDEST_LIVE_WORD), word(OLDEST_CAS_WORD), shift);
+        let resume = Resume {
+            shift,
+            now: self.clock.now(),
+            flush: self.resume_flush(word(OLDEST_LIVE_WORD), word(OLDEST_CAS_WORD), shift),
+        };
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, MAX_RESTORE_THREADS);
-        let (by_shard, further) = self.scan(adoption, threads);
+        let Found {
+            by_shard,
+            further,
+            dropped,
+        } = self.scan(adoption, threads, &resume);
         // Chains are rare: each is taken by its first chunk's relink, under a lock.
         let chains = (!further.is_empty()).then(|| Mutex::new(further));
         // LRUs are per shard, so the order only matters within one: the items are sorted and
@@ -100,20 +133,20 @@ impl Cache {
         for (i, heads) in by_shard.into_iter().enumerate() {
             portions[i % threads].push((i, heads));
         }
-        let now = self.clock.now();
         let relink_portion = |portion: Vec<(usize, Vec<Head>)>| {
             let (mut restored, mut last_cas) = (Restored::default(), 0);
             for (index, mut heads) in portion {
                 heads.sort_unstable_by_key(|h| (h.time, h.cas));
                 // One lock for the whole shard: nothing else runs before the restore is done.
                 let mut shard = self.shard(index);
+                shard.table.reserve(heads.len());
                 for head in heads {
                     let chain = chains.as_ref().map_or_else(Vec::new, |c| {
                         crate::sync::lock(c)
                             .remove(&head.chunk.offset())
                             .unwrap_or_default()
                     });
-                    match self.relink(&mut shard, head, chain, (shift, now), &flush) {
+                    match self.relink(&mut shard, head, chain) {
                         Some(cas) => {
                             restored.items += 1;
                             last_cas = last_cas.max(cas);
@@ -138,7 +171,7 @@ impl Cache {
             }
             done
         });
-        let mut restored = Restored::default();
+        let mut restored = Restored { items: 0, dropped };
         let mut last_cas = 0;
         for (r, cas) in done {
             restored.items += r.items;
@@ -159,150 +192,161 @@ impl Cache {
     }
 
     /// Adopts every chunk of the reopened arena's pages, on `threads` threads: the first
-    /// chunks of live items, by the shard their key falls in, and the further chunks of chained
-    /// ones, by the offset of the first chunk they name; everything else is freed.
-    fn scan(&self, adoption: Adoption, threads: usize) -> (Vec<Vec<Head>>, Chains) {
+    /// chunks of live items, brought to this process's clock, by the shard their key falls in,
+    /// and the further chunks of chained ones, by the offset of the first chunk they name;
+    /// everything else is freed, as are items that expired or were flushed while the cache was
+    /// down and first chunks that do not hold a whole header and key of their page's class.
+    ///
+    /// Every header is read (and rewritten) here, in memory order, which the hardware reads
+    /// ahead; the rebuild after it goes in LRU order, and would wait on memory for every item.
+    fn scan(&self, adoption: Adoption, threads: usize, resume: &Resume) -> Found {
         let arena = self.arena();
         let largest_header = item::header_len(item::HAS_FLAGS, self.use_cas);
         let adoption = Mutex::new(adoption);
         let scan_pages = || {
-            let mut by_shard: Vec<Vec<Head>> = (0..SHARDS).map(|_| Vec::new()).collect();
-            let mut further = Chains::new();
+            let mut found = Found {
+                by_shard: (0..SHARDS).map(|_| Vec::new()).collect(),
+                further: Chains::new(),
+                dropped: 0,
+            };
             loop {
                 let page = arena.adopt_next(&mut crate::sync::lock(&adoption));
                 let Some(page) = page else { break };
                 self.slabs
                     .adopt(page, |class, chunk| match arena.bytes(&chunk)[STATE_AT] {
                         item::LIVE if arena.chunk_len(&chunk) >= largest_header => {
-                            let header = self.header_of(&chunk);
-                            let (shard, hash) = self.shard_hint(&chunk, &header);
-                            let head = Head {
-                                time: header.time,
-                                cas: header.cas,
-                                hash,
-                                class,
-                                chunk,
-                            };
-                            by_shard[shard].push(head);
-                            None
+                            match self.resume_item(chunk, class, resume) {
+                                Ok((shard, head)) => {
+                                    found.by_shard[shard].push(head);
+                                    None
+                                }
+                                Err(chunk) => {
+                                    found.dropped += 1;
+                                    Some(chunk)
+                                }
+                            }
                         }
                         item::CONTINUATION => {
                             let (head, index) = item::read_continuation(arena.bytes(&chunk));
-                            further.entry(head).or_default().push((index, chunk));
+                            found.further.entry(head).or_default().push((index, chunk));
                             None
                         }
                         _ => Some(chunk),
                     });
             }
-            (by_shard, further)
+            found
         };
         std::thread::scope(|scope| {
             let others: Vec<_> = (1..threads).map(|_| scope.spawn(scan_pages)).collect();
-            let (mut by_shard, mut further) = scan_pages();
+            let mut all = scan_pages();
             // A scan that panicked leaves its chunks adopted and unused: the cache is
             // smaller, never wrong.
-            for (shards, chains) in others.into_iter().filter_map(|h| h.join().ok()) {
-                for (all, more) in by_shard.iter_mut().zip(shards) {
-                    all.extend(more);
+            for found in others.into_iter().filter_map(|h| h.join().ok()) {
+                for (shard, more) in all.by_shard.iter_mut().zip(found.by_shard) {
+                    shard.extend(more);
                 }
-                for (head, mut chain) in chains {
-                    further.entry(head).or_default().append(&mut chain);
+                for (head, mut chain) in found.further {
+                    all.further.entry(head).or_default().append(&mut chain);
                 }
+                all.dropped += found.dropped;
             }
-            (by_shard, further)
+            all
         })
     }
 
-    /// Indexes one found item again, with its times shifted to this process's clock; returns
-    /// its CAS, or `None` (its chunks freed) when it expired or cannot be read whole.
-    fn relink(
+    /// A live first chunk found by the scan, brought to this process's clock: its shard and
+    /// what the rebuild needs of it, or the chunk back when it expired, was flushed, or does
+    /// not hold a whole header and key of `class`.
+    fn resume_item(
         &self,
-        shard: &mut Shard,
-        mut head: Head,
-        mut chain: Vec<(u32, Chunk)>,
-        (shift, now): (i64, RelTime),
-        flush: &StoppedFlush,
-    ) -> Option<u64> {
-        let expired = |h: &Header| {
-            h.exptime != 0 && shifted(h.exptime, shift) <= i64::from(now) || flush.covers(h)
+        mut chunk: Chunk,
+        class: u8,
+        resume: &Resume,
+    ) -> Result<(usize, Head), Chunk> {
+        let bytes = self.arena().bytes(&chunk);
+        let mut header = Header::read(bytes, self.use_cas);
+        let footprint = self.footprint(&header);
+        let key_at = header.len(self.use_cas);
+        if header.class != class || header.nkey == 0 || key_at + header.nkey as usize > bytes.len()
+        {
+            return Err(chunk);
+        }
+        let expired =
+            header.exptime != 0 && shifted(header.exptime, resume.shift) <= i64::from(resume.now);
+        if expired || resume.flush.covers(&header) {
+            return Err(chunk);
+        }
+        let (shard, hash) = Self::shard_of(&bytes[key_at..key_at + header.nkey as usize]);
+        if resume.shift != 0 {
+            if header.exptime != 0 {
+                header.exptime = shifted(header.exptime, resume.shift) as RelTime;
+            }
+            header.time =
+                shifted(header.time, resume.shift).clamp(0, i64::from(resume.now)) as RelTime;
+            header.write(self.arena().bytes_mut(&mut chunk), self.use_cas);
+        }
+        let lru = header.lru();
+        let head = Head {
+            time: header.time,
+            cas: header.cas,
+            hash,
+            footprint: u32::try_from(footprint).unwrap_or(u32::MAX),
+            class,
+            seg: lru.seg,
+            chunk,
         };
-        let readable = self.readable(&head, &mut chain);
-        let Some(mut header) = readable.filter(|h| !expired(h)) else {
+        Ok((shard, head))
+    }
+
+    /// Indexes one found item again; returns its CAS, or `None` (its chunks freed) when it
+    /// cannot be read whole or a newer copy of its key is already indexed.
+    fn relink(&self, shard: &mut Shard, head: Head, mut chain: Vec<(u32, Chunk)>) -> Option<u64> {
+        let drop_item = |head: Head, chain: Vec<(u32, Chunk)>| {
             self.free_adopted(head.chunk);
             for (_, chunk) in chain {
                 self.free_adopted(chunk);
             }
-            return None;
+            None
         };
-        header.exptime = if header.exptime == 0 {
-            0
-        } else {
-            shifted(header.exptime, shift) as RelTime
-        };
-        header.time = shifted(header.time, shift).clamp(0, i64::from(now)) as RelTime;
-        header.write(self.arena().bytes_mut(&mut head.chunk), self.use_cas);
-        let key = self.key_of(&head.chunk);
-        let hash = head.hash;
+        if !self.whole(&head, &mut chain) {
+            return drop_item(head, chain);
+        }
         // Two live copies of a key cannot come from a clean stop; keep the newer if they do.
-        if let Some(other) = shard.table.find(hash, |e| self.key_of(&e.chunk) == key) {
+        // (The key is read only on a hash match: the arena stays untouched here otherwise.)
+        let same_key = |e: &Entry| self.key_of(&e.chunk) == self.key_of(&head.chunk);
+        if let Some(other) = shard.table.find(head.hash, same_key) {
             let old = self.header_of(&shard.table.entry(other).chunk);
-            if old.cas >= header.cas {
-                self.free_adopted(head.chunk);
-                for (_, chunk) in chain {
-                    self.free_adopted(chunk);
-                }
-                return None;
+            if old.cas >= head.cas {
+                return drop_item(head, chain);
             }
             self.unlink(shard, other, &old);
         }
-        let size = self.footprint(&header);
+        let size = head.footprint as usize;
         shard.bytes += size as u64;
-        shard.classes[header.class as usize].mem_requested += size as u64;
+        shard.classes[head.class as usize].mem_requested += size as u64;
         self.count_size(size, true);
         let chain = (!chain.is_empty())
             .then(|| chain.into_iter().map(|(_, c)| c).collect::<Box<[Chunk]>>());
-        shard.table.insert(head.chunk, hash, header.lru(), chain);
-        Some(header.cas)
+        let lru = Lru {
+            class: head.class,
+            seg: head.seg,
+        };
+        shard.table.insert(head.chunk, head.hash, lru, chain);
+        Some(head.cas)
     }
 
-    /// The shard a found item's key falls in and the key's hash, from the header the scan
-    /// already read; a key that does not fit its chunk goes to shard 0, where its relink drops
-    /// it.
-    fn shard_hint(&self, chunk: &Chunk, header: &Header) -> (usize, u32) {
-        let bytes = self.arena().bytes(chunk);
-        let start = header.len(self.use_cas);
-        match bytes.get(start..start + header.nkey as usize) {
-            Some(key) => Self::shard_of(key),
-            None => (0, 0),
-        }
-    }
-
-    /// Whether a found first chunk and the further chunks naming it make one whole item of its
-    /// page's class, and if so its header; sorts the further chunks into order.
-    fn readable(&self, head: &Head, chain: &mut [(u32, Chunk)]) -> Option<Header> {
-        let bytes = self.arena().bytes(&head.chunk);
-        if bytes.len() < item::header_len(item::HAS_FLAGS, self.use_cas) {
-            return None;
-        }
-        let header = Header::read(bytes, self.use_cas);
-        let size = bytes.len();
-        let footprint = self.footprint(&header);
-        let first_holds = footprint.min(size);
-        if header.class != head.class
-            || header.nkey == 0
-            || header.len(self.use_cas) + header.nkey as usize > first_holds
-        {
-            return None;
-        }
-        let needed = footprint
+    /// Whether the further chunks naming a found first chunk are all of its item, each of
+    /// its page's chunk size; sorts them into order.
+    fn whole(&self, head: &Head, chain: &mut [(u32, Chunk)]) -> bool {
+        let size = self.arena().chunk_len(&head.chunk);
+        let needed = (head.footprint as usize)
             .saturating_sub(size)
             .div_ceil(size - item::CONTINUATION_HEADER);
         chain.sort_unstable_by_key(|&(index, _)| index);
-        let whole = chain.len() == needed
+        chain.len() == needed
             && chain.iter().zip(1..).all(|(&(index, ref chunk), want)| {
                 index == want && self.arena().chunk_len(chunk) == size
-            });
-        whole.then_some(header)
+            })
     }
 
     /// The last run's `flush_all` state, written at its stop on its clock: a flush that has

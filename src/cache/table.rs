@@ -316,8 +316,23 @@ impl Table {
         self.index[gap] = EMPTY;
     }
 
+    /// Makes room for `more` items beyond those held, so that inserting them grows the index
+    /// at most once (now) instead of at every doubling on the way.
+    pub fn reserve(&mut self, more: usize) {
+        let wanted = ((self.len + more) * 4 / 3 + 1).next_power_of_two();
+        if wanted > self.index.len() {
+            self.rebuild_index(wanted);
+        }
+        self.entries.reserve(more.saturating_sub(self.free.len()));
+    }
+
     fn grow(&mut self) {
-        let doubled = vec![EMPTY; self.index.len() * 2];
+        self.rebuild_index(self.index.len() * 2);
+    }
+
+    /// Places every entry again in an index of `buckets` (a power of two).
+    fn rebuild_index(&mut self, buckets: usize) {
+        let doubled = vec![EMPTY; buckets];
         let old = std::mem::replace(&mut self.index, doubled);
         for slot in old.into_iter().filter(|&s| s != EMPTY) {
             let hash = self.entry(slot - 1).hash;
@@ -405,6 +420,27 @@ mod tests {
             assert_eq!(found, (i % 2 == 1).then_some(idx), "item {i}");
         }
         assert_eq!(t.len(), 100);
+    }
+
+    #[test]
+    fn a_reserved_table_holds_what_was_reserved_without_growing() {
+        let arena = Arena::new(PAGE_SIZE, false).expect("map");
+        let mut t = Table::with_capacity(4, 0);
+        let mut c = chunks(&arena, 300).into_iter();
+        let first = t.insert(c.next().expect("chunk"), 7, l(1), None);
+        t.reserve(299);
+        let buckets = t.buckets();
+        assert!(buckets * 3 >= 300 * 4, "{buckets} buckets for 300 items");
+        let ids: Vec<u32> = c
+            .enumerate()
+            .map(|(i, chunk)| t.insert(chunk, i as u32 * 31, l(1), None))
+            .collect();
+        assert_eq!((t.len(), t.buckets()), (300, buckets));
+        assert_eq!(t.find(7, |e| std::ptr::eq(e, t.entry(first))), Some(first));
+        for (i, &idx) in ids.iter().enumerate() {
+            let hash = i as u32 * 31;
+            assert_eq!(t.find(hash, |e| std::ptr::eq(e, t.entry(idx))), Some(idx));
+        }
     }
 
     #[test]

@@ -194,3 +194,46 @@ fn a_page_that_moved_to_another_class_brings_back_nothing_it_held() {
         assert_eq!(b, a, "{}", String::from_utf8_lossy(key));
     }
 }
+
+#[test]
+fn the_lru_order_comes_back_not_the_memory_order() {
+    let file = arena::memfd("restore-lru", false).expect("memfd");
+    let (c, _) = open(&file, 8 * MB);
+    let data = value(0, 300);
+    for i in 0..4000 {
+        set(&c, format!("old:{i}").as_bytes(), 0, 0, &data);
+    }
+    // The newest items take the chunks the oldest freed: low in memory, last in the LRU.
+    for i in 0..1000 {
+        c.delete(&ThreadStats::default(), format!("old:{i}").as_bytes());
+    }
+    for i in 0..1000 {
+        set(&c, format!("new:{i}").as_bytes(), 0, 0, &data);
+    }
+    drop(c);
+
+    let (c, restored) = open(&file, 8 * MB);
+    assert_eq!(restored.items, 4000);
+    // Fill until about as many items as "new" holds have been evicted, without reading
+    // (a read would move what it finds up the LRU).
+    let stats = ThreadStats::default();
+    let mut round = 0;
+    while c.stats().evictions < 1000 {
+        for i in 0..100 {
+            let key = format!("fill:{round}:{i}").into_bytes();
+            c.store(&stats, StoreMode::Set, &key, 0, 0, &data);
+        }
+        round += 1;
+        assert!(round < 1000, "nothing evicted");
+    }
+    let gone = |prefix: &str, range: std::ops::Range<usize>| {
+        range
+            .filter(|i| read(&c, format!("{prefix}:{i}").as_bytes()).is_none())
+            .count()
+    };
+    let (new_gone, old_gone) = (gone("new", 0..1000), gone("old", 1000..4000));
+    assert!(
+        new_gone * 10 < old_gone,
+        "the items stored last go last: {new_gone} of them evicted, {old_gone} older ones"
+    );
+}
