@@ -250,8 +250,9 @@ struct Manager {
 }
 
 impl Manager {
-    fn new() -> Manager {
-        let path = temp_path("restart-notify.sock");
+    /// A manager for one test (`name` tells their sockets apart).
+    fn new(name: &str) -> Manager {
+        let path = temp_path(&format!("{name}-notify.sock"));
         let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
         socket.set_nonblocking(true).expect("nonblocking");
         Manager {
@@ -340,7 +341,7 @@ fn signal(service: &Service, name: &str) {
 
 #[test]
 fn under_systemd_the_cache_survives_a_restart_through_the_descriptor_store() {
-    let mut systemd = Manager::new();
+    let mut systemd = Manager::new("restart");
     let port = common::free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let args = ["-p", &port.to_string(), "-l", "127.0.0.1"];
@@ -438,4 +439,107 @@ fn under_systemd_the_cache_survives_a_restart_through_the_descriptor_store() {
     let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], other)));
     assert_eq!(stat(&mut c, "curr_items"), 0);
     assert_eq!(c.request("get key:1"), "END\r\n");
+}
+
+/// SIGTERM, as `systemctl stop` and `restart` send, and a clean exit.
+fn stop_service(mut service: Service) {
+    signal(&service, "TERM");
+    assert!(service.0.wait().expect("wait").success());
+}
+
+/// Huge pages reserved for a test (`vm.nr_hugepages`, root only), given back when dropped.
+struct HugePages {
+    before: u64,
+}
+
+const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+
+impl HugePages {
+    /// Reserves `more` huge pages beyond those reserved now; `None` if the kernel would not.
+    fn reserve(more: u64) -> Option<HugePages> {
+        let read = || -> Option<u64> {
+            std::fs::read_to_string(NR_HUGEPAGES)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let before = read()?;
+        std::fs::write(NR_HUGEPAGES, (before + more).to_string()).ok()?;
+        let reserved = HugePages { before };
+        (read()? >= before + more).then_some(reserved)
+    }
+}
+
+impl Drop for HugePages {
+    fn drop(&mut self) {
+        let _ = std::fs::write(NR_HUGEPAGES, self.before.to_string());
+    }
+}
+
+/// kB of huge pages a process maps (`HugetlbPages` in its status).
+fn hugetlb_kb(service: &Service) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", service.0.id()))
+        .expect("the daemon's /proc status")
+        .lines()
+        .find_map(|l| l.strip_prefix("HugetlbPages:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("HugetlbPages")
+}
+
+#[test]
+fn with_large_pages_the_cache_survives_in_a_memfd_of_huge_pages() {
+    if !running_as_root() {
+        eprintln!("skipped: reserving huge pages needs root (CI runs as root)");
+        return;
+    }
+    // -m 64 in a huge page file: 64 MB of pages, a huge page each for the header and table.
+    let Some(_reserved) = HugePages::reserve(40) else {
+        panic!("the kernel would not reserve 40 huge pages ({NR_HUGEPAGES})");
+    };
+    let mut systemd = Manager::new("huge");
+    let port = common::free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let args = ["-p", &port.to_string(), "-l", "127.0.0.1", "-L"];
+
+    let service = systemd.start(&args);
+    assert_eq!(systemd.stored("cache"), 1, "the cache's memfd is stored");
+    let mut c = Client::connect(addr);
+    fill(&mut c);
+    assert!(
+        hugetlb_kb(&service) >= 2048,
+        "the items are in huge pages: {} kB",
+        hugetlb_kb(&service)
+    );
+    let before = snapshot(&mut c);
+    let items = stat(&mut c, "curr_items");
+    drop(c);
+    stop_service(service);
+
+    let service = systemd.start(&args);
+    assert_eq!(
+        systemd.stored("cache"),
+        1,
+        "a restored cache is not stored twice"
+    );
+    assert!(hugetlb_kb(&service) >= 2048);
+    assert_restored(&mut Client::connect(addr), &before, items);
+    stop_service(service);
+
+    // Without -L the huge page memory is dropped from the store for a memfd of regular pages.
+    let service = systemd.start(&args[..4]);
+    assert_eq!(systemd.stored("cache"), 1, "one cache memfd is stored");
+    assert_eq!(hugetlb_kb(&service), 0);
+    let mut c = Client::connect(addr);
+    assert_eq!(stat(&mut c, "curr_items"), 0);
+    c.request("set k 0 0 1\r\nv");
+    drop(c);
+    stop_service(service);
+    // And that one is what the next run without -L restores.
+    let service = systemd.start(&args[..4]);
+    let mut c = Client::connect(addr);
+    assert_eq!(c.request("get k"), "VALUE k 0 1\r\nv\r\nEND\r\n");
+    drop(c);
+    stop_service(service);
 }

@@ -555,7 +555,7 @@ impl FreeList {
 
 mod file;
 
-pub use file::{memfd, stored_words, AdoptedPage, Adoption, LAYOUT_VERSION};
+pub use file::{is_huge, memfd, stored_words, AdoptedPage, Adoption, LAYOUT_VERSION};
 
 #[cfg(test)]
 mod tests;

@@ -117,10 +117,7 @@ pub fn store_listeners(fds: &[std::os::fd::RawFd], replacing: bool) -> bool {
         return false;
     };
     if replacing {
-        let remove = format!("FDSTOREREMOVE=1\nFDNAME={LISTENER_FD_NAME}\n");
-        if let Err(e) = socket.send(remove.as_bytes()) {
-            log::warn!("sd_notify: FDSTOREREMOVE: {e}");
-        }
+        remove_stored(LISTENER_FD_NAME);
     }
     let message = format!("FDSTORE=1\nFDNAME={LISTENER_FD_NAME}\n");
     for batch in fds.chunks(crate::os::FDS_MAX) {
@@ -130,6 +127,17 @@ pub fn store_listeners(fds: &[std::os::fd::RawFd], replacing: bool) -> bool {
         }
     }
     !fds.is_empty()
+}
+
+/// Drops every descriptor systemd's file-descriptor store keeps under `name` (closing them).
+pub fn remove_stored(name: &str) {
+    let Some(socket) = connect_notify_socket() else {
+        return;
+    };
+    let remove = format!("FDSTOREREMOVE=1\nFDNAME={name}\n");
+    if let Err(e) = socket.send(remove.as_bytes()) {
+        log::warn!("sd_notify: FDSTOREREMOVE of {name}: {e}");
+    }
 }
 
 /// Hands `file` to systemd's file-descriptor store under `name`, to be passed back to the

@@ -7,8 +7,10 @@
 //!   `FileDescriptorStoreMax=`), which systemd passes back on `systemctl restart` and keeps
 //!   across a package upgrade's restart. `systemctl stop` empties the store: the next start is
 //!   cold.
-//! - Otherwise, and with `-L` (huge pages, which a memfd here cannot use): anonymous memory,
-//!   lost at exit as memcached's is.
+//!   With `-L`, that memfd is of huge pages (`MFD_HUGETLB`), which must be reserved
+//!   (`vm.nr_hugepages`); without them, `-L` falls back to anonymous transparent huge pages,
+//!   lost at exit. A stored memfd of the other kind (`-L` added or removed) is dropped.
+//! - Otherwise: anonymous memory, lost at exit as memcached's is.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -59,15 +61,22 @@ pub fn build_server(
         report(&format!("the memory file {}", path.display()), start, began);
         return Ok((server, Some(file)));
     }
-    if settings.large_pages {
-        if stored.is_some() || under_systemd() {
-            log::warn!(
-                "-L: the cache is in anonymous huge pages, which do not outlive the process: \
-                 it starts empty after every restart"
+    let stored = stored.and_then(|file| match crate::cache::arena::is_huge(&file) {
+        Ok(huge) if huge == settings.large_pages => Some(file),
+        found => {
+            let why = match found {
+                Ok(_) if settings.large_pages => "-L was added".to_string(),
+                Ok(_) => "-L was removed".to_string(),
+                Err(e) => format!("it cannot be examined: {e}"),
+            };
+            log::info!(
+                "starting with an empty cache: the memory in systemd's file-descriptor store \
+                 was dropped because {why} since the last run"
             );
+            systemd::remove_stored(systemd::CACHE_FD_NAME);
+            None
         }
-        return Server::new(settings).map(|s| (s, None)).map_err(map_error);
-    }
+    });
     if let Some(file) = stored {
         let began = std::time::Instant::now();
         let (server, start) = Server::with_cache_file(settings, &file).map_err(map_error)?;
@@ -75,18 +84,24 @@ pub fn build_server(
         return Ok((server, None));
     }
     if under_systemd() {
-        let file = match crate::cache::arena::memfd("memcached-rs-cache", false) {
-            Ok(file) => file,
-            Err(e) => {
-                log::warn!("memfd_create: {e}; the cache will not outlive this process");
-                return Server::new(settings).map(|s| (s, None)).map_err(map_error);
+        let huge = settings.large_pages;
+        let made = crate::cache::arena::memfd("memcached-rs-cache", huge).and_then(|file| {
+            Server::with_cache_file(settings.clone(), &file).map(|(server, _)| (server, file))
+        });
+        match made {
+            Ok((server, file)) => {
+                if systemd::store_fd(systemd::CACHE_FD_NAME, &file) {
+                    log::info!("cache memory handed to systemd's file-descriptor store");
+                }
+                return Ok((server, None));
             }
-        };
-        let (server, _) = Server::with_cache_file(settings, &file).map_err(map_error)?;
-        if systemd::store_fd(systemd::CACHE_FD_NAME, &file) {
-            log::info!("cache memory handed to systemd's file-descriptor store");
+            Err(e) if huge => log::warn!(
+                "-L: no huge pages for the cache's memfd ({e}; reserve them with \
+                 vm.nr_hugepages): the cache is in anonymous memory and starts empty after \
+                 every restart"
+            ),
+            Err(e) => log::warn!("the cache's memfd: {e}; the cache will not outlive this process"),
         }
-        return Ok((server, None));
     }
     Server::new(settings).map(|s| (s, None)).map_err(map_error)
 }

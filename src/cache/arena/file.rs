@@ -9,7 +9,9 @@
 //! ```
 //!
 //! A file is sparse until written (a memfd or tmpfs file takes memory only for the pages in
-//! use), so the layout costs what anonymous memory costs. A file whose header does not match
+//! use), so the layout costs what anonymous memory costs. In hugetlbfs (a memfd made with
+//! `MFD_HUGETLB`, for `-L`), where a mapping must start and end on a huge page, each part
+//! starts on one and the file ends on one; elsewhere the offsets are those above. A file whose header does not match
 //! this build's layout and this size is cleared and laid out afresh: a stale or foreign file
 //! is never read as an arena.
 
@@ -65,17 +67,68 @@ fn words(meta: &MmapRaw) -> &[AtomicU64] {
     unsafe { std::slice::from_raw_parts(ptr, HEADER_LEN / 8) }
 }
 
+/// Where the parts of an arena of `pages` pages lie in a file whose mappings must be aligned
+/// to `align` bytes (the system page, or a huge page in hugetlbfs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Layout {
+    header_len: usize,
+    table_at: usize,
+    table_len: usize,
+    pages_at: usize,
+    total: usize,
+}
+
+impl Layout {
+    pub(super) fn new(pages: usize, align: usize) -> Layout {
+        let header_len = HEADER_LEN.next_multiple_of(align);
+        let table_len = table_len(pages).next_multiple_of(align);
+        let pages_at = (header_len + table_len).next_multiple_of(PAGES_ALIGN.max(align));
+        Layout {
+            header_len,
+            table_at: header_len,
+            table_len,
+            pages_at,
+            total: (pages_at + pages * PAGE_SIZE).next_multiple_of(align),
+        }
+    }
+}
+
+/// The page size mappings of `file` must be aligned to: a huge page's in hugetlbfs, else 4 KB.
+fn mapping_align(file: &File) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: statfs is plain data, for which all zeroes is a valid value.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open for the borrow of `file`, and `fs` is a valid statfs the
+    // call may write.
+    crate::os::check(unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) })?;
+    Ok(if fs.f_type == libc::HUGETLBFS_MAGIC as _ {
+        usize::try_from(fs.f_bsize).unwrap_or(PAGES_ALIGN).max(4096)
+    } else {
+        4096
+    })
+}
+
+/// Whether `file` lives in hugetlbfs (a memfd made for `-L`).
+pub fn is_huge(file: &File) -> io::Result<bool> {
+    Ok(mapping_align(file)? > 4096)
+}
+
 /// Maps an arena of `bytes` (whole pages, at least one) in `file`. Returns the mappings and
 /// whether the file already held an arena of this layout and size, now reopened.
 pub(super) fn map(file: &File, bytes: usize) -> io::Result<(Maps, bool)> {
     let pages = (bytes / PAGE_SIZE).max(1);
-    let table_at = HEADER_LEN;
-    let pages_at = (table_at + table_len(pages)).next_multiple_of(PAGES_ALIGN);
-    let total = pages_at + pages * PAGE_SIZE;
+    let align = mapping_align(file)?;
+    let Layout {
+        header_len,
+        table_at,
+        table_len,
+        pages_at,
+        total,
+    } = Layout::new(pages, align);
 
     let fits = file.metadata()?.len() == total as u64;
     let meta = if fits {
-        let meta = MmapOptions::new().len(HEADER_LEN).map_raw(file)?;
+        let meta = MmapOptions::new().len(header_len).map_raw(file)?;
         Some(meta).filter(|m| matches(m, pages))
     } else {
         None
@@ -87,7 +140,7 @@ pub(super) fn map(file: &File, bytes: usize) -> io::Result<(Maps, bool)> {
             // Cleared by truncation: the pages read as zeroes (free) and cost nothing.
             file.set_len(0)?;
             file.set_len(total as u64)?;
-            let meta = MmapOptions::new().len(HEADER_LEN).map_raw(file)?;
+            let meta = MmapOptions::new().len(header_len).map_raw(file)?;
             let w = words(&meta);
             w[1].store(LAYOUT_VERSION, Ordering::Relaxed);
             w[2].store(PAGE_SIZE as u64, Ordering::Relaxed);
@@ -99,7 +152,7 @@ pub(super) fn map(file: &File, bytes: usize) -> io::Result<(Maps, bool)> {
     };
     let table = MmapOptions::new()
         .offset(table_at as u64)
-        .len(table_len(pages))
+        .len(table_len)
         .map_raw(file)?;
     let map = MmapOptions::new()
         .offset(pages_at as u64)
@@ -112,7 +165,11 @@ pub(super) fn map(file: &File, bytes: usize) -> io::Result<(Maps, bool)> {
             meta: Some(meta),
             reserved: pages,
             limit: pages,
-            backing: Backing::Regular,
+            backing: if align > 4096 {
+                Backing::HugeTlb
+            } else {
+                Backing::Regular
+            },
         },
         reopened,
     ))
@@ -245,4 +302,47 @@ pub struct AdoptedPage {
     pub owner: u8,
     /// Every chunk the page is cut into, in order.
     pub chunks: Vec<Chunk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_of_a_regular_file_is_the_one_files_already_have() {
+        // Before hugetlbfs files had their own alignment: a header page, the table in whole
+        // 4 KB pages, the pages from the next 2 MB boundary.
+        for pages in [1usize, 64, 1000, 65_536] {
+            let table = (pages * 4).next_multiple_of(4096);
+            let pages_at = (4096 + table).next_multiple_of(2 * 1024 * 1024);
+            let want = Layout {
+                header_len: 4096,
+                table_at: 4096,
+                table_len: table,
+                pages_at,
+                total: pages_at + pages * PAGE_SIZE,
+            };
+            assert_eq!(Layout::new(pages, 4096), want, "{pages} pages");
+        }
+    }
+
+    #[test]
+    fn every_part_of_a_huge_page_file_starts_and_ends_on_a_huge_page() {
+        let huge = 2 * 1024 * 1024;
+        for pages in [1usize, 3, 64, 1001] {
+            let l = Layout::new(pages, huge);
+            for at in [l.header_len, l.table_at, l.table_len, l.pages_at, l.total] {
+                assert_eq!(at % huge, 0, "{l:?}");
+            }
+            assert!(l.table_len >= pages * 4 && l.header_len >= HEADER_LEN);
+            assert!(l.pages_at >= l.table_at + l.table_len);
+            assert!(l.total >= l.pages_at + pages * PAGE_SIZE);
+        }
+    }
+
+    #[test]
+    fn a_memfd_is_not_huge() {
+        let file = memfd("layout-test", false).expect("memfd");
+        assert!(!is_huge(&file).expect("fstatfs"));
+    }
 }
