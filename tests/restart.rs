@@ -656,3 +656,18 @@ fn a_memory_file_the_dropped_user_may_not_open_is_refused_with_the_reason() {
     drop(server);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn memory_that_outlives_the_process_keeps_the_size_m_gave_it() {
+    let path = memory_file("restart-memlimit.mem");
+    let server = start_with_file(&path, &[]);
+    let mut c = server.client();
+    let refused = "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n";
+    assert_eq!(c.request("cache_memlimit 128"), refused);
+    assert_eq!(c.request("cache_memlimit 32"), "OK\r\n");
+    assert_eq!(c.request("cache_memlimit 64"), "OK\r\n");
+    assert_eq!(stat(&mut c, "limit_maxbytes"), 64 * 1024 * 1024);
+    drop(c);
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+}
