@@ -388,6 +388,13 @@ fn compare() -> BenchResult<()> {
         let port = server::free_port()?;
         let mut command = vec![binary];
         command.extend(server::server_flags(port).into_iter().map(OsString::from));
+        if name == "memcached-rs" {
+            command.extend(
+                server::memcached_rs_extra_flags()
+                    .into_iter()
+                    .map(OsString::from),
+            );
+        }
         servers.push(Server::start(
             name,
             &command,

@@ -30,6 +30,7 @@ pub mod config;
 pub mod conn_table;
 pub mod daemon;
 pub mod handler;
+pub mod hotkeys;
 pub mod net;
 pub mod numparse;
 pub mod os;

@@ -101,6 +101,8 @@ pub struct Server {
     pub verbosity: AtomicU32,
     /// `stats detail` counts.
     pub prefix_stats: PrefixStats,
+    /// Whether and how often hot keys are sampled (`hotkeys`, `-o hotkeys`).
+    pub hotkeys: crate::hotkeys::Switch,
     /// The process id, for `stats`.
     pub pid: u32,
     /// `-Y`: the users of the text protocol's authentication.
@@ -133,6 +135,7 @@ impl Server {
     fn around(settings: Settings, cache: Cache) -> Server {
         Server {
             prefix_stats: PrefixStats::new(settings.prefix_delimiter),
+            hotkeys: crate::hotkeys::Switch::new(settings.hotkeys_sample),
             verbosity: AtomicU32::new(settings.verbose),
             settings,
             cache,

@@ -17,6 +17,16 @@ pub fn memcached_rs_path() -> PathBuf {
         .map_or_else(|| env!("CARGO_BIN_EXE_memcached-rs").into(), PathBuf::from)
 }
 
+/// Flags memcached-rs gets beyond those both servers get: `$MEMCACHED_RS_ARGS`, split on
+/// spaces (to measure a setting's cost, e.g. `MEMCACHED_RS_ARGS="-o hotkeys=off"`).
+pub fn memcached_rs_extra_flags() -> Vec<String> {
+    std::env::var("MEMCACHED_RS_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
 /// Exits with 2 and a hint when memcached is not installed.
 pub fn require_memcached(bench: &str) {
     if !Path::new(MEMCACHED_PATH).is_file() {

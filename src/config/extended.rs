@@ -160,6 +160,25 @@ fn apply_one(
             }
             s.hashpower_init = v.unsigned_abs();
         }
+        "hotkeys" => {
+            let v = need(
+                value,
+                "Missing argument for hotkeys (on, off, or 1 in N to sample)",
+            )?;
+            s.hotkeys_sample = match v {
+                "on" => crate::hotkeys::DEFAULT_SAMPLE,
+                "off" => 0,
+                _ => match crate::numparse::safe_strtoull(v.as_bytes()) {
+                    Some(n) if n <= u64::from(crate::hotkeys::MAX_SAMPLE) => n as u32,
+                    _ => {
+                        return Err(fail(format!(
+                            "hotkeys must be on, off, or a sampling period of 0 to {}",
+                            crate::hotkeys::MAX_SAMPLE
+                        )))
+                    }
+                },
+            };
+        }
         "idle_timeout" => {
             // A negative timeout never fires in memcached, which is the same as 0.
             let v = atoi(need(value, "Missing numeric argument for idle_timeout")?.as_bytes());

@@ -107,6 +107,10 @@ pub fn help_text() -> String {
             d.idle_timeout
         ),
         format!(
+            "   - hotkeys:             sample 1 request in N for 'stats hotkeys' (N, on or off; default: {})",
+            d.hotkeys_sample
+        ),
+        format!(
             "   - slab_chunk_max:      (EXPERIMENTAL) maximum slab size in kilobytes. use extreme care. (default: {})",
             d.slab_chunk_max / 1024
         ),
@@ -218,6 +222,7 @@ mod tests {
             "hashpower",
             "no_lru_crawler",
             "idle_timeout",
+            "hotkeys",
             "slab_chunk_max",
             "track_sizes",
         ] {

@@ -120,6 +120,8 @@ pub struct Settings {
     pub watch_enabled: bool,
     /// `-o idle_timeout`: seconds before an idle connection is closed (0 = never).
     pub idle_timeout: u32,
+    /// `-o hotkeys=N|on|off`: sample 1 request in N for `stats hotkeys` (0 = off).
+    pub hotkeys_sample: u32,
     /// `-o watcher_logbuf_size` (given in KB): bytes a `watch` client may have unsent.
     pub watcher_logbuf_size: usize,
     /// `-o worker_logbuf_size` (given in KB): bytes of events a worker may have queued.
@@ -248,6 +250,7 @@ impl Default for Settings {
             dump_enabled: true,
             watch_enabled: true,
             idle_timeout: 0,
+            hotkeys_sample: crate::hotkeys::DEFAULT_SAMPLE,
             watcher_logbuf_size: crate::watch::DEFAULT_WATCHER_BUF,
             worker_logbuf_size: crate::watch::DEFAULT_WORKER_BUF,
             read_buf_mem_limit: 0,

@@ -18,6 +18,7 @@ impl Handler<'_> {
         let cache = &self.server.cache;
         let stats = self.stats;
         let in_place = pending.in_place_ok(key);
+        self.hot(crate::hotkeys::Metric::Writes, key, 0);
         match cache.arithmetic(stats, key, increment, delta, in_place) {
             ArithOutcome::Value(v) => {
                 if increment {

@@ -197,8 +197,9 @@ impl Handler<'_> {
             if with_value {
                 item.data.write_to(out);
             }
+            value_len
         });
-        self.count_get(key, hit.is_some(), touch);
+        self.count_get(key, hit, touch);
         if hit.is_some() || this.quiet {
             return Next::ReadLine;
         }
@@ -280,6 +281,7 @@ impl Handler<'_> {
         if self.server.prefix_stats.enabled() {
             self.server.prefix_stats.record_delete(key);
         }
+        self.hot(crate::hotkeys::Metric::Writes, key, 0);
         let cas = (req.cas != 0).then_some(req.cas);
         let stats = self.stats;
         let opts = MetaDeleteOptions {
@@ -324,6 +326,7 @@ impl Handler<'_> {
         let exptime = cache.clock().expiry(i64::from(expiration));
         let stats = self.stats;
         let step = (increment, delta, pending.in_place_ok(key));
+        self.hot(crate::hotkeys::Metric::Writes, key, 0);
         let outcome =
             cache.meta_arithmetic(stats, key, step, (req.cas, 0), vivify, |item, value| {
                 if item.created() {

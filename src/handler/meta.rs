@@ -8,6 +8,7 @@ use crate::cache::{
     MetaArith, MetaDelete, MetaDeleteOptions, MetaGetOptions, RelTime, StoreMode, StoreOptions,
     StoreOutcome,
 };
+use crate::hotkeys::Metric;
 use crate::protocol::meta::{flag_tokens, preparse, write_key, MAX_OPAQUE, MAX_TOKENS};
 use crate::protocol::text::{write_u64, MetaKind, Tokens};
 use crate::protocol::KEY_MAX_LENGTH;
@@ -182,6 +183,8 @@ impl Handler<'_> {
             }
             Ok(true)
         });
+        // What the reply carries of the item: its value and any key echoed.
+        self.hot(Metric::Reads, key, out.len().saturating_sub(start));
         let stats = self.stats;
         match result {
             Err(e) => {
@@ -319,6 +322,7 @@ impl Handler<'_> {
             new_cas: f.new_cas,
             remove_value: f.remove_value,
         };
+        self.hot(Metric::Writes, key, 0);
         let code: &[u8] = match cache.meta_delete(self.stats, key, opts) {
             MetaDelete::Deleted { class, size } => {
                 // memcached logs no deletion by an `md` with `I`, even one that emptied (`x`).
@@ -373,6 +377,7 @@ impl Handler<'_> {
         let vivify = f.vivify.map(|_| f.initial);
         let cas = f.cas.unwrap_or(0);
         let step = (increment, f.delta, session.in_place_ok(key));
+        self.hot(Metric::Writes, key, 0);
         let result = cache.meta_arithmetic(
             self.stats,
             key,

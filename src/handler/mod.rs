@@ -18,6 +18,7 @@ mod arithmetic;
 mod ascii_auth;
 pub mod binary;
 mod crawler;
+mod hotkeys;
 mod meta;
 mod retrieval;
 mod sasl;
@@ -149,6 +150,19 @@ impl<'s> Handler<'s> {
     /// The server's settings.
     pub fn settings(&self) -> &crate::config::Settings {
         &self.server.settings
+    }
+}
+
+impl Handler<'_> {
+    /// Counts a request for `key` that moved `bytes` of value toward the hot keys.
+    #[inline]
+    fn hot(&self, metric: crate::hotkeys::Metric, key: &[u8], bytes: usize) {
+        let clock = self.server.cache.clock();
+        let hotkeys = &self.server.hotkeys;
+        let bytes = key.len() + bytes;
+        self.stats
+            .hot
+            .record(hotkeys, metric, key, bytes, || clock.now());
     }
 }
 

@@ -25,8 +25,8 @@ impl Handler<'_> {
             let too_long = keys.iter().position(|k| k.len() > KEY_MAX_LENGTH);
             if let Some(bad) = too_long {
                 for key in keys.iter().take(bad) {
-                    let hit = cache.get(self.stats, key, exptime, |_| ());
-                    self.count_get(key, hit.is_some(), touch.is_some());
+                    let hit = cache.get(self.stats, key, exptime, |item| item.data.len());
+                    self.count_get(key, hit, touch.is_some());
                 }
                 reply(out, "CLIENT_ERROR bad command line format", false);
                 return Next::ReadLine;
@@ -42,8 +42,9 @@ impl Handler<'_> {
                 text::write_value_header(out, item.key, item.flags, item.data.len(), cas);
                 item.data.write_to(out);
                 out.extend_from_slice(b"\r\n");
+                item.data.len()
             });
-            self.count_get(key, hit.is_some(), touch.is_some());
+            self.count_get(key, hit, touch.is_some());
             if hit.is_some() {
                 // The reply refers to the item until it is written (memcached 1.6.38 holds a
                 // reference), so an incr/decr in the same batch copies it instead of
@@ -60,7 +61,10 @@ impl Handler<'_> {
         Next::Transmit
     }
 
-    pub(super) fn count_get(&self, key: &[u8], hit: bool, touch: bool) {
+    /// Counts a retrieval of `key`: `hit` with the value's length, or a miss.
+    pub(super) fn count_get(&self, key: &[u8], hit: Option<usize>, touch: bool) {
+        self.hot(crate::hotkeys::Metric::Reads, key, hit.unwrap_or(0));
+        let hit = hit.is_some();
         let stats = self.stats;
         if self.server.prefix_stats.enabled() {
             self.server.prefix_stats.record_get(key, hit);

@@ -479,6 +479,10 @@ fn settings(server: &Server, out: &mut Vec<u8>) {
     stat(out, "track_sizes", on_off(s.track_sizes));
     stat(out, "inline_ascii_response", "no");
     inert_settings(out, s);
+    // Not memcached's, after all of its lines: hot key sampling (`hotkeys`, `-o hotkeys`).
+    let hotkeys = &server.hotkeys;
+    stat(out, "hotkeys", on_off(hotkeys.sample() != 0));
+    stat(out, "hotkeys_sample", hotkeys.period());
 }
 
 /// Settings memcached reports for extstore, which have no effect without `ext_path` (this

@@ -3,6 +3,7 @@
 
 use super::{reply, ConnState, Handler, Next};
 use crate::cache::{StoreMode, StoreOptions, StoreOutcome};
+use crate::hotkeys::Metric;
 use crate::protocol::text::StoreLine;
 
 impl Handler<'_> {
@@ -59,6 +60,7 @@ impl Handler<'_> {
         if self.server.prefix_stats.enabled() {
             self.server.prefix_stats.record_delete(key);
         }
+        self.hot(Metric::Writes, key, 0);
         if let Some((class, size)) = cache.delete_item(stats, key) {
             crate::watch::deleted(key, "delete", class, size);
             stats.delete_hits.incr();
@@ -75,6 +77,7 @@ impl Handler<'_> {
         let cache = &self.server.cache;
         let stats = self.stats;
         stats.touch_cmds.incr();
+        self.hot(Metric::Writes, key, 0);
         let exptime = cache.clock().expiry(i64::from(exptime));
         if cache.touch(stats, key, exptime) {
             stats.touch_hits.incr();
@@ -136,6 +139,7 @@ impl Handler<'_> {
     ) -> StoreOutcome {
         let stats = self.stats;
         let cache = &self.server.cache;
+        self.hot(Metric::Writes, &pending.key, value.len());
         let outcome = cache.store_with(
             stats,
             mode,

@@ -65,6 +65,10 @@ impl Handler<'_> {
                 Next::ReadLine
             }
             Request::Watch(tokens) => self.watch(&tokens, out, pending),
+            Request::Hotkeys(tokens) => {
+                self.hotkeys_switch(&tokens, out);
+                Next::ReadLine
+            }
             Request::RefreshCerts { noreply } => self.refresh_certs(noreply, out),
             Request::Error {
                 reply: line,
@@ -80,6 +84,9 @@ impl Handler<'_> {
     fn stats_command(&self, tokens: &Tokens<'_>, fd: i32, out: &mut Vec<u8>) {
         if tokens.count() > 2 && tokens.get(1) == b"cachedump" {
             return self.cachedump(tokens, out);
+        }
+        if tokens.count() > 2 && tokens.get(1) == b"hotkeys" {
+            return self.stats_hotkeys(tokens, out);
         }
         if tokens.count() > 2 && tokens.get(1) == b"conns" {
             return super::stats::conns(self.server, fd, out);

@@ -111,6 +111,8 @@ counters!(
         /// The connection the thread is serving now, for the `cfd=` of the `watch` events it
         /// causes.
         client_fd: ClientFd,
+        /// The thread's hot key sampler (`stats hotkeys`).
+        hot: crate::hotkeys::Recorder,
     }
 );
 
@@ -201,6 +203,25 @@ impl StatsRegistry {
             sum.add(&t.classes.class(class).snapshot());
         }
         sum
+    }
+
+    /// `stats hotkeys`: the hottest keys over every thread's samples.
+    pub fn hot_keys(
+        &self,
+        metric: crate::hotkeys::Metric,
+        window: crate::hotkeys::Window,
+        now: crate::cache::RelTime,
+        sample: u32,
+    ) -> Vec<crate::hotkeys::HotKey> {
+        let threads = lock(&self.threads).clone();
+        crate::hotkeys::report(threads.iter().map(|t| &t.hot), metric, window, now, sample)
+    }
+
+    /// Forgets every thread's hot key samples.
+    pub fn clear_hot_keys(&self) {
+        for t in lock(&self.threads).iter() {
+            t.hot.clear();
+        }
     }
 
     /// `stats reset`: from now on report counts from zero.

@@ -256,6 +256,8 @@ pub enum Request<'a> {
     Meta(MetaKind, Tokens<'a>),
     /// `watch [kinds…]`
     Watch(Tokens<'a>),
+    /// `hotkeys on|off|sample N`
+    Hotkeys(Tokens<'a>),
     /// `refresh_certs`
     RefreshCerts {
         /// Whether to stay silent on success (memcached always reports a failure).
@@ -368,6 +370,7 @@ fn parse_tokens(line: &[u8]) -> Request<'_> {
             b"quit" => Request::Quit,
             b"verbosity" => want(n == 3 || n == 4, &t, verbosity),
             b"lru_crawler" => Request::LruCrawler(t),
+            b"hotkeys" => Request::Hotkeys(t),
             b"watch" => Request::Watch(t),
             b"refresh_certs" => Request::RefreshCerts {
                 noreply: t.get(n - 2) == b"noreply",

@@ -1,0 +1,80 @@
+//! `stats hotkeys [reads|writes|bytes] [1s|10s|60s]` and the `hotkeys on|off|sample N` switch.
+
+use std::io::Write;
+
+use super::{reply, Handler};
+use crate::hotkeys::{Metric, Window, MAX_SAMPLE};
+use crate::numparse::safe_strtoull;
+use crate::protocol::base64;
+use crate::protocol::text::Tokens;
+
+impl Handler<'_> {
+    /// `stats hotkeys`: one `STAT <key> <rate> <error>` line per key, hottest first, the rate
+    /// in requests (or bytes) per second and the error its bound; a key that is not printable
+    /// is shown in base64 with a trailing ` b`, as the meta protocol shows keys. Reads over the
+    /// last ten seconds unless the arguments say otherwise; hidden by `-X`, like `stats
+    /// cachedump`, as it shows keys.
+    pub(super) fn stats_hotkeys(&self, t: &Tokens<'_>, out: &mut Vec<u8>) {
+        let server = self.server;
+        if !server.settings.dump_enabled {
+            return reply(out, "CLIENT_ERROR stats hotkeys not allowed", false);
+        }
+        let (mut metric, mut window) = (Metric::Reads, Window::TenSeconds);
+        // The tokens after `stats hotkeys`, in any order, each at most once.
+        let (mut metric_given, mut window_given) = (false, false);
+        for i in 2..t.count().saturating_sub(1) {
+            let arg = t.get(i);
+            match (Metric::parse(arg), Window::parse(arg)) {
+                (Some(m), _) if !metric_given => (metric, metric_given) = (m, true),
+                (_, Some(w)) if !window_given => (window, window_given) = (w, true),
+                _ => return reply(out, "CLIENT_ERROR bad command line format", false),
+            }
+        }
+        let now = server.cache.clock().now();
+        let sample = server.hotkeys.sample();
+        for hot in server.stats.hot_keys(metric, window, now, sample) {
+            out.extend_from_slice(b"STAT ");
+            let printable = hot.key.iter().all(|b| (0x21..0x7f).contains(b));
+            if printable {
+                out.extend_from_slice(&hot.key);
+            } else {
+                base64::encode_into(&hot.key, out);
+            }
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, " {:.1} {:.1}", hot.rate, hot.error);
+            if !printable {
+                out.extend_from_slice(b" b");
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"END\r\n");
+    }
+
+    /// `hotkeys on|off|sample N [noreply]`: whether and how often requests are sampled.
+    /// Turning it off forgets what was sampled.
+    pub(super) fn hotkeys_switch(&self, t: &Tokens<'_>, out: &mut Vec<u8>) {
+        let noreply = t.noreply();
+        let args = t.count().saturating_sub(1) - usize::from(noreply);
+        let switch = &self.server.hotkeys;
+        let line = match (args, t.get(1)) {
+            (2, b"on") => {
+                switch.on();
+                "OK"
+            }
+            (2, b"off") => {
+                switch.off();
+                self.server.stats.clear_hot_keys();
+                "OK"
+            }
+            (3, b"sample") => match safe_strtoull(t.get(2)) {
+                Some(n) if (1..=u64::from(MAX_SAMPLE)).contains(&n) => {
+                    switch.set_sample(n as u32);
+                    "OK"
+                }
+                _ => "CLIENT_ERROR bad command line format",
+            },
+            _ => "CLIENT_ERROR usage: hotkeys on|off|sample N",
+        };
+        reply(out, line, noreply);
+    }
+}
