@@ -42,18 +42,20 @@ run: build
 # benchmarks measure against, as Debian 12's users run it (sasl2-bin's saslpasswd2 makes
 # the user database its SASL reads); netcat drives the transcript test; systemd brings
 # systemd-analyze and systemd-socket-activate for the unit and activation tests; openssl makes
-# the TLS tests' certificates and is their s_client; the Python clients run
-# from a virtualenv so the system Python stays untouched.
+# the TLS tests' certificates and is their s_client; tmux is the terminal memcached-rs-tool's
+# top is tested in, and liburi-perl lets perl run Debian's memcached-tool, the tool's
+# reference; the Python clients run from a virtualenv so the system Python stays untouched.
 test-deps:
 	@if ! command -v memcached >/dev/null || ! command -v nc >/dev/null \
 	    || ! command -v saslpasswd2 >/dev/null \
 	    || ! command -v systemd-socket-activate >/dev/null \
 	    || ! command -v openssl >/dev/null || ! command -v debootstrap >/dev/null \
+	    || ! command -v tmux >/dev/null || ! perl -MURI::Escape -e1 2>/dev/null \
 	    || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    memcached netcat-openbsd sasl2-bin systemd openssl python3 python3-venv python3-pip \
-	    debootstrap >/dev/null; \
+	    debootstrap tmux liburi-perl >/dev/null; \
 	fi
 	@[ -x $(TRIXIE_ROOT)/usr/bin/memcached ] || { \
 	  echo "building Debian 13's root for the reference memcached in $(TRIXIE_ROOT)"; \
@@ -174,7 +176,9 @@ SOURCE_FILES = { git ls-files -z --cached --others --exclude-standard 2>/dev/nul
 install:
 	@[ -x $(BIN) ] || { echo "$(BIN) is missing: run make build first" >&2; exit 1; }
 	install -D -m 755 $(BIN) $(DESTDIR)$(BINDIR)/memcached-rs
+	install -D -m 755 $(BIN)-tool $(DESTDIR)$(BINDIR)/memcached-rs-tool
 	install -D -m 644 man/memcached-rs.1 $(DESTDIR)$(MANDIR)/man1/memcached-rs.1
+	install -D -m 644 man/memcached-rs-tool.1 $(DESTDIR)$(MANDIR)/man1/memcached-rs-tool.1
 	install -D -m 644 etc/memcached.conf $(DESTDIR)$(DATADIR)/memcached-rs/memcached.conf.default
 	install -d $(DESTDIR)$(UNITDIR)
 	for unit in $(UNITS); do \
@@ -190,6 +194,7 @@ install:
 # Leaves $(SYSCONFDIR)/memcached.conf, as a package's remove does.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memcached-rs $(DESTDIR)$(MANDIR)/man1/memcached-rs.1 \
+	  $(DESTDIR)$(BINDIR)/memcached-rs-tool $(DESTDIR)$(MANDIR)/man1/memcached-rs-tool.1 \
 	  $(DESTDIR)$(DATADIR)/memcached-rs/memcached.conf.default \
 	  $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
 	-rmdir $(DESTDIR)$(DATADIR)/memcached-rs

@@ -39,4 +39,5 @@ pub mod server;
 pub mod session;
 pub mod stats;
 pub mod sync;
+pub mod tool;
 pub mod watch;

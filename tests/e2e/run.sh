@@ -277,6 +277,10 @@ expect "the package provides memcached" memcached "$(in_ct dpkg-query -W -f='${P
 # 7. A value stored and read back.
 reply=$(in_ct timeout 10 sh -c "printf 'set greeting 0 0 5\r\nhello\r\nget greeting\r\n' | nc -q1 127.0.0.1 11211" | tr -d '\r')
 expect "set and get through nc" $'STORED\nVALUE greeting 0 5\nhello\nEND' "$reply"
+# memcached-rs-tool and its man page come with the package and read the running service.
+check "memcached-rs-tool's man page is installed" test -s /usr/share/man/man1/memcached-rs-tool.1.gz
+keys=$(in_ct timeout 10 memcached-rs-tool 127.0.0.1:11211 keys 2>/dev/null | cut -d' ' -f1)
+expect "memcached-rs-tool keys lists the item" "key=greeting" "$keys"
 
 # 8. systemctl reload (SIGHUP): same process, still serving, the item still there.
 mark=$(cursor)
