@@ -278,3 +278,64 @@ fn the_start_option_sets_or_refuses_sampling() {
         assert!(stderr.contains("hotkeys"), "{option}: {stderr}");
     }
 }
+
+#[test]
+fn watch_hotkeys_tells_when_a_key_enters_the_hottest() {
+    let server = Server::start(ServerKind::MemcachedRs, &["-o", "hotkeys=1"]);
+    let mut watcher = server.client();
+    watcher.send(b"watch hotkeys\r\n");
+    assert_eq!(watcher.read_line(), "OK");
+    let mut c = server.client();
+    assert_eq!(c.request("set w 0 0 1\r\nx"), "STORED\r\n");
+    // Requests every 50 ms: a hot key read, a write, and keys read once (each under 1%).
+    let mut cold = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut reads, mut writes) = (None, None);
+    while reads.is_none() || writes.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no hotkey lines: {reads:?} {writes:?}"
+        );
+        let mut batch = String::new();
+        for _ in 0..20 {
+            batch.push_str("get hot\r\n");
+        }
+        for _ in 0..5 {
+            batch.push_str("set w 0 0 1 noreply\r\nx\r\n");
+        }
+        for _ in 0..40 {
+            cold += 1;
+            batch.push_str(&format!("get cold{cold}\r\n"));
+        }
+        batch.push_str("mn\r\n");
+        c.send(batch.as_bytes());
+        c.read_until_contains(b"MN\r\n");
+        let (got, _) = watcher.read_until(Duration::from_millis(50), |_| false);
+        for line in String::from_utf8_lossy(&got).lines() {
+            if line.contains("metric=reads") && line.contains(" key=hot ") {
+                reads = Some(line.to_string());
+            }
+            if line.contains("metric=writes") && line.contains(" key=w ") {
+                writes = Some(line.to_string());
+            }
+            assert!(
+                !line.contains("key=cold"),
+                "a key under 1% was reported: {line}"
+            );
+        }
+    }
+    for line in [reads, writes].into_iter().flatten() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert!(
+            fields[0].starts_with("ts=") && fields[1].starts_with("gid="),
+            "{line}"
+        );
+        assert_eq!(fields[2], "type=hotkey", "{line}");
+        assert_eq!(fields[4], "window=10s", "{line}");
+        assert_eq!(fields[5], "rank=1", "{line}");
+        assert!(
+            fields[7].starts_with("rate=") && fields[8] == "error=0.0",
+            "{line}"
+        );
+    }
+}

@@ -32,7 +32,7 @@ impl Handler<'_> {
         }
         let now = server.cache.clock().now();
         let sample = server.hotkeys.sample();
-        for hot in server.stats.hot_keys(metric, window, now, sample) {
+        for hot in server.stats.hot_keys(metric, window, now, sample).keys {
             out.extend_from_slice(b"STAT ");
             let printable = hot.key.iter().all(|b| (0x21..0x7f).contains(b));
             if printable {
@@ -48,6 +48,33 @@ impl Handler<'_> {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"END\r\n");
+    }
+
+    /// `watch hotkeys`: once a second (the first request of a second does it, so an idle
+    /// server does nothing), a line for each key that entered the hottest of the last ten
+    /// seconds' reads or writes.
+    pub(super) fn watch_hot_keys(&self) {
+        let server = self.server;
+        let now = server.cache.clock().now();
+        if !server.hotkeys.entrants.due(now) {
+            return;
+        }
+        let sample = server.hotkeys.sample();
+        for (metric, name) in [(Metric::Reads, "reads"), (Metric::Writes, "writes")] {
+            let report = server
+                .stats
+                .hot_keys(metric, Window::TenSeconds, now, sample);
+            for (rank, hot) in server.hotkeys.entrants.entered(metric, &report) {
+                crate::watch::hot_key(crate::watch::HotKeyEvent {
+                    key: &hot.key,
+                    metric: name,
+                    window: "10s",
+                    rank,
+                    rate: hot.rate,
+                    error: hot.error,
+                });
+            }
+        }
     }
 
     /// `hotkeys on|off|sample N [noreply]`: whether and how often requests are sampled.

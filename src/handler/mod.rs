@@ -163,6 +163,9 @@ impl Handler<'_> {
         self.stats
             .hot
             .record(hotkeys, metric, key, bytes, || clock.now());
+        if crate::watch::watching(crate::watch::kind::HOTKEYS) {
+            self.watch_hot_keys();
+        }
     }
 }
 

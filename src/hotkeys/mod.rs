@@ -89,6 +89,8 @@ pub struct Switch {
     sample: AtomicU32,
     /// The period `hotkeys on` restores.
     period: AtomicU32,
+    /// What `watch hotkeys` last reported.
+    pub entrants: Entrants,
 }
 
 impl Switch {
@@ -97,6 +99,7 @@ impl Switch {
         Switch {
             sample: AtomicU32::new(sample),
             period: AtomicU32::new(if sample == 0 { DEFAULT_SAMPLE } else { sample }),
+            entrants: Entrants::default(),
         }
     }
 
@@ -256,6 +259,15 @@ pub struct HotKey {
     pub error: f64,
 }
 
+/// What a report found: the hottest keys, and the rate of everything in the window.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// The hottest keys, hottest first, at most [`K`].
+    pub keys: Vec<HotKey>,
+    /// The estimated rate of all requests (or bytes) of the metric, per second.
+    pub total_rate: f64,
+}
+
 /// The hottest keys of `recorders` by `metric` over `window`, hottest first, at most [`K`].
 pub fn report<'a>(
     recorders: impl IntoIterator<Item = &'a Recorder>,
@@ -263,7 +275,7 @@ pub fn report<'a>(
     window: Window,
     now: RelTime,
     sample: u32,
-) -> Vec<HotKey> {
+) -> Report {
     // The times of the buckets the window covers: complete ones only.
     let wanted = |bucket: &Bucket, tens: bool| -> bool {
         let at = bucket.at;
@@ -275,17 +287,21 @@ pub fn report<'a>(
         }
     };
     let guards: Vec<_> = recorders.into_iter().map(|r| lock(&r.buckets)).collect();
-    let sketches = guards.iter().flat_map(|b| {
-        let tens = matches!(window, Window::Minute);
-        let ring = if tens { &b.tens } else { &b.seconds };
-        ring.iter()
-            .filter(move |bucket| bucket.at != 0 && wanted(bucket, tens))
-            .map(move |bucket| &bucket.metrics[metric.index()])
-    });
+    let sketches: Vec<&SpaceSaving> = guards
+        .iter()
+        .flat_map(|b| {
+            let tens = matches!(window, Window::Minute);
+            let ring = if tens { &b.tens } else { &b.seconds };
+            ring.iter()
+                .filter(move |bucket| bucket.at != 0 && wanted(bucket, tens))
+                .map(move |bucket| &bucket.metrics[metric.index()])
+        })
+        .collect();
+    let total: u64 = sketches.iter().map(|s| s.total()).sum();
     let merged = merge(sketches);
     drop(guards);
     let seconds = f64::from(window.seconds());
-    merged
+    let keys = merged
         .into_iter()
         .take(K)
         .map(|m| {
@@ -302,7 +318,63 @@ pub fn report<'a>(
                 error: (m.error as f64 + sampling) / seconds,
             }
         })
-        .collect()
+        .collect();
+    Report {
+        keys,
+        total_rate: total as f64 / seconds,
+    }
+}
+
+/// How many of the hottest keys `watch hotkeys` follows.
+pub const WATCH_TOP: usize = 10;
+
+/// The share of all traffic a key must take to be reported by `watch hotkeys`: 1%, the
+/// threshold twemcache and Pelikan log hot keys above.
+pub const WATCH_SHARE: f64 = 0.01;
+
+/// `watch hotkeys`' memory: which keys were among the hottest at the last look, per metric.
+#[derive(Debug, Default)]
+pub struct Entrants {
+    /// The second last looked at.
+    last: AtomicU32,
+    tops: Mutex<[Vec<Vec<u8>>; 3]>,
+}
+
+impl Entrants {
+    /// Whether the caller is the one to look at second `now`: the first to ask in a second.
+    pub fn due(&self, now: RelTime) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        now > last
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// The keys of `report` now among the [`WATCH_TOP`] hottest with at least [`WATCH_SHARE`]
+    /// of the traffic (less their error bound) that were not at the last look, with their ranks from 1; remembers the
+    /// new top.
+    pub fn entered(&self, metric: Metric, report: &Report) -> Vec<(usize, HotKey)> {
+        let threshold = report.total_rate * WATCH_SHARE;
+        let top: Vec<(usize, &HotKey)> = report
+            .keys
+            .iter()
+            .take(WATCH_TOP)
+            .enumerate()
+            // Certainly above the threshold: its rate less the bound on its error.
+            .filter(|(_, k)| k.rate > 0.0 && k.rate - k.error >= threshold)
+            .map(|(i, k)| (i + 1, k))
+            .collect();
+        let mut tops = lock(&self.tops);
+        let before = &mut tops[metric.index()];
+        let entered = top
+            .iter()
+            .filter(|(_, k)| !before.contains(&k.key))
+            .map(|&(rank, k)| (rank, k.clone()))
+            .collect();
+        *before = top.into_iter().map(|(_, k)| k.key.clone()).collect();
+        entered
+    }
 }
 
 #[cfg(test)]

@@ -62,11 +62,14 @@ pub struct SpaceSaving {
     /// replacements take those still at that weight.
     least: Vec<u32>,
     least_weight: u64,
+    /// Every weight added, counted or not.
+    total: u64,
 }
 
 impl SpaceSaving {
     /// Adds `weight` for `key`.
     pub fn add(&mut self, key: &[u8], weight: u64) {
+        self.total += weight;
         let hash = self.hasher.hash_one(key);
         if let Some(&i) = self.index.get(&hash) {
             // Another key with the same 64-bit keyed hash would share the count: a chance of
@@ -128,6 +131,12 @@ impl SpaceSaving {
         self.slots.clear();
         self.index.clear();
         self.least.clear();
+        self.total = 0;
+    }
+
+    /// Every weight added since the sketch was last cleared.
+    pub fn total(&self) -> u64 {
+        self.total
     }
 
     /// Whether nothing was counted.

@@ -212,7 +212,7 @@ impl StatsRegistry {
         window: crate::hotkeys::Window,
         now: crate::cache::RelTime,
         sample: u32,
-    ) -> Vec<crate::hotkeys::HotKey> {
+    ) -> crate::hotkeys::Report {
         let threads = lock(&self.threads).clone();
         crate::hotkeys::report(threads.iter().map(|t| &t.hot), metric, window, now, sample)
     }

@@ -69,6 +69,14 @@ pub(super) enum Event {
         class: u8,
         size: u32,
     },
+    HotKey {
+        key: Box<[u8]>,
+        metric: &'static str,
+        window: &'static str,
+        rank: usize,
+        rate: f64,
+        error: f64,
+    },
     ConnNew {
         peer: Peer,
         fd: i32,
@@ -164,6 +172,21 @@ pub(super) fn format_record(r: &Record, out: &mut String) {
             out.push_str("type=deleted key=");
             uriencode(key, out);
             let _ = writeln!(out, " cmd={command} clsid={class} size={size}");
+        }
+        Event::HotKey {
+            key,
+            metric,
+            window,
+            rank,
+            rate,
+            error,
+        } => {
+            let _ = write!(
+                out,
+                "type=hotkey metric={metric} window={window} rank={rank} key="
+            );
+            uriencode(key, out);
+            let _ = writeln!(out, " rate={rate:.1} error={error:.1}");
         }
         Event::ConnNew { peer, fd } => {
             let _ = writeln!(

@@ -46,6 +46,8 @@ pub mod kind {
     pub const PROXY: u16 = 1 << 6;
     /// `deletions`: items removed by `delete` and `md` (memcached 1.6.38).
     pub const DELETIONS: u16 = 1 << 7;
+    /// `hotkeys` (not memcached's): a key entering the ten hottest of the last ten seconds.
+    pub const HOTKEYS: u16 = 1 << 8;
 }
 
 /// memcached's `WATCHER_LIMIT`.
@@ -72,6 +74,7 @@ pub fn parse_kinds<'a>(tokens: impl IntoIterator<Item = &'a [u8]>) -> Option<u16
             b"sysevents" => kind::SYSEVENTS,
             b"connevents" => kind::CONNEVENTS,
             b"deletions" => kind::DELETIONS,
+            b"hotkeys" => kind::HOTKEYS,
             b"proxyreqs" | b"proxyevents" | b"proxyuser" => kind::PROXY,
             _ => return None,
         };
@@ -370,6 +373,38 @@ pub fn deleted(key: &[u8], command: &'static str, class: u8, size: u32) {
         };
         push(kind::DELETIONS, event, key.len());
     }
+}
+
+/// A key that entered the hottest of a window (`watch hotkeys`).
+pub fn hot_key(e: HotKeyEvent<'_>) {
+    if watching(kind::HOTKEYS) {
+        let event = Event::HotKey {
+            key: e.key.into(),
+            metric: e.metric,
+            window: e.window,
+            rank: e.rank,
+            rate: e.rate,
+            error: e.error,
+        };
+        push(kind::HOTKEYS, event, e.key.len());
+    }
+}
+
+/// What a `watch hotkeys` line tells.
+#[derive(Debug, Clone, Copy)]
+pub struct HotKeyEvent<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// `reads`, `writes` or `bytes`.
+    pub metric: &'static str,
+    /// `10s`.
+    pub window: &'static str,
+    /// Its place among the hottest, from 1.
+    pub rank: usize,
+    /// Its estimated rate per second.
+    pub rate: f64,
+    /// The bound on the estimate's error, per second.
+    pub error: f64,
 }
 
 /// A connection accepted on `fd` (memcached's `conn_new` line); `peer` is the TCP client's
