@@ -217,7 +217,7 @@ impl Recorder {
     fn next_gap(&self, sample: u32) -> u32 {
         let mut x = self.random.load(Ordering::Relaxed);
         if x == 0 {
-            // Each worker its own sequence, the same from run to run.
+            // Seeded from the recorder's address: each worker its own sequence.
             x = 0x9E37_79B9_7F4A_7C15 ^ (self as *const Self as u64);
         }
         x ^= x << 13;
