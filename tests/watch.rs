@@ -155,14 +155,24 @@ fn connection_events_name_the_reason() {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         for (port, reason) in ports.iter().zip(["normal", "normal", "error"]) {
             let lines = events_of(&text, &[*port]);
-            let expected = [
-                "ts=* gid=* type=conn_new rip=127.0.0.1 rport=* transport=tcp cfd=*".to_string(),
-                format!(
-                    "ts=* gid=* type=conn_close rip=127.0.0.1 rport=* transport=tcp \
-                     reason={reason} cfd=*"
-                ),
-            ];
-            assert_eq!(lines, expected, "{}: port {port}", kind.name());
+            let expected = |reason: &str| {
+                [
+                    "ts=* gid=* type=conn_new rip=127.0.0.1 rport=* transport=tcp cfd=*"
+                        .to_string(),
+                    format!(
+                        "ts=* gid=* type=conn_close rip=127.0.0.1 rport=* transport=tcp \
+                         reason={reason} cfd=*"
+                    ),
+                ]
+            };
+            // memcached itself once closed the ranter as `normal` in a loaded CI run (its
+            // reason there depends on timing): the reference may say either; this server must
+            // say what memcached usually says.
+            let either = kind == ServerKind::Memcached && reason == "error";
+            if either && lines == expected("normal") {
+                continue;
+            }
+            assert_eq!(lines, expected(reason), "{}: port {port}", kind.name());
         }
     }
 }

@@ -12,7 +12,7 @@ mod space_saving;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-pub use space_saving::{merge, Merged, SpaceSaving, K};
+pub use space_saving::{key_hash, merge, Merged, SpaceSaving, K};
 
 use crate::cache::RelTime;
 use crate::sync::lock;
@@ -230,14 +230,16 @@ impl Recorder {
 
     #[cold]
     fn sampled(&self, metric: Metric, key: &[u8], bytes: usize, weight: u64, now: RelTime) {
+        let hash = key_hash(key);
         let mut guard = lock(&self.buckets);
         let Buckets { seconds, tens } = &mut *guard;
         for bucket in [bucket_at(seconds, now), bucket_at(tens, now / 10)]
             .into_iter()
             .flatten()
         {
-            bucket.metrics[metric.index()].add(key, weight);
-            bucket.metrics[Metric::Bytes.index()].add(key, weight * bytes as u64);
+            bucket.metrics[metric.index()].add_hashed(key, hash, weight);
+            let byte_weight = weight * bytes as u64;
+            bucket.metrics[Metric::Bytes.index()].add_hashed(key, hash, byte_weight);
         }
     }
 

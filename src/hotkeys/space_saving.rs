@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::OnceLock;
 
 /// The keys each sketch counts.
 pub const K: usize = 100;
@@ -55,9 +56,8 @@ impl Hasher for PassThrough {
 #[derive(Debug, Clone, Default)]
 pub struct SpaceSaving {
     slots: Vec<Slot>,
-    /// Slot by key hash (keyed SipHash: a client cannot aim keys at one bucket).
+    /// Slot by [`key_hash`].
     index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    hasher: RandomState,
     /// Slots that had the least weight, `least_weight`, when last looked for; the next
     /// replacements take those still at that weight.
     least: Vec<u32>,
@@ -66,11 +66,22 @@ pub struct SpaceSaving {
     total: u64,
 }
 
+/// The hash sketches find a key by: SipHash with a key chosen at random once per process, so
+/// a client cannot aim keys at one bucket; one hash serves every sketch a sample goes into.
+pub fn key_hash(key: &[u8]) -> u64 {
+    static HASHER: OnceLock<RandomState> = OnceLock::new();
+    HASHER.get_or_init(RandomState::new).hash_one(key)
+}
+
 impl SpaceSaving {
     /// Adds `weight` for `key`.
     pub fn add(&mut self, key: &[u8], weight: u64) {
+        self.add_hashed(key, key_hash(key), weight);
+    }
+
+    /// Adds `weight` for `key`, whose [`key_hash`] is `hash`.
+    pub fn add_hashed(&mut self, key: &[u8], hash: u64, weight: u64) {
         self.total += weight;
-        let hash = self.hasher.hash_one(key);
         if let Some(&i) = self.index.get(&hash) {
             // Another key with the same 64-bit keyed hash would share the count: a chance of
             // about K in 2^64.
