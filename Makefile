@@ -148,7 +148,7 @@ clean:
 #   make install [DESTDIR=…] [PREFIX=/usr/local]   binary, units, default config, man page
 #   make deb       target/packages/deb/memcached-rs_<version>_<arch>.deb, then lintian
 #   make rpm       target/packages/rpm/RPMS/<arch>/memcached-rs-<version>-1.<arch>.rpm, then rpmlint
-#   make test-e2e  the .deb installed and run under systemd in a booted Debian bookworm container
+#   make test-e2e  the .deb installed and run under systemd in booted Debian 12 and 13 containers
 #                  (root; tests/e2e/README.md)
 
 .PHONY: install uninstall check-man deb rpm test-e2e deb-deps rpm-deps e2e-deps clean-packages
@@ -263,13 +263,18 @@ e2e-deps:
 	    debootstrap systemd-container cpio >/dev/null; \
 	fi
 
-# Root only (debootstrap, systemd-nspawn, nsenter). The bookworm root is cached in
-# $(E2E_CACHE) between runs. The .deb is installed and run in a booted bookworm container; the
-# rpm's unit is run there too (its files unpacked: the container has no rpm).
+# Root only (debootstrap, systemd-nspawn, nsenter). The .deb is installed and run in booted
+# Debian 12 (bookworm) and Debian 13 (trixie) containers, whose roots are cached in
+# $(E2E_CACHE) between runs; the rpm's unit is run there too (its files unpacked: the
+# container has no rpm). The same package, built here on bookworm, serves both releases.
 E2E_CACHE ?= /var/cache/memcached-rs-e2e
+E2E_SUITES ?= bookworm trixie
 RPM_FILE   = $(RPM_TOP)/RPMS/$(shell uname -m)/memcached-rs-$(VERSION)-1.$(shell uname -m).rpm
 test-e2e: deb rpm e2e-deps
-	E2E_CACHE=$(E2E_CACHE) tests/e2e/run.sh $(DEB_FILE) $(RPM_FILE)
+	for suite in $(E2E_SUITES); do \
+	  echo "# e2e in Debian $$suite"; \
+	  E2E_SUITE=$$suite E2E_CACHE=$(E2E_CACHE) tests/e2e/run.sh $(DEB_FILE) $(RPM_FILE) || exit 1; \
+	done
 
 clean: clean-packages
 clean-packages:

@@ -21,7 +21,7 @@ DEB=${1:?usage: $0 path/to/memcached-rs_VERSION_ARCH.deb [path/to/memcached-rs-V
 RPM=${2:-}
 CACHE=${E2E_CACHE:-/var/cache/memcached-rs-e2e}
 MIRROR=${E2E_MIRROR:-http://deb.debian.org/debian}
-SUITE=bookworm
+SUITE=${E2E_SUITE:-bookworm}
 INCLUDE=systemd,systemd-sysv,dbus,netcat-openbsd
 BASE=$CACHE/$SUITE-minbase
 MACHINE=memcached-rs-e2e
@@ -130,12 +130,14 @@ in_ct() {
         SYSTEMD_COLORS=0 DEBIAN_FRONTEND=noninteractive timeout -k 5 "$CMD_TIMEOUT" "$@"
 }
 # PID 1 answers on its bus a moment after it starts; then wait for the boot to finish. Caught
-# in its first instants it may also say "offline" (not yet the manager): seen once.
+# in its first instants it may also say "offline" (not yet the manager): seen once. Until the
+# bus is up, bookworm's systemctl says "Failed to connect to bus", trixie's "Failed to connect
+# to system scope bus via local transport".
 state=""
 for _ in $(seq 1 $((BOOT_TIMEOUT * 10))); do
     state=$(timeout "$BOOT_TIMEOUT" nsenter -t "$ct" -a systemctl is-system-running --wait 2>&1)
     case $state in
-        initializing | starting | offline | "Failed to connect to bus"*) sleep 0.1 ;;
+        initializing | starting | offline | "Failed to connect to "*) sleep 0.1 ;;
         *) break ;;
     esac
 done
