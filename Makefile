@@ -100,7 +100,8 @@ test-clients-binary: build test-deps test-clients-node
 test-clients-node: build test-deps
 	cd $(NODE_DIR) && $(CLIENTS_ENV) node --test --test-reporter=spec memjs.test.mjs
 
-test: test-deps test-rust test-python test-clients test-clients-binary test-e2e test-fuzz-smoke
+test: test-deps test-rust test-python test-clients test-clients-binary test-e2e test-image \
+	test-fuzz-smoke
 
 # Memory efficiency next to Debian's memcached (a report, not a test): see benches/README.md.
 bench-memory: build
@@ -149,9 +150,11 @@ clean:
 #   make deb       target/packages/deb/memcached-rs_<version>_<arch>.deb, then lintian
 #   make rpm       target/packages/rpm/RPMS/<arch>/memcached-rs-<version>-1.<arch>.rpm, then rpmlint
 #   make test-e2e  the .deb installed and run under systemd in booted Debian 12 and 13 containers
+#   make image     the OCI image memcached-rs:VERSION (podman); make test-image checks it
 #                  (root; tests/e2e/README.md)
 
-.PHONY: install uninstall check-man deb rpm test-e2e deb-deps rpm-deps e2e-deps clean-packages
+.PHONY: install uninstall check-man deb rpm test-e2e deb-deps rpm-deps e2e-deps clean-packages \
+	image image-deps test-image
 
 VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PREFIX     ?= /usr/local
@@ -275,6 +278,26 @@ test-e2e: deb rpm e2e-deps
 	  echo "# e2e in Debian $$suite"; \
 	  E2E_SUITE=$$suite E2E_CACHE=$(E2E_CACHE) tests/e2e/run.sh $(DEB_FILE) $(RPM_FILE) || exit 1; \
 	done
+
+# The container image memcached-rs:$(VERSION) (etc/container/Containerfile), built offline
+# from this build's binaries and the Debian libraries they link: no registry base image.
+IMAGE      := memcached-rs:$(VERSION)
+IMAGE_DIR  := target/image
+image-deps:
+	@if ! command -v podman >/dev/null || ! command -v python3 >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman python3 >/dev/null; \
+	fi
+
+image: build image-deps
+	etc/container/rootfs.sh $(IMAGE_DIR)/rootfs target/release
+	podman build --quiet --format docker -t $(IMAGE) -f etc/container/Containerfile $(IMAGE_DIR)
+	@podman image inspect --format '$(IMAGE): {{.Size}} bytes' $(IMAGE)
+
+# Root: podman run where podman can run containers, else the image's file system in a chroot
+# (tests/image/run.sh says which, and why).
+test-image: image
+	tests/image/run.sh $(IMAGE)
 
 clean: clean-packages
 clean-packages:
