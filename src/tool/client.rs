@@ -16,6 +16,9 @@ impl<T: Read + Write + Send> Stream for T {}
 pub struct Client {
     /// The address as given (`host:port`, or a unix socket path).
     pub addr: String,
+    /// The address as memcached-tool shows it: as given, with `:11211` added where it names
+    /// no port (a unix socket path as it is).
+    pub shown: String,
     reader: BufReader<Box<dyn Stream>>,
 }
 
@@ -23,23 +26,25 @@ impl Client {
     /// Connects to `addr`: a path (with a `/`) is a unix socket; otherwise `host[:port]`,
     /// port 11211 when none is given, as memcached-tool takes it.
     pub fn connect(addr: &str) -> io::Result<Client> {
-        let stream: Box<dyn Stream> = if addr.contains('/') {
+        let unix = addr.contains('/');
+        let shown = if unix || has_port(addr) {
+            addr.to_string()
+        } else {
+            format!("{addr}:11211")
+        };
+        let stream: Box<dyn Stream> = if unix {
             let s = UnixStream::connect(addr)?;
             s.set_read_timeout(Some(TIMEOUT))?;
             Box::new(s)
         } else {
-            let with_port = if has_port(addr) {
-                addr.to_string()
-            } else {
-                format!("{addr}:11211")
-            };
-            let s = TcpStream::connect(&with_port)?;
+            let s = TcpStream::connect(&shown)?;
             s.set_read_timeout(Some(TIMEOUT))?;
             s.set_nodelay(true)?;
             Box::new(s)
         };
         Ok(Client {
             addr: addr.to_string(),
+            shown,
             reader: BufReader::new(stream),
         })
     }

@@ -135,19 +135,6 @@ fn report(c: &mut Client, mode: &Mode, out: &mut impl Write) -> io::Result<()> {
     }
 }
 
-/// The address as memcached-tool shows it: with `:11211` when no port was given.
-fn shown_addr(c: &Client) -> String {
-    if c.addr.contains('/')
-        || c.addr
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        c.addr.clone()
-    } else {
-        format!("{}:11211", c.addr)
-    }
-}
-
 /// `stats`, `stats settings`, `stats sizes`: a header, then every field sorted by name, in
 /// memcached-tool's widths.
 fn fields(
@@ -159,7 +146,7 @@ fn fields(
 ) -> io::Result<()> {
     let pairs = c.stats(args)?.unwrap_or_default();
     let sorted: BTreeMap<String, String> = pairs.into_iter().collect();
-    let addr = shown_addr(c);
+    let addr = &c.shown;
     writeln!(out, "#{addr:<addr_w$} {name:>name_w$} {value:>value_w$}")?;
     for (k, v) in sorted {
         // memcached-tool keeps the reply's \r on the value (its regex takes it), so it counts
@@ -177,34 +164,44 @@ fn leading_number(v: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Per slab class fields of a `stats` reply whose names are `<prefix><class>:<field>`
+/// (`stats slabs`, `stats items` with `items:`), read into `classes`; returns the largest class
+/// seen (0 for none).
+fn per_class(
+    pairs: Vec<(String, String)>,
+    prefix: &str,
+    classes: &mut HashMap<u64, HashMap<String, u64>>,
+) -> u64 {
+    let mut max = 0;
+    for (name, value) in pairs {
+        let Some((class, field)) = name.strip_prefix(prefix).and_then(|n| n.split_once(':')) else {
+            continue;
+        };
+        if let (Ok(class), Some(v)) = (class.parse::<u64>(), leading_number(&value)) {
+            let fields = classes.entry(class).or_default();
+            fields.insert(field.to_string(), v);
+            max = max.max(class);
+        }
+    }
+    max
+}
+
+/// `stats slabs` by class.
+fn slab_classes(c: &mut Client) -> io::Result<HashMap<u64, HashMap<String, u64>>> {
+    let mut classes = HashMap::new();
+    per_class(c.stats("slabs")?.unwrap_or_default(), "", &mut classes);
+    Ok(classes)
+}
+
 /// `display`: one line per slab class that has pages.
 fn display(c: &mut Client, out: &mut impl Write) -> io::Result<()> {
-    let mut classes: HashMap<u64, HashMap<String, u64>> = HashMap::new();
-    for (name, value) in c.stats("items")?.unwrap_or_default() {
-        let mut parts = name.splitn(3, ':');
-        if let (Some("items"), Some(class), Some(field)) =
-            (parts.next(), parts.next(), parts.next())
-        {
-            if let (Ok(class), Some(v)) = (class.parse(), leading_number(&value)) {
-                classes
-                    .entry(class)
-                    .or_default()
-                    .insert(field.to_string(), v);
-            }
-        }
-    }
-    let mut max = 0;
-    for (name, value) in c.stats("slabs")?.unwrap_or_default() {
-        if let Some((class, field)) = name.split_once(':') {
-            if let (Ok(class), Some(v)) = (class.parse::<u64>(), leading_number(&value)) {
-                classes
-                    .entry(class)
-                    .or_default()
-                    .insert(field.to_string(), v);
-                max = class;
-            }
-        }
-    }
+    let mut classes = HashMap::new();
+    per_class(
+        c.stats("items")?.unwrap_or_default(),
+        "items:",
+        &mut classes,
+    );
+    let max = per_class(c.stats("slabs")?.unwrap_or_default(), "", &mut classes);
     writeln!(
         out,
         "  #  Item_Size  Max_age   Pages   Count   Full?  Evicted Evict_Time OOM"
@@ -360,12 +357,12 @@ fn hot_keys(c: &mut Client, args: &[String], out: &mut impl Write) -> io::Result
         writeln!(
             out,
             "#{} reports no hot keys (not a memcached-rs, or -X)",
-            shown_addr(c)
+            c.shown
         )?;
         return Ok(());
     };
     let shown = if args.is_empty() { "reads 10s" } else { &args };
-    writeln!(out, "#{} {shown}", shown_addr(c))?;
+    writeln!(out, "#{} {shown}", c.shown)?;
     writeln!(
         out,
         "{:>4}  {:<40} {:>12} {:>12}",

@@ -110,17 +110,7 @@ impl Watched {
 
 fn sample(c: &mut Client) -> std::io::Result<Sample> {
     let stats = c.stats("")?.unwrap_or_default().into_iter().collect();
-    let mut by_class: HashMap<u64, HashMap<String, u64>> = HashMap::new();
-    for (name, value) in c.stats("slabs")?.unwrap_or_default() {
-        if let Some((class, field)) = name.split_once(':') {
-            if let (Ok(class), Ok(v)) = (class.parse(), value.parse()) {
-                by_class
-                    .entry(class)
-                    .or_default()
-                    .insert(field.to_string(), v);
-            }
-        }
-    }
+    let by_class = super::slab_classes(c)?;
     let mut classes: Vec<_> = by_class
         .into_iter()
         .map(|(class, f)| {

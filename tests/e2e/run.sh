@@ -148,23 +148,12 @@ if [ "$state" != running ]; then
 fi
 
 # ---- Checks ----------------------------------------------------------------------------------
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
+. "$(dirname "$0")/../tap.sh"
 # check DESCRIPTION COMMAND...: the command succeeds inside the container.
 check() {
     local what=$1 out
     shift
     if out=$(in_ct "$@" 2>&1); then ok "$what"; else not_ok "$what" "$out"; fi
-}
-# expect DESCRIPTION WANT GOT
-expect() {
-    if [ "$3" = "$2" ]; then ok "$1"; else not_ok "$1" "want: $2"$'\n'"got:  $3"; fi
 }
 # Known problems: reported as TAP TODO items, not counted as failures.
 todo=0

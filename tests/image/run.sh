@@ -13,15 +13,7 @@
 set -u
 IMAGE=${1:?usage: $0 IMAGE}
 MAX_BYTES=$((30 * 1024 * 1024))
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
-expect() { if [ "$3" = "$2" ]; then ok "$1"; else not_ok "$1" "want: $2"$'\n'"got:  $3"; fi; }
+. "$(dirname "$0")/../tap.sh"
 inspect() { podman image inspect --format "$1" "$IMAGE" 2>&1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 ask() { timeout 10 sh -c "printf '$2' | nc -q1 127.0.0.1 $1" 2>&1 | tr -d '\r'; }
