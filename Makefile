@@ -147,7 +147,9 @@ clean:
 # Install and packages.
 #
 #   make install [DESTDIR=…] [PREFIX=/usr/local]   binary, units, default config, man page
-#   make deb       target/packages/deb/memcached-rs_<version>_<arch>.deb, then lintian
+#   make deb [DEB_SUITE=bookworm|trixie]   target/packages/deb/<suite>/
+#                  memcached-rs_<version>+deb<12|13>_<arch>.deb, then that release's lintian
+#                  (this machine's release by default; another one's lintian needs root)
 #   make rpm       target/packages/rpm/RPMS/<arch>/memcached-rs-<version>-1.<arch>.rpm, then rpmlint
 #   make test-e2e  the .deb installed and run under systemd in booted Debian 12 and 13 containers
 #   make image     the OCI image memcached-rs:VERSION (podman); make test-image checks it
@@ -168,7 +170,17 @@ PKG_DIR    := target/packages
 DEB_SRC    := $(PKG_DIR)/deb/memcached-rs-$(VERSION)
 RPM_TOP    := $(abspath $(PKG_DIR)/rpm)
 DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
-DEB_FILE   := $(PKG_DIR)/deb/memcached-rs_$(VERSION)_$(DEB_ARCH).deb
+# One package per Debian release: the same binary (built on the oldest, bookworm, so glibc
+# 2.36 suffices), each release's file layout, lintian and version (+deb12 < +deb13, so a
+# dist-upgrade replaces one with the other). debian/rules takes the layout from the changelog's
+# distribution, which the build copy gets here.
+DEB_SUITES := bookworm trixie
+HOST_SUITE := $(shell . /etc/os-release 2>/dev/null && echo $$VERSION_CODENAME)
+DEB_SUITE  ?= $(or $(filter $(DEB_SUITES),$(HOST_SUITE)),bookworm)
+deb_release = $(if $(filter bookworm,$(1)),12,$(if $(filter trixie,$(1)),13,$(error unknown DEB_SUITE $(1): one of $(DEB_SUITES))))
+deb_version = $(VERSION)+deb$(call deb_release,$(1))
+deb_file    = $(PKG_DIR)/deb/$(1)/memcached-rs_$(call deb_version,$(1))_$(DEB_ARCH).deb
+DEB_FILE    = $(call deb_file,$(DEB_SUITE))
 # What goes into a package build: the work tree's files that git tracks or does not ignore
 # (so uncommitted changes are packaged too), without target/ or node_modules/.
 SOURCE_FILES = { git ls-files -z --cached --others --exclude-standard 2>/dev/null \
@@ -217,16 +229,21 @@ deb-deps:
 # dpkg-buildpackage runs in a copy of the tree under target/packages/deb (its target/ kept
 # between runs): the work tree gets no debian/ build files and its target/ is not touched.
 # cargo fetch needs the network; the package build is offline.
-deb: deb-deps
+# Another release's lintian runs in a root of that release (debian/lintian.sh).
+deb: deb-deps $(if $(filter-out $(HOST_SUITE),$(DEB_SUITE)),e2e-deps)
 	@[ "$$(dpkg-parsechangelog -l debian/changelog -S Version)" = "$(VERSION)" ] \
 	  || { echo "debian/changelog is not at Cargo.toml's version $(VERSION)" >&2; exit 1; }
 	$(CARGO) fetch --locked
 	mkdir -p $(DEB_SRC)
 	find $(DEB_SRC) -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
 	$(SOURCE_FILES) | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEB_SRC)
-	rm -f $(PKG_DIR)/deb/*.deb $(PKG_DIR)/deb/*.changes $(PKG_DIR)/deb/*.buildinfo
+	sed -i '1s/^memcached-rs ([^)]*) [^;]*;/memcached-rs ($(call deb_version,$(DEB_SUITE))) $(DEB_SUITE);/' \
+	  $(DEB_SRC)/debian/changelog
+	rm -rf $(PKG_DIR)/deb/*.*deb $(PKG_DIR)/deb/*.changes $(PKG_DIR)/deb/*.buildinfo $(PKG_DIR)/deb/$(DEB_SUITE)
 	cd $(DEB_SRC) && CARGO=$(CARGO) dpkg-buildpackage -b -us -uc
-	lintian --fail-on error,warning --display-info $(PKG_DIR)/deb/memcached-rs_$(VERSION)_$(DEB_ARCH).changes
+	mkdir -p $(PKG_DIR)/deb/$(DEB_SUITE)
+	mv $(PKG_DIR)/deb/*.*deb $(PKG_DIR)/deb/*.changes $(PKG_DIR)/deb/*.buildinfo $(PKG_DIR)/deb/$(DEB_SUITE)/
+	LINTIAN_CACHE=$(E2E_CACHE) debian/lintian.sh $(DEB_SUITE) $(PKG_DIR)/deb/$(DEB_SUITE)/memcached-rs_$(call deb_version,$(DEB_SUITE))_$(DEB_ARCH).changes
 	@ls -l $(DEB_FILE)
 
 rpm-deps:
@@ -273,11 +290,11 @@ e2e-deps:
 E2E_CACHE ?= /var/cache/memcached-rs-e2e
 E2E_SUITES ?= bookworm trixie
 RPM_FILE   = $(RPM_TOP)/RPMS/$(shell uname -m)/memcached-rs-$(VERSION)-1.$(shell uname -m).rpm
-test-e2e: deb rpm e2e-deps
-	for suite in $(E2E_SUITES); do \
-	  echo "# e2e in Debian $$suite"; \
-	  E2E_SUITE=$$suite E2E_CACHE=$(E2E_CACHE) tests/e2e/run.sh $(DEB_FILE) $(RPM_FILE) || exit 1; \
-	done
+test-e2e: rpm e2e-deps
+	$(foreach suite,$(E2E_SUITES),echo "# e2e in Debian $(suite)" \
+	  && $(MAKE) --no-print-directory deb DEB_SUITE=$(suite) \
+	  && E2E_SUITE=$(suite) E2E_CACHE=$(E2E_CACHE) tests/e2e/run.sh $(call deb_file,$(suite)) $(RPM_FILE) \
+	  &&) true
 
 # The container image memcached-rs:$(VERSION) (etc/container/Containerfile), built offline
 # from this build's binaries and the Debian libraries they link: no registry base image.

@@ -2,7 +2,7 @@
 # End-to-end test of the .deb: a user's first contact with the product (apt install, systemctl
 # start/status, `echo stats | nc`), for real, under systemd as PID 1.
 #
-#   tests/e2e/run.sh target/packages/deb/memcached-rs_<version>_<arch>.deb [the .rpm]  (as root)
+#   tests/e2e/run.sh target/packages/deb/<suite>/memcached-rs_<version>_<arch>.deb [the .rpm]  (as root)
 #
 # A minimal Debian bookworm root (debootstrap, cached in $E2E_CACHE) is booted with
 # systemd-nspawn; each run gets a throw-away tmpfs overlay over the cached root
