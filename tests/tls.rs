@@ -81,7 +81,8 @@ fn issue(dir: &Path, name: &str, subject: &str, ext: &str) {
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("memcached-rs-tls-{}", std::process::id()));
+        // Under target/ (one fixed directory, rewritten each run), not a new one in /tmp per run.
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tls-pki");
         std::fs::create_dir_all(&dir).expect("certificate directory");
         openssl(
             &dir,
