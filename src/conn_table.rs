@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::Duration;
 
 use crate::sync::lock;
 
@@ -37,7 +37,7 @@ pub struct ConnEntry {
     /// Its address (a client's is the peer's), memcached-style: `tcp:1.2.3.4:5`,
     /// `tcp6:[::1]:5`, `udp:…`, `unix:/path`.
     pub addr: String,
-    /// When the client last sent a command ([`ms_at`]).
+    /// When the client last sent a command ([`now_ms`]).
     pub last_cmd: Arc<AtomicU64>,
 }
 
@@ -91,28 +91,46 @@ pub fn secs_since(last_cmd: &AtomicU64, now_ms: u64) -> u64 {
     now_ms.saturating_sub(last_cmd.load(Ordering::Relaxed)) / 1000
 }
 
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+fn epoch() -> Duration {
+    static EPOCH: OnceLock<Duration> = OnceLock::new();
+    *EPOCH.get_or_init(crate::os::coarse_monotonic)
 }
 
-/// Milliseconds from the table's epoch to `at` (the clock of [`ConnEntry::last_cmd`]).
-pub fn ms_at(at: Instant) -> u64 {
-    u64::try_from(at.saturating_duration_since(epoch()).as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Milliseconds from the table's epoch to now.
+/// Milliseconds from the table's epoch to now (the clock of [`ConnEntry::last_cmd`]), to the
+/// kernel's last timer tick.
 pub fn now_ms() -> u64 {
-    ms_at(Instant::now())
+    ms_at(crate::os::coarse_monotonic())
+}
+
+/// Milliseconds from the table's epoch to `monotonic` (a coarse monotonic time).
+fn ms_at(monotonic: Duration) -> u64 {
+    u64::try_from(monotonic.saturating_sub(epoch()).as_millis()).unwrap_or(u64::MAX)
 }
 
 static COARSE_MS: AtomicU64 = AtomicU64::new(0);
 static TICKING: AtomicBool = AtomicBool::new(false);
+/// How stale [`coarse_now_ms`] may get while something ticks: fine for `stats conns`' seconds
+/// and the idle timeout, and rare enough that ticking on every turn of every worker's loop
+/// seldom writes the shared line.
+const TICK_MS: u64 = 50;
 
-/// Updates the coarse time [`coarse_now_ms`] returns (the daemon's clock thread calls it).
+/// Brings the time [`coarse_now_ms`] returns up to date if it is [`TICK_MS`] old. Every worker
+/// calls it on each turn of its loop.
+#[inline]
 pub fn tick() {
-    COARSE_MS.store(now_ms(), Ordering::Relaxed);
-    TICKING.store(true, Ordering::Relaxed);
+    tick_at(crate::os::coarse_monotonic());
+}
+
+/// [`tick`] with the coarse monotonic time already read.
+#[inline]
+pub fn tick_at(monotonic: Duration) {
+    let now = ms_at(monotonic);
+    if now >= COARSE_MS.load(Ordering::Relaxed) + TICK_MS {
+        COARSE_MS.store(now, Ordering::Relaxed);
+    }
+    if !TICKING.load(Ordering::Relaxed) {
+        TICKING.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Now, to the last tick (exact when nothing ticks): what connections record per request,

@@ -31,6 +31,7 @@ pub mod conn_table;
 pub mod daemon;
 pub mod handler;
 pub mod hotkeys;
+pub mod idle;
 pub mod net;
 pub mod numparse;
 pub mod os;

@@ -136,6 +136,25 @@ pub fn recv_with_fds(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize
     Ok((n as usize, fds))
 }
 
+/// The monotonic clock as of the kernel's last timer tick (`CLOCK_MONOTONIC_COARSE`): read in
+/// the vDSO without a timestamp-counter read, a few nanoseconds, so an event loop can read it
+/// on every turn. Same origin as `CLOCK_MONOTONIC` (and [`std::time::Instant`]), at most one
+/// tick (1–10 ms) behind it.
+pub fn coarse_monotonic() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration; the clock id is a
+    // constant Linux has had since 2.6.32, so the call cannot fail (and on failure `ts` stays
+    // zero, which every caller treats as the clock's start).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    std::time::Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

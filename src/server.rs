@@ -113,6 +113,8 @@ pub struct Server {
     pub tls: Option<crate::net::tls::Tls>,
     /// What `verbosity` and `shutdown` do to the process.
     pub hooks: ProcessHooks,
+    /// Where the background threads sleep while no request comes ([`crate::idle`]).
+    pub idle: crate::idle::Idle,
 }
 
 impl Server {
@@ -146,6 +148,7 @@ impl Server {
             tls: None,
             conn_table: ConnTable::default(),
             hooks: ProcessHooks::default(),
+            idle: crate::idle::Idle::default(),
         }
     }
 

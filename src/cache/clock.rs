@@ -6,7 +6,7 @@
 //! does not expire or revive items.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the (back-dated) process start.
 pub type RelTime = u32;
@@ -20,11 +20,13 @@ pub const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 /// The server clock.
 #[derive(Debug)]
 pub struct Clock {
-    start: Instant,
+    /// The coarse monotonic clock at the start ([`crate::os::coarse_monotonic`]).
+    start: Duration,
     /// Unix time that relative time 0 stands for.
     process_started: i64,
     /// The relative time as last set by [`Clock::tick`]: like memcached's `current_time`,
-    /// read on every request instead of asking the kernel each time.
+    /// read on every request instead of asking the kernel each time. Written only when the
+    /// second changes, so the workers that tick it share the line read-only nearly always.
     cached: AtomicU32,
     /// Whether something calls [`Clock::tick`]; until then `now` reads the monotonic clock.
     ticking: AtomicBool,
@@ -44,15 +46,16 @@ impl Clock {
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
         Clock {
-            start: Instant::now(),
+            start: crate::os::coarse_monotonic(),
             process_started: unix_now - i64::from(START_OFFSET),
             cached: AtomicU32::new(START_OFFSET),
             ticking: AtomicBool::new(false),
         }
     }
 
-    /// The current relative time: the ticked value once a ticker runs (the daemon's ticks
-    /// every 50 ms), else read from the monotonic clock.
+    /// The current relative time: the ticked value once something ticks (each worker does on
+    /// every turn of its loop, and each background thread before it works), else read from
+    /// the monotonic clock.
     #[inline]
     pub fn now(&self) -> RelTime {
         if self.ticking.load(Ordering::Relaxed) {
@@ -62,14 +65,32 @@ impl Clock {
         }
     }
 
-    /// Updates the cached time; from then on [`Clock::now`] returns it.
+    /// Brings the cached time up to date; from then on [`Clock::now`] returns it. Cheap enough
+    /// for every turn of an event loop: one coarse clock read, and a write only when the second
+    /// has changed. Never moves the time back when two threads tick at once.
+    #[inline]
     pub fn tick(&self) {
-        self.cached.store(self.read(), Ordering::Relaxed);
-        self.ticking.store(true, Ordering::Relaxed);
+        self.tick_at(crate::os::coarse_monotonic());
+    }
+
+    /// [`Clock::tick`] with the coarse monotonic time already read.
+    #[inline]
+    pub fn tick_at(&self, monotonic: Duration) {
+        let now = self.relative(monotonic);
+        if now > self.cached.load(Ordering::Relaxed) {
+            self.cached.fetch_max(now, Ordering::Relaxed);
+        }
+        if !self.ticking.load(Ordering::Relaxed) {
+            self.ticking.store(true, Ordering::Relaxed);
+        }
     }
 
     fn read(&self) -> RelTime {
-        let secs = self.start.elapsed().as_secs();
+        self.relative(crate::os::coarse_monotonic())
+    }
+
+    fn relative(&self, monotonic: Duration) -> RelTime {
+        let secs = monotonic.saturating_sub(self.start).as_secs();
         START_OFFSET.saturating_add(u32::try_from(secs).unwrap_or(u32::MAX - START_OFFSET))
     }
 

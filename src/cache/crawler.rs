@@ -59,19 +59,39 @@ pub struct DumpedItem {
     pub binary_key: bool,
 }
 
+/// What a crawl did, and when the next one could find something.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Crawl {
+    /// Items looked at.
+    pub checked: u64,
+    /// Expired or flushed items reclaimed.
+    pub reclaimed: u64,
+    /// The earliest time a live item it looked at expires (or a delayed `flush_all` takes
+    /// effect); `None` if none ever will. When a limit stopped it short of some items, the
+    /// time it ran: those are not known.
+    pub next_expiry: Option<RelTime>,
+}
+
 /// Where a paused item walk resumes: shard and entry number, packed.
 pub type WalkCursor = u64;
 
 impl Cache {
     /// Reclaims the expired and flushed items of the classes selected in `classes` (indexed by
-    /// class id), checking at most `limit` items per class and shard (0 = all). Returns
-    /// (items checked, items reclaimed).
-    pub fn crawl(&self, classes: &[bool], limit: u64) -> (u64, u64) {
+    /// class id), checking at most `limit` items per class and shard (0 = all).
+    pub fn crawl(&self, classes: &[bool], limit: u64) -> Crawl {
         let state = &self.crawler;
         state.running.store(true, Ordering::Relaxed);
         state.starts.fetch_add(1, Ordering::Relaxed);
         let sleep = std::time::Duration::from_micros(state.sleep_us.load(Ordering::Relaxed));
         let (mut checked, mut reclaimed) = (0, 0);
+        let mut next_expiry: Option<RelTime> = None;
+        let mut expires_at = |at: RelTime| {
+            next_expiry = Some(next_expiry.map_or(at, |next| next.min(at)));
+        };
+        let flush_at = self.oldest_live.load(Ordering::Acquire);
+        if flush_at > self.clock.now() {
+            expires_at(flush_at);
+        }
         for (class, _) in classes.iter().enumerate().filter(|(_, &on)| on) {
             for s in 0..SHARDS {
                 let now = self.clock.now();
@@ -84,6 +104,7 @@ impl Cache {
                     });
                     while let Some(idx) = cursor {
                         if limit != 0 && seen >= limit {
+                            expires_at(now);
                             break;
                         }
                         seen += 1;
@@ -98,6 +119,8 @@ impl Cache {
                             c.expired_unfetched += u64::from(!header.has(item::FETCHED));
                             self.unlink(&mut shard, idx, &header);
                             reclaimed += 1;
+                        } else if header.exptime != 0 {
+                            expires_at(header.exptime);
                         }
                     }
                 }
@@ -109,7 +132,11 @@ impl Cache {
             }
         }
         state.running.store(false, Ordering::Relaxed);
-        (checked, reclaimed)
+        Crawl {
+            checked,
+            reclaimed,
+            next_expiry,
+        }
     }
 
     /// The crawler's settings and figures.

@@ -167,8 +167,9 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     let s = &server.settings;
     crate::watch::configure(s.worker_logbuf_size, s.threads, s.watcher_logbuf_size);
     let shutdown = Arc::new(AtomicBool::new(false));
-    let clock = spawn_clock(Arc::clone(&server), Arc::clone(&shutdown))
-        .map_err(|e| os_error(format!("failed to start the clock thread: {e}")))?;
+    // No clock thread: the workers keep the time (crate::cache::clock), each on its turns.
+    server.cache.clock().tick();
+    crate::conn_table::tick();
     let workers = net::spawn_workers(&server, &listeners, &shutdown)
         .map_err(|e| os_error(format!("failed to start worker threads: {e}")))?;
     let udp = net::spawn_udp(&server, datagrams, &shutdown)
@@ -181,7 +182,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     log_memory(&server);
     let notifier = systemd::spawn_notifier(
         Arc::clone(&server),
-        systemd::heartbeats(&workers),
+        systemd::probes(&workers),
         Arc::clone(&shutdown),
     )
     .map_err(|e| os_error(format!("failed to start the notifier thread: {e}")))?;
@@ -194,6 +195,10 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     for w in &workers {
         w.wake();
     }
+    for t in &udp {
+        t.wake();
+    }
+    server.idle.stop();
     // A thread that panicked may have left an item half written: the cache is then not
     // marked as cleanly stopped, and the next run starts empty.
     let mut intact = true;
@@ -201,10 +206,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         intact &= w.join();
     }
     for t in udp {
-        if t.join().is_err() {
-            log::error!("a UDP thread panicked");
-            intact = false;
-        }
+        intact &= t.join();
     }
     crate::watch::settle(std::time::Duration::from_millis(500));
     if crawler.join().is_err() {
@@ -214,11 +216,8 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     if intact {
         warm::mark_clean_stop(&server);
     }
-    if notifier.join().is_err() {
+    if notifier.is_some_and(|n| n.join().is_err()) {
         log::error!("the notifier thread panicked");
-    }
-    if clock.join().is_err() {
-        log::error!("the clock thread panicked");
     }
     if let Some(path) = &server.settings.pid_file {
         process::remove_pid_file(path);
@@ -236,27 +235,6 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
         }
     }
     Ok(())
-}
-
-/// The clock thread: like memcached's clock event, it keeps the time the requests read up to
-/// date (every 50 ms), so no request asks the kernel for the time.
-fn spawn_clock(
-    server: Arc<Server>,
-    shutdown: Arc<AtomicBool>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    fn tick(server: &Server) {
-        server.cache.clock().tick();
-        crate::conn_table::tick();
-    }
-    tick(&server);
-    std::thread::Builder::new()
-        .name("clock".into())
-        .spawn(move || {
-            while !shutdown.load(Ordering::Acquire) {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                tick(&server);
-            }
-        })
 }
 
 /// Lists the listeners and UDP sockets in the connection table (`stats conns`).

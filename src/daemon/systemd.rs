@@ -7,7 +7,7 @@ use std::fs::File;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram, UnixListener};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 use sd_notify::NotifyState;
 use socket2::{Domain, Socket, Type};
 
+use crate::idle::Beat;
 use crate::net::{self, Listener, WorkerHandle};
 use crate::server::Server;
 
-/// How often `STATUS=` is refreshed.
+/// How often `STATUS=` is refreshed while requests arrive.
 const STATUS_INTERVAL: Duration = Duration::from_secs(2);
-/// How often the notifier thread looks at the shutdown flag.
-const TICK: Duration = Duration::from_millis(100);
+/// How long after the first request that ends an idle spell the status is refreshed.
+const STATUS_SETTLE: Duration = Duration::from_millis(500);
 
 /// The name of the cache's memory in systemd's file-descriptor store (`FDNAME=`).
 pub const CACHE_FD_NAME: &str = "cache";
@@ -240,75 +241,129 @@ pub fn stopping() {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
-/// Starts the thread that refreshes `STATUS=` and, under `WatchdogSec=`, pings the watchdog
-/// at half its interval while every worker's loop is still turning.
+/// Under systemd (`NOTIFY_SOCKET`), starts the thread that refreshes `STATUS=` and, under
+/// `WatchdogSec=`, pings the watchdog at half its interval while every worker is alive; outside
+/// it, no thread. The thread wakes only for that: the status is recomputed every
+/// [`STATUS_INTERVAL`] while requests arrive (and sent when it changed), and when none do it
+/// sleeps until one does or the watchdog is due.
 pub fn spawn_notifier(
     server: Arc<Server>,
-    workers: Vec<Arc<AtomicU64>>,
+    workers: Vec<WorkerProbe>,
     shutdown: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
+) -> std::io::Result<Option<JoinHandle<()>>> {
+    if connect_notify_socket().is_none() {
+        return Ok(None);
+    }
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
     std::thread::Builder::new()
         .name("notifier".into())
         .spawn(move || {
-            let mut last_status = Instant::now();
-            let mut last_ping = Instant::now();
-            let mut beats = Heartbeats::new(workers);
+            let mut liveness = Liveness::new(workers);
+            let mut status = Status::default();
+            let mut ping_due = Instant::now();
             while !shutdown.load(Ordering::Acquire) {
-                std::thread::sleep(TICK);
-                beats.look();
-                if last_status.elapsed() >= STATUS_INTERVAL {
-                    last_status = Instant::now();
-                    let status = status_line(&server);
-                    notify(&[NotifyState::Status(&status)]);
-                }
+                let now = Instant::now();
                 if let Some(every) = watchdog {
-                    if last_ping.elapsed() >= every && beats.all_alive(every) {
-                        last_ping = Instant::now();
-                        notify(&[NotifyState::Watchdog]);
+                    if now >= ping_due {
+                        if liveness.all_woke() {
+                            notify(&[NotifyState::Watchdog]);
+                        } else {
+                            log::warn!("a worker has not answered the watchdog's wake-up");
+                        }
+                        liveness.poke();
+                        ping_due = now + every;
                     }
+                }
+                status.refresh(&server, now);
+                let ping_in = watchdog.map(|_| ping_due.saturating_duration_since(now));
+                if status.turns == server.idle.turns() {
+                    // Nothing served since the status was computed: nothing in it changes
+                    // until a request comes.
+                    server.idle.park(status.turns, ping_in);
+                    status.settle();
+                } else {
+                    let status_in = status
+                        .due
+                        .map_or(Duration::ZERO, |due| due.saturating_duration_since(now));
+                    server
+                        .idle
+                        .sleep(ping_in.map_or(status_in, |p| p.min(status_in)));
                 }
             }
         })
+        .map(Some)
 }
 
-/// The workers' loop counters, and when each was last seen to move.
-struct Heartbeats {
-    workers: Vec<(Arc<AtomicU64>, u64, Instant)>,
+/// The last `STATUS=` sent, when it is next due, and the serving threads' turns when it was
+/// computed.
+#[derive(Default)]
+struct Status {
+    line: String,
+    due: Option<Instant>,
+    turns: u64,
 }
 
-impl Heartbeats {
-    fn new(counters: Vec<Arc<AtomicU64>>) -> Self {
-        let now = Instant::now();
-        let workers = counters
-            .into_iter()
-            .map(|c| {
-                let seen = c.load(Ordering::Relaxed);
-                (c, seen, now)
-            })
-            .collect();
-        Heartbeats { workers }
+impl Status {
+    /// After an idle spell: the first request of a burst woke the notifier, so the next status
+    /// waits for the burst to land ([`STATUS_SETTLE`]) instead of showing its first request.
+    fn settle(&mut self) {
+        let settled = Instant::now() + STATUS_SETTLE;
+        self.due = Some(self.due.map_or(settled, |due| due.max(settled)));
     }
 
-    /// Notes which counters moved since the last look.
-    fn look(&mut self) {
-        let now = Instant::now();
-        for (counter, seen, moved_at) in &mut self.workers {
-            let count = counter.load(Ordering::Relaxed);
-            if count != *seen {
-                *seen = count;
-                *moved_at = now;
-            }
+    fn refresh(&mut self, server: &Server, now: Instant) {
+        if self.due.is_some_and(|due| now < due) {
+            return;
+        }
+        self.turns = server.idle.turns();
+        self.due = Some(now + STATUS_INTERVAL);
+        let line = status_line(server);
+        if line != self.line {
+            notify(&[NotifyState::Status(&line)]);
+            self.line = line;
+        }
+    }
+}
+
+/// What the notifier needs of a worker: its wake-up count, and a way to wake it.
+#[derive(Debug, Clone)]
+pub struct WorkerProbe {
+    beat: Arc<Beat>,
+    waker: Arc<net::Waker>,
+}
+
+/// The workers' wake-up counts when the notifier last woke them: a worker alive wakes at once.
+struct Liveness {
+    workers: Vec<WorkerProbe>,
+    poked_at: Option<Vec<u64>>,
+}
+
+impl Liveness {
+    fn new(workers: Vec<WorkerProbe>) -> Self {
+        Liveness {
+            workers,
+            poked_at: None,
         }
     }
 
-    /// Whether every worker has been round its loop within `limit` (they wake at least once a
-    /// second, so a limit under two seconds is taken as two).
-    fn all_alive(&self, limit: Duration) -> bool {
-        let limit = limit.max(Duration::from_secs(2));
-        self.workers
-            .iter()
-            .all(|(_, _, moved_at)| moved_at.elapsed() <= limit)
+    /// Whether every worker has woken since the last [`Liveness::poke`] (the first time: yes).
+    fn all_woke(&self) -> bool {
+        self.poked_at.as_ref().is_none_or(|before| {
+            self.workers
+                .iter()
+                .zip(before)
+                .all(|(w, &wakes)| w.beat.wakes() != wakes)
+        })
+    }
+
+    /// Wakes every worker, noting its count first.
+    fn poke(&mut self) {
+        self.poked_at = Some(self.workers.iter().map(|w| w.beat.wakes()).collect());
+        for w in &self.workers {
+            if let Err(e) = w.waker.wake() {
+                log::warn!("could not wake a worker for the watchdog: {e}");
+            }
+        }
     }
 }
 
@@ -338,7 +393,13 @@ fn status_line(server: &Server) -> String {
     )
 }
 
-/// Keeps `WorkerHandle` in this module's vocabulary for the caller.
-pub fn heartbeats(workers: &[WorkerHandle]) -> Vec<Arc<AtomicU64>> {
-    workers.iter().map(WorkerHandle::heartbeat).collect()
+/// What the notifier watches of each worker.
+pub fn probes(workers: &[WorkerHandle]) -> Vec<WorkerProbe> {
+    workers
+        .iter()
+        .map(|w| {
+            let (beat, waker) = w.probe();
+            WorkerProbe { beat, waker }
+        })
+        .collect()
 }

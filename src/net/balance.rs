@@ -80,8 +80,8 @@ impl Balance {
 
     /// Gives an accepted connection to `worker` (chosen by [`Balance::choose`]) and wakes it.
     /// A worker that is stopping takes none: the connection comes back (uncounted there), for
-    /// the caller to serve itself. If the worker cannot be woken, the connection waits in its
-    /// inbox until the worker next wakes (at the latest its once-a-second heartbeat).
+    /// the caller to serve itself. If the worker cannot be woken (its eventfd's counter full:
+    /// not in practice), the connection waits in its inbox until the worker next wakes.
     pub fn hand_to(&self, worker: usize, handoff: Handoff) -> Result<(), Handoff> {
         let Some(share) = self.shares.get(worker) else {
             return Err(handoff);

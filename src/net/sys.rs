@@ -64,6 +64,11 @@ impl Epoll {
 
     /// Watches an eventfd level-triggered.
     pub fn add_waker(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.add_readable(fd, token)
+    }
+
+    /// Watches a descriptor level-triggered for input (a datagram socket, an eventfd).
+    pub fn add_readable(&self, fd: RawFd, token: u64) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_ADD, fd, READABLE, token)
     }
 
@@ -104,6 +109,22 @@ pub fn read_to_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>, min_room: usize) -> i
 /// A zeroed event buffer for [`Epoll::wait`].
 pub fn event_buffer(len: usize) -> Vec<Event> {
     vec![libc::epoll_event { events: 0, u64: 0 }; len]
+}
+
+/// Waits until `fd` can be written or `timeout` passes; `false` on the timeout.
+pub fn wait_writable(fd: &impl AsRawFd, timeout: Duration) -> io::Result<bool> {
+    let mut pollfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `pollfd` is one live, writable pollfd for the duration of the call.
+    match check(unsafe { libc::poll(&mut pollfd, 1, ms) }) {
+        Ok(n) => Ok(n > 0),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// An eventfd used to wake a worker from another thread.

@@ -5,14 +5,15 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::listener::{KeptSockets, ListenError};
+use super::sys::{event_buffer, Epoll, Waker};
 use crate::config::{Protocol as Accepted, Settings};
 use crate::handler::Handler;
 use crate::protocol::binary::REQUEST_MAGIC;
@@ -27,8 +28,6 @@ const UDP_MAX_DATAGRAM: usize = 1400;
 const MAX_DATAGRAMS: usize = u16::MAX as usize;
 /// The largest reply those datagrams carry.
 const MAX_REPLY: usize = MAX_DATAGRAMS * (UDP_MAX_DATAGRAM - UDP_HEADER);
-/// How often a UDP thread looks at the shutdown flag.
-const TICK: Duration = Duration::from_millis(200);
 
 /// Binds UDP with `-U`'s port on every address `-l` names (skipping as for TCP).
 pub fn bind_udp(settings: &Settings, kept: &KeptSockets) -> Result<Vec<UdpSocket>, ListenError> {
@@ -54,51 +53,92 @@ fn bind_one(addr: SocketAddr, kept: &KeptSockets) -> io::Result<UdpSocket> {
     Ok(UdpSocket::from(socket))
 }
 
-/// Starts a thread per UDP socket; they end when `shutdown` is set.
+/// A running UDP thread.
+#[derive(Debug)]
+pub struct UdpThread {
+    waker: Arc<Waker>,
+    thread: JoinHandle<()>,
+}
+
+impl UdpThread {
+    /// Wakes the thread (it then checks the shutdown flag).
+    pub fn wake(&self) {
+        if let Err(e) = self.waker.wake() {
+            log::warn!("could not wake a UDP thread: {e}");
+        }
+    }
+
+    /// Waits for the thread to finish; `false` if it panicked.
+    pub fn join(self) -> bool {
+        let finished = self.thread.join().is_ok();
+        if !finished {
+            log::error!("a UDP thread panicked");
+        }
+        finished
+    }
+}
+
+/// How long a reply's datagram waits for room in the socket's send buffer before the rest of
+/// the reply is dropped.
+const SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Epoll tokens of a UDP thread.
+const SOCKET_TOKEN: u64 = 0;
+const WAKER_TOKEN: u64 = 1;
+
+/// Starts a thread per UDP socket; they end when `shutdown` is set and they are woken.
 pub fn spawn_udp(
     server: &Arc<Server>,
     sockets: Vec<UdpSocket>,
     shutdown: &Arc<AtomicBool>,
-) -> io::Result<Vec<JoinHandle<()>>> {
+) -> io::Result<Vec<UdpThread>> {
     let mut threads = Vec::new();
     for (i, socket) in sockets.into_iter().enumerate() {
-        socket.set_nonblocking(false)?;
-        socket.set_read_timeout(Some(TICK))?;
+        // Idle, the thread sleeps in epoll_wait until a datagram or its waker comes: no
+        // timeout to look at the shutdown flag.
+        socket.set_nonblocking(true)?;
+        let epoll = Epoll::new()?;
+        let waker = Arc::new(Waker::new()?);
+        epoll.add_readable(socket.as_raw_fd(), SOCKET_TOKEN)?;
+        epoll.add_readable(waker.as_raw_fd(), WAKER_TOKEN)?;
         let server = Arc::clone(server);
         let shutdown = Arc::clone(shutdown);
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("udp-{i}"))
-                .spawn(move || serve(&server, &socket, &shutdown))?,
-        );
+        let thread_waker = Arc::clone(&waker);
+        let thread = std::thread::Builder::new()
+            .name(format!("udp-{i}"))
+            .spawn(move || serve(&server, &socket, &epoll, &thread_waker, &shutdown))?;
+        threads.push(UdpThread { waker, thread });
     }
     Ok(threads)
 }
 
-fn serve(server: &Server, socket: &UdpSocket, shutdown: &AtomicBool) {
+fn serve(server: &Server, socket: &UdpSocket, epoll: &Epoll, waker: &Waker, shutdown: &AtomicBool) {
     let stats = server.stats.register();
     let handler = Handler::new(server, &stats);
-    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    let beat = server.idle.register();
+    let fd = socket.as_raw_fd();
     stats.client_fd.set(fd);
     let mut buf = vec![0u8; 65536];
+    let mut events = event_buffer(2);
     while !shutdown.load(Ordering::Acquire) {
         let (n, peer) = match socket.recv_from(&mut buf) {
             Ok(got) => got,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(e) = epoll.wait(&mut events, None) {
+                    log::error!("udp: epoll_wait failed: {e}");
+                    return;
+                }
+                waker.drain();
+                continue;
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 log::warn!("udp: {e}");
                 continue;
             }
         };
+        server.idle.turned(&beat);
+        server.cache.clock().tick();
         stats.bytes_read.add(n as u64);
         // memcached drops datagrams without a payload and requests spread over several.
         if n <= UDP_HEADER || buf[4..6] != [0, 1] {
@@ -213,12 +253,34 @@ fn send_reply(
         datagram.extend_from_slice(&total.to_be_bytes());
         datagram.extend_from_slice(&[0, 0]);
         datagram.extend_from_slice(chunk);
-        match socket.send_to(&datagram, peer) {
-            Ok(n) => stats.bytes_written.add(n as u64),
-            Err(e) => {
-                log::debug!("udp: sending to {peer}: {e}");
-                return;
+        if let Err(e) = send_datagram(socket, &datagram, peer, stats) {
+            log::debug!("udp: sending to {peer}: {e}");
+            return;
+        }
+    }
+}
+
+/// Sends a datagram, waiting (boundedly) while the socket's send buffer is full, as memcached
+/// waits for its UDP socket to become writable.
+fn send_datagram(
+    socket: &UdpSocket,
+    datagram: &[u8],
+    peer: SocketAddr,
+    stats: &crate::stats::ThreadStats,
+) -> io::Result<()> {
+    loop {
+        match socket.send_to(datagram, peer) {
+            Ok(n) => {
+                stats.bytes_written.add(n as u64);
+                return Ok(());
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !super::sys::wait_writable(socket, SEND_WAIT)? {
+                    return Err(e);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }

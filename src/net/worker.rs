@@ -20,6 +20,7 @@ use super::stream::{Listener, Stream};
 use super::sys::{event_buffer, Epoll, Waker, HANGUP};
 use crate::conn_table::{ConnEntry, ConnKind};
 use crate::handler::Handler;
+use crate::idle::Beat;
 use crate::server::Server;
 use crate::stats::ThreadStats;
 use crate::watch::CloseReason;
@@ -43,15 +44,16 @@ const JUST_CONNECTED: Duration = Duration::from_secs(1);
 pub struct WorkerHandle {
     waker: Arc<Waker>,
     thread: JoinHandle<()>,
-    heartbeat: Arc<AtomicU64>,
+    beat: Arc<Beat>,
 }
 
 impl WorkerHandle {
-    /// How many times the worker has gone round its loop. It goes round at least once a
-    /// second, so a count that stops changing means it is stuck. A count, not a time: reading
-    /// the clock on every turn cost more than the rest of the loop's bookkeeping.
-    pub fn heartbeat(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.heartbeat)
+    /// Its counters and waker, for a watchdog: an idle worker sleeps without a timeout, so a
+    /// watchdog wakes it and then expects [`Beat::wakes`] to have moved; a count that does not
+    /// means the worker is stuck. A count, not a time: reading the clock on every turn cost
+    /// more than the rest of the loop's bookkeeping.
+    pub fn probe(&self) -> (Arc<Beat>, Arc<Waker>) {
+        (Arc::clone(&self.beat), Arc::clone(&self.waker))
     }
 
     /// Wakes the worker (it then checks the shutdown flag).
@@ -91,11 +93,11 @@ pub fn spawn_workers(
     let balance = Arc::new(Balance::new(&wakers));
     let mut handles = Vec::new();
     for (id, (epoll, waker)) in loops.into_iter().enumerate() {
-        let heartbeat = Arc::new(AtomicU64::new(0));
+        let beat = server.idle.register();
         let worker = Worker {
             id,
             balance: Arc::clone(&balance),
-            heartbeat: Arc::clone(&heartbeat),
+            beat: Arc::clone(&beat),
             stats: server.stats.register(),
             server: Arc::clone(server),
             listeners: Arc::clone(listeners),
@@ -107,6 +109,7 @@ pub fn spawn_workers(
             ready: VecDeque::new(),
             buffers: ReadBuffers::default(),
             accept_paused_until: None,
+            next_idle_sweep_ms: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("worker-{id}"))
@@ -114,7 +117,7 @@ pub fn spawn_workers(
         handles.push(WorkerHandle {
             waker,
             thread,
-            heartbeat,
+            beat,
         });
     }
     Ok(handles)
@@ -124,7 +127,8 @@ struct Worker {
     /// This worker's index in [`Balance`].
     id: usize,
     balance: Arc<Balance>,
-    heartbeat: Arc<AtomicU64>,
+    /// Counts the loop's turns ([`crate::idle`]).
+    beat: Arc<Beat>,
     server: Arc<Server>,
     stats: Arc<ThreadStats>,
     listeners: Arc<Vec<Listener>>,
@@ -138,31 +142,43 @@ struct Worker {
     /// Read buffers not lent to a connection.
     buffers: ReadBuffers,
     accept_paused_until: Option<Instant>,
+    /// Under `-o idle_timeout`, when [`Worker::close_idle`] should next look (the clock of
+    /// [`crate::conn_table::now_ms`]); `None` while there is no connection to watch.
+    next_idle_sweep_ms: Option<u64>,
 }
 
 impl Worker {
     fn run(mut self) {
         let mut events = event_buffer(256);
-        let idle_timeout = self.server.settings.idle_timeout;
-        let mut last_sweep = Instant::now();
-        let mut turns = 0u64;
         while !self.shutdown.load(Ordering::Acquire) {
-            turns = turns.wrapping_add(1);
-            self.heartbeat.store(turns, Ordering::Relaxed);
+            // Idle, the worker sleeps until a socket or its waker has something: no timer
+            // wakes it but the accept back-off and, under -o idle_timeout, the moment the
+            // longest-quiet connection would have been quiet that long.
             let timeout = if !self.ready.is_empty() {
-                Duration::ZERO
+                Some(Duration::ZERO)
             } else if self.accept_paused_until.is_some() {
-                ACCEPT_BACKOFF
+                Some(ACCEPT_BACKOFF)
             } else {
-                Duration::from_secs(1)
+                self.next_idle_sweep_ms
+                    .map(|at| Duration::from_millis(at.saturating_sub(crate::conn_table::now_ms())))
             };
-            let n = match self.epoll.wait(&mut events, Some(timeout)) {
+            let n = match self.epoll.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
                     log::error!("epoll_wait failed: {e}");
                     break;
                 }
             };
+            self.beat.woke();
+            // A wake-up by the waker alone (a watchdog's, a hand-off's: its connection's data
+            // comes as events of its own) or by a timeout served no request.
+            if n > 1 || (n == 1 && events[0].u64 != WAKER_TOKEN) {
+                self.server.idle.turned(&self.beat);
+            }
+            // The worker keeps the time its requests read (memcached's clock thread's job).
+            let now = crate::os::coarse_monotonic();
+            self.server.cache.clock().tick_at(now);
+            crate::conn_table::tick_at(now);
             for ev in &events[..n] {
                 let token = ev.u64;
                 if token == WAKER_TOKEN {
@@ -189,9 +205,11 @@ impl Worker {
                 }
             }
             self.resume_accepting();
-            if idle_timeout > 0 && last_sweep.elapsed() >= Duration::from_secs(1) {
-                last_sweep = Instant::now();
-                self.close_idle(Duration::from_secs(u64::from(idle_timeout)));
+            if self
+                .next_idle_sweep_ms
+                .is_some_and(|at| crate::conn_table::now_ms() >= at)
+            {
+                self.next_idle_sweep_ms = self.close_idle();
             }
         }
         self.finish();
@@ -354,6 +372,11 @@ impl Worker {
         let fd = stream.as_raw_fd();
         log::debug!("<{fd} new auto-negotiating client connection");
         let last_cmd = Arc::new(AtomicU64::new(crate::conn_table::coarse_now_ms()));
+        if self.next_idle_sweep_ms.is_none() {
+            self.next_idle_sweep_ms = self
+                .idle_limit_ms()
+                .map(|limit| crate::conn_table::coarse_now_ms() + limit + 1);
+        }
         let listen_addr = self
             .listeners
             .get(listener)
@@ -442,24 +465,34 @@ impl Worker {
         Some(conn)
     }
 
-    fn close_idle(&mut self, timeout: Duration) {
+    /// `-o idle_timeout`: closes the connections quiet for longer, and returns when the next
+    /// of the others would have been (`None` if none is left).
+    fn close_idle(&mut self) -> Option<u64> {
+        let limit = self.idle_limit_ms()?;
         let now = crate::conn_table::coarse_now_ms();
-        let limit = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        let idle: Vec<usize> = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
-                c.as_ref()
-                    .filter(|c| now.saturating_sub(c.last_active_ms()) > limit)
-                    .map(|_| i)
-            })
-            .collect();
+        let mut idle = Vec::new();
+        let mut next: Option<u64> = None;
+        for (i, conn) in self.conns.iter().enumerate() {
+            let Some(conn) = conn else { continue };
+            let quiet_until = conn.last_active_ms().saturating_add(limit);
+            if now > quiet_until {
+                idle.push(i);
+            } else {
+                next = Some(next.map_or(quiet_until, |n| n.min(quiet_until)));
+            }
+        }
         for idx in idle {
             log::debug!("closing idle connection");
             self.stats.idle_kicks.incr();
             self.close(idx, CloseReason::IdleTimeout);
         }
+        next.map(|at| at + 1)
+    }
+
+    /// `-o idle_timeout` in milliseconds, `None` when it is off.
+    fn idle_limit_ms(&self) -> Option<u64> {
+        let secs = self.server.settings.idle_timeout;
+        (secs > 0).then(|| u64::from(secs) * 1000)
     }
 
     fn pause_accepting(&mut self) {
