@@ -7,3 +7,18 @@ use std::sync::{Mutex, MutexGuard};
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// A value alone on its cache lines: 128 bytes, as the adjacent-line prefetcher fetches lines
+/// in pairs. For a value one thread writes often while others read its neighbours (or write it
+/// too), so that those writes do not keep evicting the neighbours from every other core.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct CachePadded<T>(pub T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::stats::ThreadStats;
-use crate::sync::lock;
+use crate::sync::{lock, CachePadded};
 pub use api::{
     ArithOutcome, CacheConfig, CacheStats, ClassLru, ItemView, StoreMode, StoreOptions,
     StoreOutcome, Value,
@@ -83,13 +83,15 @@ pub struct Cache {
     use_cas: bool,
     evictions: bool,
     memory_limit: AtomicUsize,
-    last_cas: AtomicU64,
+    /// Written by every store from every worker: alone on its lines, so that the stores do not
+    /// keep evicting the fields every get reads (`oldest_live`, `use_cas`, `shards`).
+    last_cas: CachePadded<AtomicU64>,
     /// memcached's `settings.oldest_live`: items last touched at or before it are flushed.
     oldest_live: AtomicU32,
     /// memcached's `settings.oldest_cas`: items with a lower CAS are flushed.
     oldest_cas: AtomicU64,
     /// Where the next eviction starts looking, so that shards take turns.
-    evict_cursor: AtomicUsize,
+    evict_cursor: CachePadded<AtomicUsize>,
     /// Items per 32-byte size bucket, with `-o track_sizes`.
     sizes: Option<Box<[AtomicU64]>>,
     crawler: crawler::CrawlerState,
@@ -187,10 +189,10 @@ impl Cache {
             evictions: config.evictions,
             memory_limit: AtomicUsize::new(config.memory_limit),
             // memcached 1.6.38's first CAS is 2: its counter starts one step in.
-            last_cas: AtomicU64::new(1),
+            last_cas: CachePadded(AtomicU64::new(1)),
             oldest_live: AtomicU32::new(0),
             oldest_cas: AtomicU64::new(0),
-            evict_cursor: AtomicUsize::new(0),
+            evict_cursor: CachePadded(AtomicUsize::new(0)),
             crawler: crawler::CrawlerState::new(config),
             mover: mover::MoverState::with_automove(config.slab_automove),
             lru: LruTuning::new(&config.lru),
