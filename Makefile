@@ -5,7 +5,7 @@
 #   make test-clients         real client libraries against the server (text protocol)
 #   make test-clients-binary  the same clients over the binary protocol and SASL, and memjs
 #   MEMCACHED_BIN=/usr/bin/memcached make test-clients   the same tests against memcached
-#   make bench / bench-memory / bench-hitratio   memcached-rs and memcached side by side
+#   make bench / bench-memory / bench-hitratio / bench-scaling   memcached-rs and memcached side by side
 #                (reports, not tests)
 #   make fuzz / fuzz-smoke      the cargo-fuzz targets (fuzz/); make soak: a 10-minute soak
 
@@ -27,7 +27,7 @@ DEBIAN_MIRROR ?= http://deb.debian.org/debian
 CLIENTS_ENV := MEMCACHED_BIN=$(abspath $(MEMCACHED_BIN))
 
 .PHONY: build run test test-deps test-rust test-python test-clients test-clients-binary \
-	test-clients-node lint clean bench-memory bench-hitratio bench bench-load bench-callgrind bench-restart \
+	test-clients-node lint clean bench-memory bench-hitratio bench bench-load bench-callgrind bench-scaling bench-restart \
 	bench-deps
 
 build:
@@ -121,6 +121,11 @@ bench-load: build bench-deps
 
 bench-callgrind: build bench-deps
 	$(CARGO) bench --locked --bench callgrind
+
+# Ops/s and CPU per request at -t 1, 2, 4 … on half the CPUs, the load on the other half
+# (benches/scaling.rs, docs/scaling.md).
+bench-scaling: build bench-deps
+	$(CARGO) bench --locked --bench scaling
 
 # Restart time with a full 1 GB cache (-e in /dev/shm), memcached-rs (SIGTERM) next to
 # memcached (SIGUSR1): a report, not a test.

@@ -147,20 +147,36 @@ impl Server {
 
     /// User + system CPU time of the whole process (every thread), from /proc/PID/stat.
     pub fn cpu_secs(&self) -> BenchResult<f64> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let stat = std::fs::read_to_string(&path).context(&format!("reading {path}"))?;
-        // Fields after the parenthesized command name: state is field 3, utime 14, stime 15.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
-            return Err(format!("no utime/stime in {path}: {stat:?}"));
+        let (user, system) = stat_ticks(&format!("/proc/{}/stat", self.pid()))?;
+        Ok(user + system)
+    }
+
+    /// CPU time split into user and system, for the whole process and for its worker threads
+    /// (memcached-rs's `worker-N`, memcached's `mc-worker`), from /proc/PID/task/TID/stat.
+    pub fn cpu_split(&self) -> BenchResult<CpuSplit> {
+        let (user, system) = stat_ticks(&format!("/proc/{}/stat", self.pid()))?;
+        let mut split = CpuSplit {
+            user,
+            system,
+            ..CpuSplit::default()
         };
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        Ok((utime + stime) as f64 / hz)
+        let dir = format!("/proc/{}/task", self.pid());
+        for task in std::fs::read_dir(&dir).context(&format!("listing {dir}"))? {
+            let path = task.context(&format!("listing {dir}"))?.path();
+            // A thread may have exited since the listing.
+            let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+                continue;
+            };
+            if !comm.contains("worker") {
+                continue;
+            }
+            let Ok((user, system)) = stat_ticks(&path.join("stat").to_string_lossy()) else {
+                continue;
+            };
+            split.worker_user += user;
+            split.worker_system += system;
+        }
+        Ok(split)
     }
 
     /// Context switches (voluntary + involuntary) of every thread, from /proc/PID/task: a
@@ -230,4 +246,42 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds of a server, user and system, of all of it and of its worker threads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuSplit {
+    pub user: f64,
+    pub system: f64,
+    pub worker_user: f64,
+    pub worker_system: f64,
+}
+
+impl std::ops::Sub for CpuSplit {
+    type Output = CpuSplit;
+    fn sub(self, before: CpuSplit) -> CpuSplit {
+        CpuSplit {
+            user: self.user - before.user,
+            system: self.system - before.system,
+            worker_user: self.worker_user - before.worker_user,
+            worker_system: self.worker_system - before.worker_system,
+        }
+    }
+}
+
+/// utime and stime of a /proc stat file, in seconds.
+fn stat_ticks(path: &str) -> BenchResult<(f64, f64)> {
+    let stat = std::fs::read_to_string(path).context(&format!("reading {path}"))?;
+    // Fields after the parenthesized command name: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
+        return Err(format!("no utime/stime in {path}: {stat:?}"));
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((utime as f64 / hz, stime as f64 / hz))
 }
