@@ -14,14 +14,14 @@
 mod loadgen;
 
 use loadgen::server::{self, Server};
-use loadgen::{BenchResult, Context, Dataset, Measured, Protocol, Spec};
+use loadgen::{env_number, median, BenchResult, Context, Dataset, Measured, Protocol, Spec};
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-/// Seconds per measured run unless `BENCH_SECS` says otherwise: 7 workloads × 2 servers × 3
-/// runs of 4 s, plus start-up, prefill and connection set-up, keep `make bench` near 3.5 min.
+/// Seconds per measured run unless `BENCH_SECS` says otherwise: 9 workloads × 2 servers × 3
+/// runs of 4 s, plus start-up, prefill and connection set-up, keep `make bench` near 4.5 min.
 const DEFAULT_SECS: f64 = 4.0;
 /// Seconds of the extra `perf stat` run per workload and server (`BENCH_SYSCALL_SECS`; 0: none).
 const DEFAULT_SYSCALL_SECS: f64 = 1.5;
@@ -29,10 +29,13 @@ const DEFAULT_SYSCALL_SECS: f64 = 1.5;
 const DEFAULT_RUNS: usize = 3;
 
 /// The key spaces: every workload reads and writes one of them, prefilled before any run.
-const DATASETS: [(&str, u64, usize, usize); 3] = [
+const DATASETS: [(&str, u64, usize, usize); 5] = [
     ("v100", 100_000, 100, 100),
     ("v1k", 100_000, 1024, 1024),
     ("v32", 100_000, 32, 32),
+    // Large values (W7, W8): ~200 MB each, so all five fit in -m 1024.
+    ("v100k", 2_000, 100 * 1024, 100 * 1024),
+    ("v512k", 400, 512 * 1024, 512 * 1024),
 ];
 
 struct Workload {
@@ -119,9 +122,28 @@ fn workloads() -> Vec<Workload> {
             dataset: 0,
             spec: Spec {
                 protocol: Protocol::Meta,
-                ..w1
+                ..w1.clone()
             },
             figure: "CPU/op",
+        },
+        Workload {
+            name: "W7",
+            dataset: 3,
+            // Large values: 10 connections, where copying a value is most of a request's work.
+            spec: Spec {
+                conns_per_thread: 5,
+                ..w1.clone()
+            },
+            figure: "ops/s",
+        },
+        Workload {
+            name: "W8",
+            dataset: 4,
+            spec: Spec {
+                conns_per_thread: 5,
+                ..w1
+            },
+            figure: "ops/s",
         },
     ]
 }
@@ -176,15 +198,6 @@ impl Sample {
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
 const HEADER: &str = "            server           ops/s   p50 us   p99 us  p999 us  \
                       CPU us/op  gen us/op  cs/op   hit%";
 
@@ -208,16 +221,6 @@ fn print_sample(label: &str, server: &str, s: &Sample) {
         num(s.switches_per_op, 7, 2),
         num(s.hit_pct, 7, 1),
     );
-}
-
-fn env_number(name: &str, default: f64) -> f64 {
-    match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| {
-            eprintln!("{name}={v:?} is not a number; using {default}");
-            default
-        }),
-        Err(_) => default,
-    }
 }
 
 /// The system calls counted by the `perf stat` pass: all of them, then the usual suspects.

@@ -17,7 +17,7 @@
 mod loadgen;
 
 use loadgen::server::{self, CpuSplit, Server};
-use loadgen::{BenchResult, Dataset, Protocol, Spec};
+use loadgen::{env_number, median, BenchResult, Dataset, Protocol, Spec};
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -67,13 +67,6 @@ fn cpu_list(cpus: &[usize]) -> String {
         .join(",")
 }
 
-fn env_number(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// One run's figures.
 #[derive(Clone, Copy, Debug, Default)]
 struct Sample {
@@ -81,15 +74,6 @@ struct Sample {
     user_us: f64,
     system_us: f64,
     worker_user_us: f64,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 fn medians(samples: &[Sample]) -> Sample {
