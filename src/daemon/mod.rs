@@ -53,6 +53,7 @@ fn os_error(message: String) -> DaemonError {
 /// Runs the server until a signal (or the `shutdown` command) stops it.
 pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     logging::init(settings.verbose);
+    process::tune_malloc(settings.item_size_max);
     if settings.sasl {
         settings.sasl_pwdb = std::env::var_os("MEMCACHED_SASL_PWDB").map(Into::into);
         if settings.sasl_pwdb.is_none() {
