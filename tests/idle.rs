@@ -183,6 +183,16 @@ fn an_idle_crawler_wakes_for_expiring_items_and_only_for_them() {
         c.request("get never\r\n"),
         "VALUE never 0 1\r\nx\r\nEND\r\n"
     );
+    drop(c);
+    // The crawler parked again: SIGTERM still ends it, cleanly.
+    let mut server = server;
+    std::thread::sleep(Duration::from_millis(2500));
+    server.signal("TERM");
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM while the crawler is parked: {status:?}"
+    );
 }
 
 /// Under `WatchdogSec=` the workers sleep without a timeout, so the notifier wakes each of
@@ -221,9 +231,27 @@ fn the_watchdog_is_fed_while_idle_at_its_own_pace() {
         }
     }
     let after = switches(pid);
-    let _ = child.kill();
-    let _ = child.wait();
+    // Parked or not, every thread ends at SIGTERM, and the exit is clean.
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let exited = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if exited.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let _ = std::fs::remove_file(&notify_path);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM while idle under systemd: {status:?}"
+    );
     let woke = |prefix: &str| -> u64 {
         after
             .iter()

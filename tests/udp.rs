@@ -159,3 +159,20 @@ fn ports_of_minus_one_are_picked_by_the_kernel() {
         let _ = child.wait();
     }
 }
+
+/// The UDP threads sleep in epoll without a timeout: SIGTERM still wakes and ends them.
+#[test]
+fn sigterm_ends_the_udp_threads() {
+    let udp_port = free_port();
+    let mut server = Server::start(ServerKind::MemcachedRs, &["-U", &udp_port.to_string()]);
+    let got = play(udp_port, &[(1, 1, b"version\r\n".to_vec())]);
+    assert!(
+        String::from_utf8_lossy(&got[0]).contains("VERSION "),
+        "{got:?}"
+    );
+    server.signal("TERM");
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("SIGTERM must end the server, its UDP threads included");
+    assert!(status.success(), "{status}");
+}
