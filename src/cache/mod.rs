@@ -224,16 +224,37 @@ impl Cache {
     }
 
     /// The class and chunk count an item of this key and value length needs.
+    ///
+    /// An item larger than the largest chunk is chained over chunks of one class: the class
+    /// whose chunks hold it in the fewest bytes, with at most twice the chunks the largest
+    /// class would take. So an item just over the largest chunk (a 512 KB value with its
+    /// header) takes two chunks of about half that, not two of the largest — memcached
+    /// takes one of the largest and a small tail; this takes a few KB more than that, where
+    /// two of the largest took nearly twice as much.
     fn layout(&self, flags: u32, key_len: usize, value_len: usize) -> Option<(u8, usize)> {
         let total = item::header_len_for(flags, self.use_cas) + key_len + value_len;
         let table = self.slabs.table();
         let class = table.class_for(total)?;
-        let size = table.chunk_size(class);
-        // Further chunks of a chained item carry a small header of their own.
-        let further = total
-            .saturating_sub(size)
-            .div_ceil(size - item::CONTINUATION_HEADER);
-        Some((class as u8, 1 + further))
+        let chunks_in = |class: usize| {
+            let size = table.chunk_size(class);
+            // Further chunks of a chained item carry a small header of their own.
+            let further = total
+                .saturating_sub(size)
+                .div_ceil(size.saturating_sub(item::CONTINUATION_HEADER).max(1));
+            1 + further
+        };
+        let largest_n = chunks_in(class);
+        if largest_n == 1 {
+            return Some((class as u8, 1));
+        }
+        let first_fits = item::header_len_for(flags, self.use_cas) + key_len;
+        let (best, n) = (1..=class)
+            .filter(|&c| table.chunk_size(c) > first_fits + item::CONTINUATION_HEADER)
+            .map(|c| (c, chunks_in(c)))
+            .filter(|&(_, n)| n <= 2 * largest_n)
+            .min_by_key(|&(c, n)| (n * table.chunk_size(c), n))
+            .unwrap_or((class, largest_n));
+        Some((best as u8, n))
     }
 
     fn shard_of(key: &[u8]) -> (usize, u32) {

@@ -261,6 +261,33 @@ fn large_values_are_chained_and_read_back_whole() {
     assert!(got.ends_with(b"tail"));
 }
 
+/// memcached stores an item just over its largest chunk as one of those and a small tail; two
+/// chunks of the largest class would take nearly twice its size.
+#[test]
+fn an_item_over_the_largest_chunk_takes_little_more_than_its_size() {
+    let c = cache_with(16 * arena::PAGE_SIZE, true);
+    let s = ThreadStats::default();
+    let table = c.slabs.table();
+    let largest = table.chunk_size(table.largest());
+    for len in [largest, largest + 50_000, 2 * largest - 1000] {
+        let value: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+        let key = format!("k{len}");
+        assert!(matches!(
+            c.store(&s, StoreMode::Set, key.as_bytes(), 0, 0, &value),
+            StoreOutcome::Stored { .. }
+        ));
+        assert_eq!(read(&c, &s, key.as_bytes()).as_deref(), Some(&value[..]));
+        let (class, n) = c.layout(0, key.len(), len).expect("fits");
+        let taken = n * table.chunk_size(class as usize);
+        assert!(n >= 2, "{len}: chained");
+        assert!(
+            taken * 4 <= len * 5,
+            "{len} bytes take {n} chunks of {}",
+            table.chunk_size(class as usize)
+        );
+    }
+}
+
 #[test]
 fn size_limit_matches_memcached_arithmetic() {
     let c = cache_with(64 << 20, true);
