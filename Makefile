@@ -234,8 +234,8 @@ deb-deps:
 # dpkg-buildpackage runs in a copy of the tree under target/packages/deb (its target/ kept
 # between runs): the work tree gets no debian/ build files and its target/ is not touched.
 # cargo fetch needs the network; the package build is offline.
-# Another release's lintian runs in a root of that release (debian/lintian.sh).
-deb: deb-deps $(if $(filter-out $(HOST_SUITE),$(DEB_SUITE)),e2e-deps)
+# Another release's lintian runs in a root of that release (debian/lintian.sh; as root only).
+deb: deb-deps $(if $(and $(filter-out $(HOST_SUITE),$(DEB_SUITE)),$(filter 0,$(shell id -u))),e2e-deps)
 	@[ "$$(dpkg-parsechangelog -l debian/changelog -S Version)" = "$(VERSION)" ] \
 	  || { echo "debian/changelog is not at Cargo.toml's version $(VERSION)" >&2; exit 1; }
 	$(CARGO) fetch --locked

@@ -126,7 +126,7 @@ pub fn tick() {
 pub fn tick_at(monotonic: Duration) {
     let now = ms_at(monotonic);
     if now >= COARSE_MS.load(Ordering::Relaxed) + TICK_MS {
-        COARSE_MS.store(now, Ordering::Relaxed);
+        COARSE_MS.fetch_max(now, Ordering::Relaxed);
     }
     if !TICKING.load(Ordering::Relaxed) {
         TICKING.store(true, Ordering::Relaxed);

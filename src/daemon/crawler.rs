@@ -50,6 +50,9 @@ pub fn spawn(server: Arc<Server>, shutdown: Arc<AtomicBool>) -> std::io::Result<
                 if enabled && now >= next_crawl {
                     next_crawl = now + INTERVAL;
                     if !crawler.running.load(Ordering::Relaxed) {
+                        // Counted before: an item stored while the crawl runs (perhaps in a
+                        // shard it has passed) makes the count differ from this.
+                        let crawl_turns = idle.turns();
                         let crawl = server
                             .cache
                             .crawl(&all, crawler.tocrawl.load(Ordering::Relaxed));
@@ -60,7 +63,7 @@ pub fn spawn(server: Arc<Server>, shutdown: Arc<AtomicBool>) -> std::io::Result<
                                 crawl.checked
                             );
                         }
-                        last_crawl = Some((crawl, idle.turns()));
+                        last_crawl = Some((crawl, crawl_turns));
                     }
                 }
                 if active {

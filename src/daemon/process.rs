@@ -153,19 +153,26 @@ pub fn raise_fd_limit(max_connections: usize) {
 /// glibc serves allocations from 128 KB up with a mmap of their own and gives them back with
 /// munmap (or mremap when a buffer grows or shrinks), so every reply or request of a large
 /// value cost page faults and the zeroing of every page it touched: a quarter of the CPU
-/// of 512 KB gets. Below twice the largest item (a reply holds one value, its header and a
+/// of 512 KB gets. Up to twice the largest item (a reply holds one value, its header and a
 /// little more), buffers come from the heap, whose freed memory the next large value reuses;
 /// the trim threshold lets that much stay mapped between requests instead of being returned at
-/// once.
+/// once. Only ever raised from glibc's defaults, and at most to the 32 MB glibc accepts, so
+/// what an idle heap keeps stays at most one large buffer per thread's arena.
 pub fn tune_malloc(item_size_max: usize) {
-    let threshold = i32::try_from(item_size_max.saturating_mul(2)).unwrap_or(i32::MAX);
-    // SAFETY: mallopt takes two integers and changes only the allocator's tuning; called
-    // before any other thread exists.
-    let ok = unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) == 1
-            && libc::mallopt(libc::M_TRIM_THRESHOLD, threshold.saturating_mul(4)) == 1
-    };
-    if !ok {
-        log::debug!("mallopt refused the large-buffer thresholds; keeping glibc's defaults");
+    const GLIBC_DEFAULT: usize = 128 * 1024;
+    const GLIBC_MAX: usize = 32 * 1024 * 1024;
+    let threshold = item_size_max
+        .saturating_mul(2)
+        .clamp(GLIBC_DEFAULT, GLIBC_MAX);
+    let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
+    for (name, option) in [
+        ("M_MMAP_THRESHOLD", libc::M_MMAP_THRESHOLD),
+        ("M_TRIM_THRESHOLD", libc::M_TRIM_THRESHOLD),
+    ] {
+        // SAFETY: mallopt takes two integers and changes only the allocator's tuning; called
+        // before any other thread exists.
+        if unsafe { libc::mallopt(option, threshold) } != 1 {
+            log::warn!("mallopt({name}, {threshold}) refused; glibc's default stays");
+        }
     }
 }

@@ -171,8 +171,10 @@ impl Worker {
             };
             self.beat.woke();
             // A wake-up by the waker alone (a watchdog's, a hand-off's: its connection's data
-            // comes as events of its own) or by a timeout served no request.
-            if n > 1 || (n == 1 && events[0].u64 != WAKER_TOKEN) {
+            // comes as events of its own) or by a timeout serves no request. One that will is
+            // counted now, so that whatever sleeps wakes at once, and again once served (below).
+            let mut served = n > 1 || (n == 1 && events[0].u64 != WAKER_TOKEN);
+            if served {
                 self.server.idle.turned(&self.beat);
             }
             // The worker keeps the time its requests read (memcached's clock thread's job).
@@ -202,7 +204,14 @@ impl Worker {
             for _ in 0..self.ready.len() {
                 if let Some(idx) = self.ready.pop_front() {
                     self.serve(idx);
+                    served = true;
                 }
+            }
+            // Counted after serving too: a background thread that looked at the counts while
+            // these requests were being served (the crawler, between passes over the shards)
+            // must see that they were.
+            if served {
+                self.server.idle.turned(&self.beat);
             }
             self.resume_accepting();
             if self
@@ -469,7 +478,10 @@ impl Worker {
     /// of the others would have been (`None` if none is left).
     fn close_idle(&mut self) -> Option<u64> {
         let limit = self.idle_limit_ms()?;
-        let now = crate::conn_table::coarse_now_ms();
+        // The time the deadline was computed against (up to 50 ms ahead of the coarse one the
+        // connections record): with the coarse one a connection due now would not be, and the
+        // worker would spin until it was.
+        let now = crate::conn_table::now_ms();
         let mut idle = Vec::new();
         let mut next: Option<u64> = None;
         for (i, conn) in self.conns.iter().enumerate() {
