@@ -282,3 +282,34 @@ fn the_watchdog_is_fed_while_idle_at_its_own_pace() {
         woke("lru-crawler")
     );
 }
+
+/// With no clock thread, the time a request reads is brought up to date by the worker that
+/// serves it: after an idle spell, uptime, time and expiry are current at the first request.
+#[test]
+fn after_an_idle_spell_the_first_request_reads_the_current_time() {
+    let server = Server::start(ServerKind::MemcachedRs, &[]);
+    let mut c = server.client();
+    assert_eq!(c.request("set short 0 2 1\r\nx\r\n"), "STORED\r\n");
+    drop(c);
+    std::thread::sleep(Duration::from_millis(3300));
+    let mut c = server.client();
+    assert_eq!(c.request("get short\r\n"), "END\r\n", "expired while idle");
+    let stats = c.request("stats\r\n");
+    let stat = |name: &str| -> i64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {stats}"))
+    };
+    assert!(stat("uptime") >= 3, "{stats}");
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    assert!(
+        (stat("time") - wall).abs() <= 2,
+        "time {} vs {wall}",
+        stat("time")
+    );
+}
