@@ -259,7 +259,14 @@ pub fn spawn_notifier(
         .name("notifier".into())
         .spawn(move || {
             let mut liveness = Liveness::new(workers);
-            let mut status = Status::default();
+            // READY=1 carried the first status; the next is computed an interval later (the
+            // turns start unknown, so the thread does not park before it has computed one:
+            // requests may already have come), then whenever requests have come.
+            let mut status = Status {
+                line: String::new(),
+                due: Some(Instant::now() + STATUS_INTERVAL),
+                turns: u64::MAX,
+            };
             let mut ping_due = Instant::now();
             while !shutdown.load(Ordering::Acquire) {
                 let now = Instant::now();
@@ -296,7 +303,6 @@ pub fn spawn_notifier(
 
 /// The last `STATUS=` sent, when it is next due, and the serving threads' turns when it was
 /// computed.
-#[derive(Default)]
 struct Status {
     line: String,
     due: Option<Instant>,
