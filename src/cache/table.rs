@@ -2,8 +2,10 @@
 //! list per slab class.
 //!
 //! Entries live in a vector with stable indices; the index is an open-addressing table of entry
-//! numbers (linear probing, backward-shift deletion, so no tombstones) that doubles when three
-//! quarters full — one shard at a time, so the cache never stops as a whole to grow. LRU lists
+//! numbers, each beside its key's hash (linear probing, backward-shift deletion, so no
+//! tombstones), that doubles when three quarters full — one shard at a time, so the cache never
+//! stops as a whole to grow. The hash beside the number lets a probe pass a bucket of another
+//! key without reading its entry: a cache miss saved per probe, most of all when a key is absent. LRU lists
 //! link entries by index, one list per slab class, so eviction frees a chunk of the class that
 //! needs one.
 
@@ -13,7 +15,21 @@ use super::arena::Chunk;
 use super::slabs::MAX_CLASSES;
 
 const NIL: u32 = u32::MAX;
-const EMPTY: u32 = 0;
+/// An index bucket: the key's hash in the high half, entry number + 1 in the low (0 = empty).
+type Slot = u64;
+const EMPTY: Slot = 0;
+
+fn slot(idx: u32, hash: u32) -> Slot {
+    (Slot::from(hash) << 32) | Slot::from(idx + 1)
+}
+
+fn slot_hash(slot: Slot) -> u32 {
+    (slot >> 32) as u32
+}
+
+fn slot_idx(slot: Slot) -> u32 {
+    (slot as u32).wrapping_sub(1)
+}
 
 /// The segments of a class's LRU (memcached's segmented LRU): new items enter hot; items that
 /// stay unread drift to cold, where eviction looks first; items read in cold move to warm.
@@ -48,7 +64,7 @@ impl Lru {
 pub struct Entry {
     /// The item's first chunk (header, key, value).
     pub chunk: Chunk,
-    /// The key's hash (kept to re-place entries when the index grows).
+    /// The key's hash (to find the entry's bucket when it is removed).
     pub hash: u32,
     prev: u32,
     next: u32,
@@ -59,8 +75,8 @@ pub struct Entry {
 pub struct Table {
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
-    /// Entry number + 1 per bucket (0 = empty).
-    index: Vec<u32>,
+    /// Hash and entry number + 1 per bucket ([`Slot`]).
+    index: Vec<Slot>,
     len: usize,
     /// Head (most recent) and tail per list.
     lru: Box<[(u32, u32)]>,
@@ -108,7 +124,8 @@ impl Table {
 
     /// Bytes the index and entries take (for `hash_bytes`).
     pub fn overhead_bytes(&self) -> usize {
-        self.index.len() * 4 + self.entries.capacity() * std::mem::size_of::<Option<Entry>>()
+        self.index.len() * std::mem::size_of::<Slot>()
+            + self.entries.capacity() * std::mem::size_of::<Option<Entry>>()
     }
 
     /// Index buckets (for `hash_power_level`).
@@ -129,10 +146,11 @@ impl Table {
             if slot == EMPTY {
                 return None;
             }
-            let idx = slot - 1;
-            let e = self.entry(idx);
-            if e.hash == hash && is_key(e) {
-                return Some(idx);
+            if slot_hash(slot) == hash {
+                let idx = slot_idx(slot);
+                if is_key(self.entry(idx)) {
+                    return Some(idx);
+                }
             }
             pos = (pos + 1) & mask;
         }
@@ -290,20 +308,21 @@ impl Table {
         while self.index[pos] != EMPTY {
             pos = (pos + 1) & mask;
         }
-        self.index[pos] = idx + 1;
+        self.index[pos] = slot(idx, hash);
     }
 
     fn unplace(&mut self, idx: u32, hash: u32) {
         let mask = self.mask();
         let mut pos = hash as usize & mask;
-        while self.index[pos] != idx + 1 {
+        let wanted = slot(idx, hash);
+        while self.index[pos] != wanted {
             pos = (pos + 1) & mask;
         }
         // Backward-shift deletion: pull later members of the probe run into the gap.
         let mut gap = pos;
         let mut next = (gap + 1) & mask;
         while self.index[next] != EMPTY {
-            let home = self.entry(self.index[next] - 1).hash as usize & mask;
+            let home = slot_hash(self.index[next]) as usize & mask;
             // Move it if its home is not in (gap, next] cyclically.
             let dist_next = next.wrapping_sub(home) & mask;
             let dist_gap = next.wrapping_sub(gap) & mask;
@@ -334,9 +353,8 @@ impl Table {
     fn rebuild_index(&mut self, buckets: usize) {
         let doubled = vec![EMPTY; buckets];
         let old = std::mem::replace(&mut self.index, doubled);
-        for slot in old.into_iter().filter(|&s| s != EMPTY) {
-            let hash = self.entry(slot - 1).hash;
-            self.place(slot - 1, hash);
+        for s in old.into_iter().filter(|&s| s != EMPTY) {
+            self.place(slot_idx(s), slot_hash(s));
         }
     }
 
