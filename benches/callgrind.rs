@@ -143,14 +143,7 @@ fn count(
     flag("--callgrind-out-file=", &out_file);
     flag("--log-file=", &dir.join(format!("{name}.valgrind.log")));
     command.push(binary.into());
-    command.extend(server::server_flags(port).into_iter().map(OsString::from));
-    if name == "memcached-rs" {
-        command.extend(
-            server::memcached_rs_extra_flags()
-                .into_iter()
-                .map(OsString::from),
-        );
-    }
+    command.extend(server::flags_for(name, port));
     let started = Instant::now();
     // memcached sets RLIMIT_NOFILE to exactly -c (soft and hard) and exits if it cannot;
     // valgrind allows no hard limit but its own, the real one less the 12 descriptors it keeps

@@ -390,14 +390,7 @@ fn compare() -> BenchResult<()> {
     ] {
         let port = server::free_port()?;
         let mut command = vec![binary];
-        command.extend(server::server_flags(port).into_iter().map(OsString::from));
-        if name == "memcached-rs" {
-            command.extend(
-                server::memcached_rs_extra_flags()
-                    .into_iter()
-                    .map(OsString::from),
-            );
-        }
+        command.extend(server::flags_for(name, port));
         servers.push(Server::start(
             name,
             &command,

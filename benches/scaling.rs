@@ -125,24 +125,12 @@ fn start(name: &str, binary: OsString, threads: usize, cpus: &[usize]) -> BenchR
     let port = server::free_port()?;
     let mut command: Vec<OsString> =
         vec!["taskset".into(), "-c".into(), cpu_list(cpus).into(), binary];
-    let flags = server::server_flags(port);
+    let mut flags = server::flags_for(name, port);
     // server_flags says -t 2; this step's count replaces it.
-    let mut flags = flags.into_iter();
-    while let Some(flag) = flags.next() {
-        if flag == "-t" {
-            flags.next();
-            command.extend(["-t".into(), threads.to_string().into()]);
-        } else {
-            command.push(flag.into());
-        }
+    if let Some(at) = flags.iter().position(|f| f == "-t") {
+        flags[at + 1] = threads.to_string().into();
     }
-    if name == "memcached-rs" {
-        command.extend(
-            server::memcached_rs_extra_flags()
-                .into_iter()
-                .map(OsString::from),
-        );
-    }
+    command.extend(flags);
     Server::start(name, &command, port, Duration::from_secs(10), None)
 }
 

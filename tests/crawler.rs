@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::{Server, ServerKind};
+use common::{stat_number as stat, Server, ServerKind};
 use std::time::Duration;
-
-fn stat(stats: &str, name: &str) -> u64 {
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {stats}"))
-        .parse()
-        .expect("number")
-}
 
 #[test]
 fn crawl_reclaims_expired_items_without_a_get() {

@@ -11,12 +11,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    base_args, free_port, memcached_rs_bin, temp_path, wait_for_tcp, Client, Server, ServerKind,
-};
+use common::{cpu_ticks, stat_number, temp_path, Client, Server, ServerKind};
 
 /// Each thread's name and context switches (voluntary and not), by thread id.
 fn switches(pid: u32) -> BTreeMap<u32, (String, u64)> {
@@ -45,13 +42,37 @@ fn switches(pid: u32) -> BTreeMap<u32, (String, u64)> {
     threads
 }
 
-/// User plus system CPU time of the whole process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+/// A process's threads' context switches and its CPU ticks at one moment.
+struct Snapshot {
+    pid: u32,
+    switches: BTreeMap<u32, (String, u64)>,
+    ticks: u64,
+}
+
+impl Snapshot {
+    fn of(pid: u32) -> Snapshot {
+        Snapshot {
+            pid,
+            switches: switches(pid),
+            ticks: cpu_ticks(pid),
+        }
+    }
+
+    /// What the process has spent since this snapshot.
+    fn spell(&self) -> Spell {
+        let per_thread: Vec<(String, u64)> = switches(self.pid)
+            .into_iter()
+            .map(|(tid, (name, count))| {
+                let earlier = self.switches.get(&tid).map_or(0, |(_, c)| *c);
+                (name, count - earlier)
+            })
+            .collect();
+        Spell {
+            total: per_thread.iter().map(|(_, n)| n).sum(),
+            per_thread,
+            ticks: cpu_ticks(self.pid) - self.ticks,
+        }
+    }
 }
 
 /// What an idle spell cost a process: wake-ups per thread and CPU ticks.
@@ -59,6 +80,17 @@ struct Spell {
     per_thread: Vec<(String, u64)>,
     total: u64,
     ticks: u64,
+}
+
+impl Spell {
+    /// Wake-ups of the threads whose names start with `prefix`.
+    fn woke(&self, prefix: &str) -> u64 {
+        self.per_thread
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 impl std::fmt::Display for Spell {
@@ -73,23 +105,9 @@ impl std::fmt::Display for Spell {
 
 /// Watches the processes in `pids` side by side for `window`.
 fn idle_spell(pids: &[u32], window: Duration) -> Vec<Spell> {
-    let before: Vec<_> = pids.iter().map(|&p| (switches(p), cpu_ticks(p))).collect();
+    let before: Vec<Snapshot> = pids.iter().map(|&p| Snapshot::of(p)).collect();
     std::thread::sleep(window);
-    pids.iter()
-        .zip(before)
-        .map(|(&pid, (switches_before, ticks_before))| {
-            let mut per_thread = Vec::new();
-            for (tid, (name, count)) in switches(pid) {
-                let earlier = switches_before.get(&tid).map_or(0, |(_, c)| *c);
-                per_thread.push((name, count - earlier));
-            }
-            Spell {
-                total: per_thread.iter().map(|(_, n)| n).sum(),
-                per_thread,
-                ticks: cpu_ticks(pid) - ticks_before,
-            }
-        })
-        .collect()
+    before.iter().map(Snapshot::spell).collect()
 }
 
 const WINDOW: Duration = Duration::from_secs(3);
@@ -155,21 +173,12 @@ fn an_idle_crawler_wakes_for_expiring_items_and_only_for_them() {
     // The first crawl comes 10 s after the start and sees the item expiring at ~14 s: the next
     // one comes after it has.
     let spell = idle_spell(&[server.pid()], Duration::from_secs(22));
-    let crawler: u64 = spell[0]
-        .per_thread
-        .iter()
-        .filter(|(name, _)| name == "lru-crawler")
-        .map(|(_, n)| n)
-        .sum();
+    let crawler = spell[0].woke("lru-crawler");
     let mut c = server.client();
     let stats = c.request("stats\r\n");
-    let reclaimed = stats
-        .lines()
-        .find_map(|l| l.strip_prefix("STAT crawler_reclaimed "))
-        .and_then(|v| v.trim().parse::<u64>().ok());
     assert_eq!(
-        reclaimed,
-        Some(1),
+        stat_number(&stats, "crawler_reclaimed"),
+        1,
         "the expired item was not reclaimed:\n{stats}"
     );
     // A pass after the sets, the idle check a second later, the crawl at 10 s, the one after
@@ -203,22 +212,19 @@ fn the_watchdog_is_fed_while_idle_at_its_own_pace() {
     let sock = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
-    let port = free_port();
-    let mut child = Command::new(memcached_rs_bin())
-        .args(base_args(port))
-        .env("NOTIFY_SOCKET", &notify_path)
-        // Pings every 500 ms (half the interval, as systemd asks).
-        .env("WATCHDOG_USEC", "1000000")
-        .env_remove("WATCHDOG_PID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    wait_for_tcp(([127, 0, 0, 1], port).into());
+    let notify = notify_path.to_string_lossy();
+    // Pings every 500 ms (half the interval, as systemd asks).
+    let mut server = Server::start_with_env(
+        ServerKind::MemcachedRs,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", Some(&notify)),
+            ("WATCHDOG_USEC", Some("1000000")),
+            ("WATCHDOG_PID", None),
+        ],
+    );
     std::thread::sleep(Duration::from_millis(1500));
-    let pid = child.id();
-    let before = switches(pid);
+    let before = Snapshot::of(server.pid());
     let start = Instant::now();
     let mut pings = 0;
     let mut buf = [0u8; 4096];
@@ -230,35 +236,15 @@ fn the_watchdog_is_fed_while_idle_at_its_own_pace() {
                 .count();
         }
     }
-    let after = switches(pid);
+    let spell = before.spell();
     // Parked or not, every thread ends at SIGTERM, and the exit is clean.
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let exited = Instant::now();
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break Some(status);
-        }
-        if exited.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    server.signal("TERM");
+    let status = server.wait_for_exit(Duration::from_secs(10));
     let _ = std::fs::remove_file(&notify_path);
     assert!(
         status.is_some_and(|s| s.success()),
         "SIGTERM while idle under systemd: {status:?}"
     );
-    let woke = |prefix: &str| -> u64 {
-        after
-            .iter()
-            .filter(|(_, (name, _))| name.starts_with(prefix))
-            .map(|(tid, (_, n))| n - before.get(tid).map_or(0, |(_, b)| *b))
-            .sum()
-    };
     assert!(
         pings >= 3,
         "{pings} watchdog pings in {WINDOW:?} (every 500 ms expected)"
@@ -266,21 +252,9 @@ fn the_watchdog_is_fed_while_idle_at_its_own_pace() {
     // Six pings in three seconds: the notifier and each of the two workers wake about six
     // times; the crawler (a watchdog's wake-up is not a request) and the main thread not.
     let bound = 2 * (WINDOW.as_millis() / 500) as u64 + 2;
-    assert!(
-        woke("notifier") <= bound,
-        "notifier woke {}",
-        woke("notifier")
-    );
-    assert!(
-        woke("worker") <= 2 * bound,
-        "workers woke {}",
-        woke("worker")
-    );
-    assert!(
-        woke("lru-crawler") <= 1,
-        "crawler woke {}",
-        woke("lru-crawler")
-    );
+    assert!(spell.woke("notifier") <= bound, "{spell}");
+    assert!(spell.woke("worker") <= 2 * bound, "{spell}");
+    assert!(spell.woke("lru-crawler") <= 1, "{spell}");
 }
 
 /// With no clock thread, the time a request reads is brought up to date by the worker that
@@ -295,13 +269,7 @@ fn after_an_idle_spell_the_first_request_reads_the_current_time() {
     let mut c = server.client();
     assert_eq!(c.request("get short\r\n"), "END\r\n", "expired while idle");
     let stats = c.request("stats\r\n");
-    let stat = |name: &str| -> i64 {
-        stats
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {stats}"))
-    };
+    let stat = |name: &str| stat_number(&stats, name) as i64;
     assert!(stat("uptime") >= 3, "{stats}");
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

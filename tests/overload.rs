@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{escape, Client, ReadEnd, Server, ServerKind};
+use common::{cpu_ticks, escape, Client, ReadEnd, Server, ServerKind};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -158,23 +158,6 @@ fn check_memory_limit(test: &str, server: &Server, memory_mb: u64) {
         overhead_kb < OVERHEAD_KB,
         "[{test}] memcached-rs holds {overhead_kb} kB outside its item memory"
     );
-}
-
-/// CPU time (user + system, all threads) a process has used so far, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    // Then field 3 (state) is index 0, utime (field 14) index 11, stime (field 15) index 12.
-    let after = &stat[stat.rfind(')').expect("comm in /proc/PID/stat") + 1..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let number = |i: usize| -> u64 {
-        fields
-            .get(i)
-            .and_then(|f| f.parse().ok())
-            .unwrap_or_else(|| panic!("bad {path}: {stat}"))
-    };
-    number(11) + number(12)
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`, 100 on every Linux in practice).

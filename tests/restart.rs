@@ -51,12 +51,7 @@ fn snapshot(c: &mut Client) -> Snapshot {
 }
 
 fn stat(c: &mut Client, name: &str) -> u64 {
-    let stats = c.request("stats");
-    stats
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+    common::stat_number(&c.request("stats"), name)
 }
 
 /// The highest CAS any `gets` of the snapshot showed.

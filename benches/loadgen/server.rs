@@ -55,6 +55,16 @@ pub fn server_flags(port: u16) -> Vec<String> {
     args
 }
 
+/// The flags server `name` gets: [`server_flags`], and for memcached-rs
+/// [`memcached_rs_extra_flags`] after them.
+pub fn flags_for(name: &str, port: u16) -> Vec<OsString> {
+    let mut flags = server_flags(port);
+    if name == "memcached-rs" {
+        flags.extend(memcached_rs_extra_flags());
+    }
+    flags.into_iter().map(OsString::from).collect()
+}
+
 /// A free loopback port (the kernel picks it; the server binds it right after we let go).
 pub fn free_port() -> BenchResult<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -170,11 +180,10 @@ impl Server {
             if !comm.contains("worker") {
                 continue;
             }
-            let Ok((user, system)) = stat_ticks(&path.join("stat").to_string_lossy()) else {
+            let Ok((user, _)) = stat_ticks(&path.join("stat").to_string_lossy()) else {
                 continue;
             };
             split.worker_user += user;
-            split.worker_system += system;
         }
         Ok(split)
     }
@@ -248,13 +257,12 @@ impl Drop for Server {
     }
 }
 
-/// CPU seconds of a server, user and system, of all of it and of its worker threads.
+/// CPU seconds of a server, user and system, and its worker threads' user time.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuSplit {
     pub user: f64,
     pub system: f64,
     pub worker_user: f64,
-    pub worker_system: f64,
 }
 
 impl std::ops::Sub for CpuSplit {
@@ -264,7 +272,6 @@ impl std::ops::Sub for CpuSplit {
             user: self.user - before.user,
             system: self.system - before.system,
             worker_user: self.worker_user - before.worker_user,
-            worker_system: self.worker_system - before.worker_system,
         }
     }
 }

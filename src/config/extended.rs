@@ -168,9 +168,9 @@ fn apply_one(
             s.hotkeys_sample = match v {
                 "on" => crate::hotkeys::DEFAULT_SAMPLE,
                 "off" => 0,
-                _ => match crate::numparse::safe_strtoull(v.as_bytes()) {
-                    Some(n) if n <= u64::from(crate::hotkeys::MAX_SAMPLE) => n as u32,
-                    _ => {
+                _ => match crate::hotkeys::parse_sample(v.as_bytes()) {
+                    Some(n) => n,
+                    None => {
                         return Err(fail(format!(
                             "hotkeys must be on, off, or a sampling period of 0 to {}",
                             crate::hotkeys::MAX_SAMPLE

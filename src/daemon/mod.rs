@@ -183,7 +183,7 @@ pub fn run(mut settings: Settings) -> Result<(), DaemonError> {
     log_memory(&server);
     let notifier = systemd::spawn_notifier(
         Arc::clone(&server),
-        systemd::probes(&workers),
+        workers.iter().map(net::WorkerHandle::probe).collect(),
         Arc::clone(&shutdown),
     )
     .map_err(|e| os_error(format!("failed to start the notifier thread: {e}")))?;

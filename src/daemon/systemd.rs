@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use sd_notify::NotifyState;
 use socket2::{Domain, Socket, Type};
 
-use crate::idle::Beat;
-use crate::net::{self, Listener, WorkerHandle};
+use crate::net::{self, Listener, WorkerProbe};
 use crate::server::Server;
 
 /// How often `STATUS=` is refreshed while requests arrive.
@@ -264,7 +263,7 @@ pub fn spawn_notifier(
             // requests may already have come), then whenever requests have come.
             let mut status = Status {
                 line: String::new(),
-                due: Some(Instant::now() + STATUS_INTERVAL),
+                due: Instant::now() + STATUS_INTERVAL,
                 turns: u64::MAX,
             };
             let mut ping_due = Instant::now();
@@ -289,9 +288,7 @@ pub fn spawn_notifier(
                     server.idle.park(status.turns, ping_in);
                     status.settle();
                 } else {
-                    let status_in = status
-                        .due
-                        .map_or(Duration::ZERO, |due| due.saturating_duration_since(now));
+                    let status_in = status.due.saturating_duration_since(now);
                     server
                         .idle
                         .sleep(ping_in.map_or(status_in, |p| p.min(status_in)));
@@ -305,7 +302,7 @@ pub fn spawn_notifier(
 /// computed.
 struct Status {
     line: String,
-    due: Option<Instant>,
+    due: Instant,
     turns: u64,
 }
 
@@ -313,29 +310,21 @@ impl Status {
     /// After an idle spell: the first request of a burst woke the notifier, so the next status
     /// waits for the burst to land ([`STATUS_SETTLE`]) instead of showing its first request.
     fn settle(&mut self) {
-        let settled = Instant::now() + STATUS_SETTLE;
-        self.due = Some(self.due.map_or(settled, |due| due.max(settled)));
+        self.due = self.due.max(Instant::now() + STATUS_SETTLE);
     }
 
     fn refresh(&mut self, server: &Server, now: Instant) {
-        if self.due.is_some_and(|due| now < due) {
+        if now < self.due {
             return;
         }
         self.turns = server.idle.turns();
-        self.due = Some(now + STATUS_INTERVAL);
+        self.due = now + STATUS_INTERVAL;
         let line = status_line(server);
         if line != self.line {
             notify(&[NotifyState::Status(&line)]);
             self.line = line;
         }
     }
-}
-
-/// What the notifier needs of a worker: its wake-up count, and a way to wake it.
-#[derive(Debug, Clone)]
-pub struct WorkerProbe {
-    beat: Arc<Beat>,
-    waker: Arc<net::Waker>,
 }
 
 /// The workers' wake-up counts when the notifier last woke them: a worker alive wakes at once.
@@ -358,17 +347,15 @@ impl Liveness {
             self.workers
                 .iter()
                 .zip(before)
-                .all(|(w, &wakes)| w.beat.wakes() != wakes)
+                .all(|(w, &wakes)| w.wakes() != wakes)
         })
     }
 
     /// Wakes every worker, noting its count first.
     fn poke(&mut self) {
-        self.poked_at = Some(self.workers.iter().map(|w| w.beat.wakes()).collect());
+        self.poked_at = Some(self.workers.iter().map(WorkerProbe::wakes).collect());
         for w in &self.workers {
-            if let Err(e) = w.waker.wake() {
-                log::warn!("could not wake a worker for the watchdog: {e}");
-            }
+            w.wake();
         }
     }
 }
@@ -397,15 +384,4 @@ fn status_line(server: &Server) -> String {
         cache.curr_items,
         server.conns.current.load(Ordering::Relaxed)
     )
-}
-
-/// What the notifier watches of each worker.
-pub fn probes(workers: &[WorkerHandle]) -> Vec<WorkerProbe> {
-    workers
-        .iter()
-        .map(|w| {
-            let (beat, waker) = w.probe();
-            WorkerProbe { beat, waker }
-        })
-        .collect()
 }

@@ -3,8 +3,7 @@
 use std::io::Write;
 
 use super::{reply, Handler};
-use crate::hotkeys::{Metric, Window, MAX_SAMPLE};
-use crate::numparse::safe_strtoull;
+use crate::hotkeys::{parse_sample, Metric, Window};
 use crate::protocol::base64;
 use crate::protocol::text::Tokens;
 
@@ -93,9 +92,9 @@ impl Handler<'_> {
                 self.server.stats.clear_hot_keys();
                 "OK"
             }
-            (3, b"sample") => match safe_strtoull(t.get(2)) {
-                Some(n) if (1..=u64::from(MAX_SAMPLE)).contains(&n) => {
-                    switch.set_sample(n as u32);
+            (3, b"sample") => match parse_sample(t.get(2)).filter(|&n| n != 0) {
+                Some(n) => {
+                    switch.set_sample(n);
                     "OK"
                 }
                 _ => "CLIENT_ERROR bad command line format",

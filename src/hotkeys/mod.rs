@@ -23,6 +23,14 @@ pub const DEFAULT_SAMPLE: u32 = 100;
 /// The largest sampling period `hotkeys sample` and `-o hotkeys` accept.
 pub const MAX_SAMPLE: u32 = 1_000_000;
 
+/// A sampling period as `-o hotkeys=N` and `hotkeys sample N` take it: 0 to [`MAX_SAMPLE`]
+/// (0 turns sampling off; the command refuses it).
+pub fn parse_sample(text: &[u8]) -> Option<u32> {
+    crate::numparse::safe_strtoull(text)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n <= MAX_SAMPLE)
+}
+
 /// What a key is ranked by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -278,24 +286,24 @@ pub fn report<'a>(
     now: RelTime,
     sample: u32,
 ) -> Report {
-    // The times of the buckets the window covers: complete ones only.
-    let wanted = |bucket: &Bucket, tens: bool| -> bool {
+    // The times of the buckets the window covers: complete ones only (a minute's buckets are
+    // ten seconds each, the others one).
+    let wanted = |bucket: &Bucket| -> bool {
         let at = bucket.at;
-        match (window, tens) {
-            (Window::Second, false) => at + 1 == now,
-            (Window::TenSeconds, false) => at < now && at + 10 >= now,
-            (Window::Minute, true) => at < now / 10 && at + 6 >= now / 10,
-            _ => false,
+        match window {
+            Window::Second => at + 1 == now,
+            Window::TenSeconds => at < now && at + 10 >= now,
+            Window::Minute => at < now / 10 && at + 6 >= now / 10,
         }
     };
+    let tens = matches!(window, Window::Minute);
     let guards: Vec<_> = recorders.into_iter().map(|r| lock(&r.buckets)).collect();
     let sketches: Vec<&SpaceSaving> = guards
         .iter()
         .flat_map(|b| {
-            let tens = matches!(window, Window::Minute);
             let ring = if tens { &b.tens } else { &b.seconds };
             ring.iter()
-                .filter(move |bucket| bucket.at != 0 && wanted(bucket, tens))
+                .filter(move |bucket| bucket.at != 0 && wanted(bucket))
                 .map(move |bucket| &bucket.metrics[metric.index()])
         })
         .collect();

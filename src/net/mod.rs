@@ -13,6 +13,6 @@ mod worker;
 
 pub use listener::{bind_tcp, bind_unix, KeptSockets, ListenError};
 pub use stream::{Listener, Stream};
-pub use sys::{adopt_inherited_fd, Waker};
+pub use sys::adopt_inherited_fd;
 pub use udp::{bind_udp, spawn_udp, UdpThread};
-pub use worker::{spawn_workers, WorkerHandle};
+pub use worker::{spawn_workers, WorkerHandle, WorkerProbe};

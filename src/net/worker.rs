@@ -42,25 +42,43 @@ const JUST_CONNECTED: Duration = Duration::from_secs(1);
 /// A running worker: wake it to make it notice shutdown.
 #[derive(Debug)]
 pub struct WorkerHandle {
-    waker: Arc<Waker>,
+    probe: WorkerProbe,
     thread: JoinHandle<()>,
-    beat: Arc<Beat>,
 }
 
-impl WorkerHandle {
-    /// Its counters and waker, for a watchdog: an idle worker sleeps without a timeout, so a
-    /// watchdog wakes it and then expects [`Beat::wakes`] to have moved; a count that does not
-    /// means the worker is stuck. A count, not a time: reading the clock on every turn cost
-    /// more than the rest of the loop's bookkeeping.
-    pub fn probe(&self) -> (Arc<Beat>, Arc<Waker>) {
-        (Arc::clone(&self.beat), Arc::clone(&self.waker))
+/// A worker as another thread watches it: its wake-up count, and a way to wake it. An idle
+/// worker sleeps without a timeout, so a watchdog wakes it and then expects the count to have
+/// moved; a count that does not means the worker is stuck. A count, not a time: reading the
+/// clock on every turn cost more than the rest of the loop's bookkeeping.
+#[derive(Debug, Clone)]
+pub struct WorkerProbe {
+    beat: Arc<Beat>,
+    waker: Arc<Waker>,
+}
+
+impl WorkerProbe {
+    /// How many times the worker has woken.
+    pub fn wakes(&self) -> u64 {
+        self.beat.wakes()
     }
 
-    /// Wakes the worker (it then checks the shutdown flag).
+    /// Wakes the worker (it then checks the shutdown flag, and counts a wake-up).
     pub fn wake(&self) {
         if let Err(e) = self.waker.wake() {
             log::warn!("could not wake a worker: {e}");
         }
+    }
+}
+
+impl WorkerHandle {
+    /// What a watchdog watches of the worker.
+    pub fn probe(&self) -> WorkerProbe {
+        self.probe.clone()
+    }
+
+    /// Wakes the worker (it then checks the shutdown flag).
+    pub fn wake(&self) {
+        self.probe.wake();
     }
 
     /// Waits for the worker to finish; `false` if it panicked.
@@ -115,9 +133,8 @@ pub fn spawn_workers(
             .name(format!("worker-{id}"))
             .spawn(move || worker.run())?;
         handles.push(WorkerHandle {
-            waker,
+            probe: WorkerProbe { beat, waker },
             thread,
-            beat,
         });
     }
     Ok(handles)

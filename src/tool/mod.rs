@@ -213,11 +213,7 @@ fn display(c: &mut Client, out: &mut impl Write) -> io::Result<()> {
         if f("total_pages") == 0 {
             continue;
         }
-        let size = if f("chunk_size") < 1024 {
-            format!("{}B", f("chunk_size"))
-        } else {
-            format!("{:.1}K", f("chunk_size") as f64 / 1024.0)
-        };
+        let size = chunk_size_label(f("chunk_size"));
         let full = if f("used_chunks") == f("total_chunks") {
             "yes"
         } else {
@@ -369,13 +365,7 @@ fn hot_keys(c: &mut Client, args: &[String], out: &mut impl Write) -> io::Result
         "rank", "key", "per second", "error"
     )?;
     for (rank, (key, value)) in rows.iter().enumerate() {
-        let mut v = value.split(' ');
-        let (rate, error) = (v.next().unwrap_or(""), v.next().unwrap_or(""));
-        let key = if v.next() == Some("b") {
-            format!("{key} (base64)")
-        } else {
-            key.clone()
-        };
+        let (key, rate, error) = hot_row(key, value);
         writeln!(out, "{:>4}  {key:<40} {rate:>12} {error:>12}", rank + 1)?;
     }
     Ok(())
@@ -400,3 +390,25 @@ fn top_clock() -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A `stats hotkeys` row (`STAT <key> <rate> <error> [b]`) as shown: the key (marked when it
+/// is base64), its rate and its error bound.
+fn hot_row<'a>(key: &str, value: &'a str) -> (String, &'a str, &'a str) {
+    let mut v = value.split(' ');
+    let (rate, error) = (v.next().unwrap_or(""), v.next().unwrap_or(""));
+    let key = if v.next() == Some("b") {
+        format!("{key} (base64)")
+    } else {
+        key.to_string()
+    };
+    (key, rate, error)
+}
+
+/// A chunk size as memcached-tool prints it: bytes below 1 KB, else KB with one decimal.
+fn chunk_size_label(size: u64) -> String {
+    if size < 1024 {
+        format!("{size}B")
+    } else {
+        format!("{:.1}K", size as f64 / 1024.0)
+    }
+}

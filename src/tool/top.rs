@@ -275,11 +275,7 @@ fn memory_bars(watched: &[Watched], columns: usize, lines: &mut Vec<String>) {
         } else {
             0.0
         };
-        let size = if size < 1024 {
-            format!("{size}B")
-        } else {
-            format!("{:.1}K", size as f64 / 1024.0)
-        };
+        let size = super::chunk_size_label(size);
         lines.push(format!(
             "{:>28} {size:>6} {pages:>6} {used:>5.0}%  {bar}",
             class
@@ -297,14 +293,7 @@ fn hot_keys(watched: &[Watched], room: usize, lines: &mut Vec<String>) {
         };
         reporting += 1;
         for (key, value) in hot {
-            let mut v = value.split(' ');
-            let rate = v.next().unwrap_or("0");
-            let error = v.next().unwrap_or("0");
-            let shown = if v.next() == Some("b") {
-                format!("{key} (base64)")
-            } else {
-                key.clone()
-            };
+            let (shown, rate, error) = super::hot_row(key, value);
             let r = rate.parse().unwrap_or(0.0);
             keys.push((r, shown, format!("{rate}/s ± {error}"), &w.addr));
         }

@@ -292,9 +292,18 @@ impl Server {
     /// `-A` or `-C`) and waits until it accepts TCP connections. Panics with the server's stderr
     /// if it exits or does not listen within [`STARTUP_TIMEOUT`].
     pub fn start(kind: ServerKind, extra_args: &[&str]) -> Server {
+        Server::start_with_env(kind, extra_args, &[])
+    }
+
+    /// [`Server::start`] with environment variables set (`Some`) or removed (`None`).
+    pub fn start_with_env(
+        kind: ServerKind,
+        extra_args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> Server {
         let mut last_clash = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Server::try_start(kind, free_port(), extra_args) {
+            match Server::try_start(kind, free_port(), extra_args, env) {
                 Ok(server) => return server,
                 Err(StartError::PortClash(stderr)) => last_clash = stderr,
             }
@@ -306,7 +315,12 @@ impl Server {
     }
 
     /// One attempt on one port.
-    fn try_start(kind: ServerKind, port: u16, extra_args: &[&str]) -> Result<Server, StartError> {
+    fn try_start(
+        kind: ServerKind,
+        port: u16,
+        extra_args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> Result<Server, StartError> {
         static LOG_SEQ: AtomicUsize = AtomicUsize::new(0);
         let log_dir = std::env::temp_dir().join("memcached-rs-tests");
         std::fs::create_dir_all(&log_dir)
@@ -329,6 +343,12 @@ impl Server {
             command
                 .env("MEMCACHED_SASL_PWDB", &sasl.pwdb)
                 .env("SASL_CONF_PATH", &sasl.conf_dir);
+        }
+        for (name, value) in env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
         }
         let child = command
             .args(&args)
@@ -681,6 +701,32 @@ pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// CPU time (user + system, all threads) a process has used so far, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    // Then field 3 (state) is index 0, utime (field 14) index 11, stime (field 15) index 12.
+    let after = &stat[stat.rfind(')').expect("comm in /proc/PID/stat") + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let number = |i: usize| -> u64 {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or_else(|| panic!("bad {path}: {stat}"))
+    };
+    number(11) + number(12)
+}
+
+/// The number a `stats` reply gives for `name` (`STAT name N`).
+pub fn stat_number(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
 }
 
 /// The position of the first `needle` in `haystack`.
