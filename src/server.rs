@@ -91,8 +91,8 @@ impl Default for ProcessHooks {
 pub struct Server {
     /// The settings the server started with.
     pub settings: Settings,
-    /// The items.
-    pub cache: Cache,
+    /// The items (shared with the replies that refer to pinned values, [`crate::cache::Pin`]).
+    pub cache: Arc<Cache>,
     /// Per-thread counters.
     pub stats: StatsRegistry,
     /// Connection counters.
@@ -140,7 +140,7 @@ impl Server {
             hotkeys: crate::hotkeys::Switch::new(settings.hotkeys_sample),
             verbosity: AtomicU32::new(settings.verbose),
             settings,
-            cache,
+            cache: Arc::new(cache),
             stats: StatsRegistry::default(),
             conns: ConnCounters::default(),
             pid: std::process::id(),

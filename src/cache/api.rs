@@ -151,8 +151,9 @@ impl Value<'_> {
         self.len == 0
     }
 
-    /// Appends the value to `out`.
+    /// Appends the value to `out` (with room reserved for a `\r\n` after it).
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len + 2);
         out.extend_from_slice(self.first);
         if self.rest.is_empty() {
             return;

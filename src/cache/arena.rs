@@ -554,8 +554,10 @@ impl FreeList {
 }
 
 mod file;
+mod pinned;
 
 pub use file::{is_huge, memfd, stored_words, AdoptedPage, Adoption, LAYOUT_VERSION};
+pub use pinned::PinnedBytes;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 //! 0  nkey      u8    key length (≤ 250)
 //! 1  bits      u8    FETCHED | STALE | TOKEN_SENT | KEY_BINARY | ACTIVE | LRU segment | HAS_FLAGS
 //! 2  class     u8    slab class of the chunks
-//! 3  state     u8    LIVE: a scan of the arena finds items by it (arena::STATE_AT)
+//! 3  state     u8    LIVE: a scan of the arena finds items by it (arena::STATE_AT); UNLINKED
+//!                     once removed while a reply still reads it
 //! 4  nbytes    u32   value length
 //! 8  exptime   u32   relative expiry (0 = never)
 //! 12 time      u32   relative last access
@@ -54,6 +55,9 @@ const SEG_MASK: u8 = 0b11 << SEG_SHIFT;
 
 /// The state byte of an item's first chunk.
 pub const LIVE: u8 = 0xA7;
+/// The state byte of a removed item's first chunk while a reply still reads its value
+/// ([`super::pin`]): a scan of the arena must not find it live.
+pub const UNLINKED: u8 = 0x3D;
 /// The state byte of a chained item's further chunks.
 pub const CONTINUATION: u8 = 0x5C;
 /// Bytes at the start of a further chunk before its part of the value.

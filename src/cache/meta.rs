@@ -4,8 +4,9 @@
 
 use super::item::{self, Header};
 use super::ops::NeedRoom;
-use super::{Cache, Chunks, Found, RelTime, Shard, StoreMode, StoreOutcome, Value};
+use super::{Cache, Chunks, Found, Pin, RelTime, Shard, StoreMode, StoreOutcome, Value};
 use crate::stats::ThreadStats;
+use std::sync::Arc;
 
 /// How a meta get treats the item it reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,6 +82,8 @@ pub struct ItemMut<'a> {
     found: Found,
     now: RelTime,
     created: bool,
+    /// The value is pinned for the reply: it is not to be copied.
+    pinned: bool,
 }
 
 impl ItemMut<'_> {
@@ -91,6 +94,11 @@ impl ItemMut<'_> {
     pub fn key(&self) -> &[u8] {
         self.cache
             .key_of(&self.shard.table.entry(self.found.idx).chunk)
+    }
+    /// Whether the value is pinned for the reply (which then writes it from the pin, not from
+    /// [`ItemMut::data`]).
+    pub fn pinned(&self) -> bool {
+        self.pinned
     }
     /// The value.
     pub fn data(&self) -> Value<'_> {
@@ -216,7 +224,34 @@ impl Cache {
         opts: MetaGetOptions,
         read: impl FnOnce(Option<&mut ItemMut<'_>>) -> R,
     ) -> R {
+        self.meta_get_found(stats, key, opts, None, read).0
+    }
+
+    /// As [`Cache::meta_get`], but a value of at least `pin_from` bytes is pinned: the item
+    /// tells `read` so ([`ItemMut::pinned`]), and the pin comes back with the result.
+    pub fn meta_get_pinned<R>(
+        self: &Arc<Self>,
+        stats: &ThreadStats,
+        key: &[u8],
+        opts: MetaGetOptions,
+        pin_from: usize,
+        read: impl FnOnce(Option<&mut ItemMut<'_>>) -> R,
+    ) -> (R, Option<Pin>) {
+        self.meta_get_found(stats, key, opts, Some((self, pin_from)), read)
+    }
+
+    fn meta_get_found<R>(
+        &self,
+        stats: &ThreadStats,
+        key: &[u8],
+        opts: MetaGetOptions,
+        pinning: Option<(&Arc<Cache>, usize)>,
+        read: impl FnOnce(Option<&mut ItemMut<'_>>) -> R,
+    ) -> (R, Option<Pin>) {
         let (s, hash) = Self::shard_of(key);
+        // Declared before the guard, so that it is dropped after it: a pin's drop takes the
+        // shard lock.
+        let mut pin = None;
         loop {
             let now = self.clock.now();
             let mut shard = self.shard(s);
@@ -242,26 +277,33 @@ impl Cache {
                             continue;
                         }
                         // No memory for the placeholder: answer as a plain miss.
-                        return read(None);
+                        return (read(None), None);
                     }
                 }
             }
             let Some(found) = found else {
-                return read(None);
+                return (read(None), None);
             };
+            if let Some((owner, from)) = pinning {
+                if found.header.nbytes as usize >= from {
+                    pin = Some(owner.pin(s, &mut shard, &found));
+                }
+            }
             let mut item = ItemMut {
                 cache: self,
                 shard: &mut shard,
                 found,
                 now,
                 created,
+                pinned: pin.is_some(),
             };
             let result = read(Some(&mut item));
             let mut found = item.found;
             if bump && opts.delay_bump {
                 self.mark_accessed(&mut shard, &mut found, now, stats);
             }
-            return result;
+            drop(shard);
+            return (result, pin);
         }
     }
 
@@ -425,6 +467,7 @@ impl Cache {
                         found,
                         now,
                         created,
+                        pinned: false,
                     };
                     return MetaArith::Done(then(&mut item, value));
                 }
@@ -455,6 +498,7 @@ impl Cache {
             found,
             now,
             created: false,
+            pinned: false,
         };
         Some(read(&item))
     }

@@ -10,7 +10,8 @@
 //! slab class, so making room for an item evicts the least recently used item of the same
 //! class. A shard's lock guards its table and the chunks its entries own; the slab allocator's
 //! per-class locks nest inside it, and nothing else is ever held with a shard lock, so there is
-//! no lock-order cycle.
+//! no lock-order cycle. A reply that writes a large value from the arena pins its item in the
+//! shard ([`pin`]): unlinked meanwhile, the item keeps its chunks until the reply is done.
 
 mod api;
 pub mod arena;
@@ -24,6 +25,7 @@ mod lru;
 mod meta;
 pub mod mover;
 mod ops;
+mod pin;
 mod restore;
 pub mod slabs;
 mod store;
@@ -47,6 +49,7 @@ pub use clock::{Clock, RelTime};
 use item::Header;
 pub use lru::{LruSettings, LruTuning, TuneError};
 pub use meta::{ItemMut, MetaArith, MetaDelete, MetaDeleteOptions, MetaGetOptions};
+pub use pin::Pin;
 pub use restore::Restored;
 pub use slabs::SlabClasses;
 use slabs::{ClassTable, Slabs};
@@ -71,6 +74,8 @@ struct Shard {
     total_items: u64,
     bytes: u64,
     classes: ShardClasses,
+    /// Items that replies not yet written read from the arena.
+    pins: pin::Pins,
 }
 
 /// The cache. Shared by every worker thread.
@@ -177,6 +182,7 @@ impl Cache {
                     total_items: 0,
                     bytes: 0,
                     classes: ShardClasses::default(),
+                    pins: pin::Pins::default(),
                 })
             })
             .collect();
@@ -383,18 +389,15 @@ impl Cache {
         None
     }
 
-    /// Removes an item from its shard and gives its chunks back to the allocator.
+    /// Removes an item from its shard and gives its chunks back to the allocator (once no
+    /// reply reads them any more).
     fn unlink(&self, shard: &mut Shard, idx: u32, header: &Header) {
         let (first, chain) = shard.table.remove(idx, header.lru());
         let size = self.footprint(header);
         shard.bytes -= size as u64;
         shard.classes[header.class as usize].mem_requested -= size as u64;
         self.count_size(size, false);
-        let class = header.class as usize;
-        self.slabs.free(class, first);
-        for chunk in chain.into_iter().flat_map(|c| c.into_vec()) {
-            self.slabs.free(class, chunk);
-        }
+        self.release_chunks(shard, header.class, first, chain);
     }
 
     /// Links a filled item into its shard, in the LRU segment its expiry and the tuning give

@@ -202,7 +202,8 @@ impl Cache {
                     .bytes_mut(&mut fresh)
                     .copy_from_slice(arena.bytes(&shard.table.entry(idx).chunk));
                 let old = shard.table.swap_chunk(idx, fresh);
-                self.slabs.free(class, old);
+                // A reply may still be reading the old copy.
+                self.release_chunks(&mut shard, class as u8, old, None);
                 self.mover.rescues.fetch_add(1, Ordering::Relaxed);
             } else {
                 let header = self.header_of(&shard.table.entry(idx).chunk);

@@ -1,12 +1,13 @@
 //! Reads, deletes, arithmetic, flush, making room, and the figures for `stats`.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::item::{self, Header};
 use super::table::{Lru, COLD, HOT, SEGMENTS, TEMP, WARM};
 use super::{
-    ArithOutcome, Cache, CacheStats, Chunks, ClassCounters, ClassLru, Found, ItemView, RelTime,
-    Shard, SHARDS,
+    ArithOutcome, Cache, CacheStats, Chunks, ClassCounters, ClassLru, Found, ItemView, Pin,
+    RelTime, Shard, SHARDS,
 };
 use crate::stats::ThreadStats;
 
@@ -25,8 +26,38 @@ impl Cache {
         new_exptime: Option<RelTime>,
         read: impl FnOnce(ItemView<'_>) -> R,
     ) -> Option<R> {
+        let pinning = None;
+        self.get_found(stats, key, new_exptime, pinning, |item, _| read(item))
+            .map(|(r, _)| r)
+    }
+
+    /// As [`Cache::get`], but a value of at least `pin_from` bytes is pinned ([`Pin`]) rather
+    /// than read under the lock: `read` is told so (it should then not copy the value), and the
+    /// pin comes back with its result, for the reply to write the value from.
+    pub fn get_pinned<R>(
+        self: &Arc<Self>,
+        stats: &ThreadStats,
+        key: &[u8],
+        new_exptime: Option<RelTime>,
+        pin_from: usize,
+        read: impl FnOnce(ItemView<'_>, bool) -> R,
+    ) -> Option<(R, Option<Pin>)> {
+        self.get_found(stats, key, new_exptime, Some((self, pin_from)), read)
+    }
+
+    fn get_found<R>(
+        &self,
+        stats: &ThreadStats,
+        key: &[u8],
+        new_exptime: Option<RelTime>,
+        pinning: Option<(&Arc<Cache>, usize)>,
+        read: impl FnOnce(ItemView<'_>, bool) -> R,
+    ) -> Option<(R, Option<Pin>)> {
         let now = self.clock.now();
         let (s, hash) = Self::shard_of(key);
+        // Declared before the guard, so that it is dropped after it: a pin's drop takes the
+        // shard lock.
+        let mut pin = None;
         let mut shard = self.shard(s);
         let mut found = self.lookup(&mut shard, key, hash, now, stats)?;
         let class = stats.classes.class(found.header.class as usize);
@@ -40,14 +71,22 @@ impl Cache {
             self.write_header(&mut shard, &found);
         }
         self.mark_accessed(&mut shard, &mut found, now, stats);
+        if let Some((owner, from)) = pinning {
+            if found.header.nbytes as usize >= from {
+                pin = Some(owner.pin(s, &mut shard, &found));
+            }
+        }
         let entry = shard.table.entry(found.idx);
-        Some(read(ItemView {
+        let view = ItemView {
             key: self.key_of(&entry.chunk),
             data: self.value(&shard, &found),
             flags: found.header.flags,
             cas: found.header.cas,
             exptime: found.header.exptime,
-        }))
+        };
+        let result = read(view, pin.is_some());
+        drop(shard);
+        Some((result, pin))
     }
 
     /// Sets a new expiry on an item. Returns whether it was found.
@@ -133,6 +172,8 @@ impl Cache {
         };
         let digits = new.to_string();
         let old_len = found.header.nbytes as usize;
+        // A reply still being written reads the value: it gets a copy instead.
+        let in_place = in_place && !self.is_pinned(shard, found);
         if in_place && digits.len() <= old_len {
             found.header.cas = self.next_cas();
             let start = found.header.len(self.use_cas) + found.header.nkey as usize;

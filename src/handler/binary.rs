@@ -76,7 +76,7 @@ impl Handler<'_> {
             }
             opcode::FLUSH => self.flush(&this, extras, out),
             opcode::GET | opcode::GETK | opcode::TOUCH | opcode::GAT | opcode::GATK => {
-                self.get_or_touch(&this, extras, key, out)
+                self.get_or_touch(&this, extras, key, out, pending)
             }
             opcode::SET | opcode::ADD | opcode::REPLACE | opcode::APPEND | opcode::PREPEND => {
                 self.begin_store(this, extras, key, pending, out)
@@ -179,6 +179,7 @@ impl Handler<'_> {
         extras: &[u8],
         key: &[u8],
         out: &mut Vec<u8>,
+        pending: &mut ConnState,
     ) -> Next {
         let req = &this.header;
         let touch = matches!(this.command, opcode::TOUCH | opcode::GAT | opcode::GATK);
@@ -186,7 +187,11 @@ impl Handler<'_> {
         let with_value = this.command != opcode::TOUCH;
         let cache = &self.server.cache;
         let exptime = touch.then(|| cache.clock().expiry(i64::from(binary::u32_at(extras, 0))));
-        let hit = cache.get(self.stats, key, exptime, |item| {
+        let pin_from = match pending.pin_from() {
+            Some(from) if with_value => from,
+            _ => usize::MAX,
+        };
+        let found = cache.get_pinned(self.stats, key, exptime, pin_from, |item, pinned| {
             let keylen = if with_key { key.len() as u16 } else { 0 };
             let value_len = if with_value { item.data.len() } else { 0 };
             binary::write_header(out, req, Status::Ok, (4, keylen, value_len), item.cas);
@@ -194,10 +199,16 @@ impl Handler<'_> {
             if with_key {
                 out.extend_from_slice(key);
             }
-            if with_value {
+            if with_value && !pinned {
                 item.data.write_to(out);
             }
             value_len
+        });
+        let hit = found.map(|(len, pin)| {
+            if let Some(pin) = pin {
+                pending.push_pinned(out, pin);
+            }
+            len
         });
         self.count_get(key, hit, touch);
         if hit.is_some() || this.quiet {

@@ -119,7 +119,11 @@ impl Handler<'_> {
         let vivify_ttl = f.vivify.map(|t| self.expiry(t));
         let recache = f.recache.map(|t| self.expiry(t));
         let cache = &self.server.cache;
-        let result = cache.meta_get(self.stats, key, opts, |item| {
+        let pin_from = match session.pin_from() {
+            Some(from) if f.value => from,
+            _ => usize::MAX,
+        };
+        let (result, pin) = cache.meta_get_pinned(self.stats, key, opts, pin_from, |item| {
             let Some(item) = item else {
                 return Ok(false);
             };
@@ -177,14 +181,20 @@ impl Handler<'_> {
                 item.set_token_sent();
             }
             out.extend_from_slice(b"\r\n");
-            if f.value {
+            if f.value && !item.pinned() {
                 item.data().write_to(out);
                 out.extend_from_slice(b"\r\n");
             }
             Ok(true)
         });
         // What the reply carries of the item: its value and any key echoed.
-        self.hot(Metric::Reads, key, out.len().saturating_sub(start));
+        // (A pinned value and its `\r\n` join the output below.)
+        let pinned_len = pin.as_ref().map_or(0, |p| p.len() + 2);
+        self.hot(
+            Metric::Reads,
+            key,
+            out.len().saturating_sub(start) + pinned_len,
+        );
         let stats = self.stats;
         match result {
             Err(e) => {
@@ -192,6 +202,10 @@ impl Handler<'_> {
                 reply(out, e, false);
             }
             Ok(true) => {
+                if let Some(pin) = pin {
+                    session.push_pinned(out, pin);
+                    out.extend_from_slice(b"\r\n");
+                }
                 // The reply refers to the item until it is written.
                 session.referenced.push(crate::cache::hash::hash_key(key));
                 // memcached counts a hit that set a TTL as a touch, any miss as a get.

@@ -20,6 +20,7 @@ pub mod binary;
 mod crawler;
 mod hotkeys;
 mod meta;
+pub mod pinned;
 mod retrieval;
 mod sasl;
 mod stats;
@@ -38,7 +39,7 @@ pub const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 
 /// A connection's protocol state between request lines: a storage command waiting for its
 /// data block, and the items that replies not yet written refer to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct ConnState {
     mode: Option<StoreMode>,
     opts: StoreOptions,
@@ -74,6 +75,9 @@ pub struct ConnState {
     /// Where each value of a multi-get ends in the output but the last, when replies are sent
     /// one per value (UDP, as memcached sends each value of a multi-get as a reply of its own).
     pub reply_ends: Option<Vec<usize>>,
+    /// Large values the unwritten replies refer to, when the connection writes them from the
+    /// arena ([`pinned`]); `None` when values are copied into the output.
+    pub pinned: Option<pinned::PinnedValues>,
 }
 
 impl ConnState {
@@ -88,6 +92,26 @@ impl ConnState {
     pub fn set_output(&mut self, queued: usize, unsent_from: usize) {
         self.stacked = queued > unsent_from;
         self.unsent_from = unsent_from;
+    }
+
+    /// The smallest value a reply pins rather than copies, if this connection pins values.
+    /// Not while requests and replies are logged (`-vv`): the log reads each value's length
+    /// in the output.
+    fn pin_from(&self) -> Option<usize> {
+        let logging = || log::log_enabled!(log::Level::Debug);
+        (self.pinned.is_some() && !logging()).then_some(pinned::PIN_FROM)
+    }
+
+    /// Queues a pinned value at the end of `out`.
+    fn push_pinned(&mut self, out: &[u8], pin: crate::cache::Pin) {
+        if let Some(pinned) = &mut self.pinned {
+            pinned.push(out.len(), pin);
+        }
+    }
+
+    /// Output queued: the bytes of `out` from `written` on, and the pinned values.
+    pub fn queued(&self, out: &[u8], written: usize) -> usize {
+        out.len() - written + self.pinned.as_ref().map_or(0, |p| p.bytes())
     }
 
     /// Whether the pending store came from `ms` (its reply is a meta reply).

@@ -32,17 +32,26 @@ impl Handler<'_> {
                 return Next::ReadLine;
             }
         }
+        let pin_from = pending.pin_from().unwrap_or(usize::MAX);
         let mut keys = keys.iter_from(resume).peekable();
         while let Some((offset, key)) = keys.next() {
-            if out.len() >= OUTPUT_HIGH_WATER {
+            if pending.queued(out, 0) >= OUTPUT_HIGH_WATER {
                 return Next::Paused(offset);
             }
-            let hit = cache.get(self.stats, key, exptime, |item| {
+            let found = cache.get_pinned(self.stats, key, exptime, pin_from, |item, pinned| {
                 let cas = with_cas.then_some(item.cas);
                 text::write_value_header(out, item.key, item.flags, item.data.len(), cas);
-                item.data.write_to(out);
-                out.extend_from_slice(b"\r\n");
+                if !pinned {
+                    item.data.write_to(out);
+                }
                 item.data.len()
+            });
+            let hit = found.map(|(len, pin)| {
+                if let Some(pin) = pin {
+                    pending.push_pinned(out, pin);
+                }
+                out.extend_from_slice(b"\r\n");
+                len
             });
             self.count_get(key, hit, touch.is_some());
             if hit.is_some() {

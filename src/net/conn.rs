@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::buffers::{ReadBuffers, KEEP_CAPACITY, READ_CHUNK};
+use super::output;
 use super::stream::Stream;
 use crate::handler::Handler;
 use crate::session::{Fed, Session, Step, MAX_PLAIN_LINE};
@@ -38,6 +39,7 @@ pub struct Conn {
     rbuf: Vec<u8>,
     rpos: usize,
     wbuf: Vec<u8>,
+    /// Bytes of `wbuf` written (the pinned values it refers to count their own).
     wpos: usize,
     session: Session,
     /// Close once the queued output is written, for this reason.
@@ -58,7 +60,11 @@ pub struct Conn {
 impl Conn {
     /// Wraps an accepted, non-blocking stream.
     pub fn new(stream: Stream, peer: Option<SocketAddr>, last_cmd: Arc<AtomicU64>) -> Conn {
-        let session = Session::new(std::os::fd::AsRawFd::as_raw_fd(&stream));
+        let mut session = Session::new(std::os::fd::AsRawFd::as_raw_fd(&stream));
+        // TLS encrypts what it sends, from a copy: only a plain socket writes from the arena.
+        if !stream.is_tls() {
+            session.write_from_arena();
+        }
         Conn {
             stream,
             peer,
@@ -285,9 +291,17 @@ impl Conn {
 
     /// Gives up the connection to become a `watch` receiver: its socket, and the output it
     /// still owed.
-    pub fn into_watcher(self) -> (Stream, Vec<u8>) {
-        let unsent = self.wbuf[self.wpos..].to_vec();
+    pub fn into_watcher(mut self) -> (Stream, Vec<u8>) {
+        let unsent = match self.session.pinned() {
+            Some(pinned) => output::unsent(&self.wbuf, pinned, self.wpos),
+            None => self.wbuf[self.wpos..].to_vec(),
+        };
         (self.stream, unsent)
+    }
+
+    /// Whether pinned values wait to be written.
+    fn has_pinned(&mut self) -> bool {
+        self.session.pinned().is_some_and(|p| !p.is_empty())
     }
 
     /// epoll reported a hang-up or an error on the socket.
@@ -336,13 +350,19 @@ impl Conn {
 
     /// Writes queued output. `Ok(true)` when everything went out.
     fn flush(&mut self, stats: &ThreadStats) -> io::Result<bool> {
-        while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.wpos += n;
-                    stats.bytes_written.add(n as u64);
+        while self.wpos < self.wbuf.len() || self.has_pinned() {
+            let wrote = match self.session.pinned() {
+                Some(pinned) if !pinned.is_empty() => {
+                    output::write(&self.stream, &self.wbuf, pinned, &mut self.wpos)
                 }
+                _ => self
+                    .stream
+                    .write(&self.wbuf[self.wpos..])
+                    .inspect(|&n| self.wpos += n),
+            };
+            match wrote {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => stats.bytes_written.add(n as u64),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

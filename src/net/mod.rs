@@ -5,6 +5,7 @@ mod balance;
 mod buffers;
 mod conn;
 mod listener;
+mod output;
 mod stream;
 mod sys;
 pub mod tls;

@@ -115,6 +115,11 @@ impl Stream {
         matches!(self, Stream::Unix(_))
     }
 
+    /// Whether the client speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
     /// The TCP socket under the stream, if it is one.
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {

@@ -1,4 +1,5 @@
-//! The few raw system calls the event loop needs: epoll and eventfd.
+//! The few raw system calls the event loop needs: epoll, eventfd, and the vectored write of
+//! pinned values.
 //!
 //! Every call goes through [`crate::os::check`], which turns `-1` into the OS error; every
 //! descriptor is an `OwnedFd`, so nothing leaks and nothing is closed twice.
@@ -104,6 +105,19 @@ pub fn read_to_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>, min_room: usize) -> i
     // so the vector's new length covers only initialised bytes.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+/// Writes `pieces` in order with one `writev`; returns the bytes written.
+///
+/// # Safety
+/// Every piece names memory that stays allocated and readable for its whole length during
+/// the call.
+pub unsafe fn writev(fd: &impl AsRawFd, pieces: &[libc::iovec]) -> io::Result<usize> {
+    let count = libc::c_int::try_from(pieces.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pieces` is a live slice of `count` iovecs, and the caller guarantees the memory
+    // each one names; the kernel only reads it.
+    let n = check(unsafe { libc::writev(fd.as_raw_fd(), pieces.as_ptr(), count) })?;
+    Ok(n as usize)
 }
 
 /// A zeroed event buffer for [`Epoll::wait`].

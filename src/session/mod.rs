@@ -14,6 +14,7 @@
 mod verbose;
 
 use crate::config::Protocol;
+use crate::handler::pinned::PinnedValues;
 use crate::handler::OUTPUT_HIGH_WATER;
 use crate::handler::{ConnState, Handler, Next};
 use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
@@ -136,6 +137,18 @@ impl Session {
         find_byte(b'\n', input).map_or(input.len(), |nl| nl + 1)
     }
 
+    /// Large values are to be written from the arena, not copied into the output: replies
+    /// queue them in [`Session::pinned`] instead. (A transport that cannot write them so —
+    /// TLS, UDP — does not call this.)
+    pub fn write_from_arena(&mut self) {
+        self.state.pinned = Some(PinnedValues::default());
+    }
+
+    /// The values the output refers to, in order, for the transport to write and drop.
+    pub fn pinned(&mut self) -> Option<&mut PinnedValues> {
+        self.state.pinned.as_mut()
+    }
+
     /// The protocol the connection speaks so far.
     pub fn wire(&self) -> Wire {
         self.wire
@@ -190,7 +203,7 @@ impl Session {
                     if avail.len() < need {
                         break Step::NeedInput;
                     }
-                    if out.len() - written >= OUTPUT_HIGH_WATER {
+                    if self.state.queued(out, written) >= OUTPUT_HIGH_WATER {
                         break Step::OutputFull;
                     }
                     if *budget == 0 {
@@ -209,7 +222,7 @@ impl Session {
                         }
                         break Step::NeedInput;
                     };
-                    if out.len() - written >= OUTPUT_HIGH_WATER {
+                    if self.state.queued(out, written) >= OUTPUT_HIGH_WATER {
                         break Step::OutputFull;
                     }
                     if self.resume == 0 {
@@ -337,7 +350,11 @@ impl Session {
     /// Drops the replies not yet committed (as memcached drops what it had queued) and asks
     /// for the close.
     fn close(&mut self, out: &mut Vec<u8>, written: usize, reason: CloseReason) -> Step {
-        out.truncate(self.committed.max(written));
+        let keep = self.committed.max(written);
+        out.truncate(keep);
+        if let Some(pinned) = &mut self.state.pinned {
+            pinned.truncate(keep);
+        }
         Step::Close(reason)
     }
 

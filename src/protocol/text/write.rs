@@ -1,8 +1,9 @@
 //! Replies' numbers and `VALUE` lines, written straight into the output buffer.
 
-/// Writes a hit's `VALUE` line; its data block and `\r\n` follow.
+/// Writes a hit's `VALUE` line; its data block and `\r\n` follow (room for them is the
+/// caller's to reserve: a pinned value takes none).
 pub fn write_value_header(out: &mut Vec<u8>, key: &[u8], flags: u32, len: usize, cas: Option<u64>) {
-    out.reserve(key.len() + len + 48);
+    out.reserve(key.len() + 48);
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(key);
     out.push(b' ');
