@@ -37,8 +37,11 @@ impl Default for Connection {
 impl Connection {
     /// A fresh connection (named fd 7 in logs and `stats conns`).
     pub fn new() -> Connection {
+        let mut session = Session::new(7);
+        // As a TCP connection: large values are pinned and written from the arena.
+        session.write_from_arena();
         Connection {
-            session: Session::new(7),
+            session,
             rbuf: Vec::new(),
             closed: false,
             completions: Vec::new(),
@@ -72,15 +75,28 @@ impl Connection {
         let mut out = Vec::new();
         loop {
             let base = sink.len();
-            let completions = &mut self.completions;
+            let mut done_at = Vec::new();
             let fed = self
                 .session
                 .feed(handler, &self.rbuf, &mut out, 0, &mut budget, |at| {
-                    completions.push(base + at)
+                    done_at.push(at)
                 });
             self.rbuf.drain(..fed.consumed);
-            // net::Conn writes after every feed; here every write succeeds whole.
-            sink.append(&mut out);
+            // net::Conn writes after every feed; here every write succeeds whole, the pinned
+            // values with the rest.
+            match self.session.pinned_values() {
+                Some(pinned) => {
+                    let done = done_at.iter().map(|&at| base + pinned.offset_with_values(at));
+                    self.completions.extend(done);
+                    sink.extend_from_slice(&pinned.unsent(&out, 0));
+                    pinned.clear();
+                    out.clear();
+                }
+                None => {
+                    self.completions.extend(done_at.iter().map(|&at| base + at));
+                    sink.append(&mut out);
+                }
+            }
             self.session.output_written();
             match fed.step {
                 Step::Close(_) | Step::CloseAfterWrite | Step::Watch(_) => {

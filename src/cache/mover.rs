@@ -162,14 +162,20 @@ impl Cache {
         let Ok(_moving) = self.mover.moving.try_lock() else {
             return Err(ReassignError::Busy);
         };
-        let page = self.slabs.start_move(src, dst)?;
+        // A page that a stalled reader's reply pins would not empty until that client reads.
+        let page = self.slabs.start_move(src, dst, &self.pinned_pages())?;
         self.complete_move(src, dst, page)
     }
 
     /// Empties a page whose move has begun and gives it to `dst`; called holding the mover's
     /// lock. Stores that took a chunk of the page before the move began link it a moment
     /// later: sweep until every chunk is back, or give the move up.
-    fn complete_move(&self, src: usize, dst: usize, page: usize) -> Result<(), ReassignError> {
+    pub(super) fn complete_move(
+        &self,
+        src: usize,
+        dst: usize,
+        page: usize,
+    ) -> Result<(), ReassignError> {
         let deadline = Instant::now() + MOVE_PATIENCE;
         loop {
             for s in 0..SHARDS {
@@ -339,14 +345,17 @@ impl Cache {
         }
     }
 
-    /// Moves the page `victim` names (or the class's oldest page) to `dst`; called holding
-    /// the mover's lock.
+    /// Moves the page `victim` names (or the class's oldest page no reply pins) to `dst`;
+    /// called holding the mover's lock.
     fn move_page_of(&self, victim: ClassAge, dst: usize) -> Result<(), ReassignError> {
-        let page = match victim.page {
+        // Not a page a reply pins: it would not empty until that reply is written, which, on
+        // the store path, may be this worker's own connection's.
+        let pinned = self.pinned_pages();
+        let page = match victim.page.filter(|p| !pinned.contains(p)) {
             Some(page) => page,
             None => self
                 .slabs
-                .first_page(victim.class)
+                .first_page(victim.class, &pinned)
                 .ok_or(ReassignError::NoSpare)?,
         };
         let page = self.slabs.start_move_page(victim.class, dst, page)?;

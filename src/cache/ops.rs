@@ -173,7 +173,7 @@ impl Cache {
         let digits = new.to_string();
         let old_len = found.header.nbytes as usize;
         // A reply still being written reads the value: it gets a copy instead.
-        let in_place = in_place && !self.is_pinned(shard, found);
+        let in_place = in_place && !self.is_pinned(shard, found.idx);
         if in_place && digits.len() <= old_len {
             found.header.cas = self.next_cas();
             let start = found.header.len(self.use_cas) + found.header.nkey as usize;
@@ -404,9 +404,11 @@ impl Cache {
     ) -> Option<(u32, Header)> {
         let now = self.clock.now();
         // Temporary items are never evicted, but an expired one is the cheapest room of all.
+        // A pinned item is passed over everywhere, as memcached passes over a referenced one:
+        // a reply still reads it, so unlinking it would free nothing.
         if let Some(idx) = shard.table.lru_tail(Lru { class, seg: TEMP }) {
             let header = self.header_of(&shard.table.entry(idx).chunk);
-            if self.is_dead(&header, now) {
+            if self.is_dead(&header, now) && !self.is_pinned(shard, idx) {
                 return Some((idx, header));
             }
         }
@@ -418,9 +420,11 @@ impl Cache {
             };
             let header = self.header_of(&shard.table.entry(idx).chunk);
             let dead = self.is_dead(&header, now);
-            if dead || !header.has(item::ACTIVE) {
+            let pinned = self.is_pinned(shard, idx);
+            if (dead || !header.has(item::ACTIVE)) && !pinned {
                 return Some((idx, header));
             }
+            // Read again since it came here (or being read now): another round in warm.
             self.deactivate(shard, idx);
             self.move_item(shard, idx, cold, warm);
         }
@@ -429,7 +433,8 @@ impl Cache {
         }
         [COLD, HOT, WARM].into_iter().find_map(|seg| {
             let idx = shard.table.lru_tail(Lru { class, seg })?;
-            Some((idx, self.header_of(&shard.table.entry(idx).chunk)))
+            let header = self.header_of(&shard.table.entry(idx).chunk);
+            (!self.is_pinned(shard, idx)).then_some((idx, header))
         })
     }
 

@@ -27,10 +27,12 @@ pub(super) struct Pins {
     held: HashMap<usize, Held>,
 }
 
-/// One pinned item: how many replies refer to it and, once it is unlinked, its chunks.
-#[derive(Debug, Default)]
+/// One pinned item: how many replies refer to it, the pages its chunks lie in and, once it
+/// is unlinked, its chunks.
+#[derive(Debug)]
 struct Held {
     replies: u32,
+    pages: Box<[usize]>,
     unlinked: Option<Unlinked>,
 }
 
@@ -111,7 +113,20 @@ impl Cache {
             left -= take;
         }
         let head = entry.chunk.offset();
-        shard.pins.held.entry(head).or_default().replies += 1;
+        let chain = shard.table.chain(found.idx);
+        let held = shard.pins.held.entry(head).or_insert_with(|| {
+            let mut pages: Vec<usize> = std::iter::once(&entry.chunk)
+                .chain(chain)
+                .map(Chunk::page)
+                .collect();
+            pages.dedup();
+            Held {
+                replies: 0,
+                pages: pages.into_boxed_slice(),
+                unlinked: None,
+            }
+        });
+        held.replies += 1;
         Pin {
             cache: Arc::clone(self),
             shard: s as u8,
@@ -121,11 +136,28 @@ impl Cache {
         }
     }
 
-    /// Whether a found item is pinned by a reply.
-    pub(super) fn is_pinned(&self, shard: &Shard, found: &Found) -> bool {
-        shard
-            .pins
-            .holds(shard.table.entry(found.idx).chunk.offset())
+    /// Whether the item at entry `idx` is pinned by a reply.
+    pub(super) fn is_pinned(&self, shard: &Shard, idx: u32) -> bool {
+        shard.pins.holds(shard.table.entry(idx).chunk.offset())
+    }
+
+    /// The pages that hold chunks of pinned items, live or unlinked (a page move avoids them:
+    /// they empty only once their replies are written).
+    pub(super) fn pinned_pages(&self) -> Vec<usize> {
+        let mut pages = Vec::new();
+        for s in 0..super::SHARDS {
+            let shard = self.shard(s);
+            pages.extend(
+                shard
+                    .pins
+                    .held
+                    .values()
+                    .flat_map(|h| h.pages.iter().copied()),
+            );
+        }
+        pages.sort_unstable();
+        pages.dedup();
+        pages
     }
 
     /// Gives an unlinked item's chunks back to the allocator — or, while replies still read
@@ -176,9 +208,8 @@ impl Cache {
         }
     }
 
-    /// Items pinned by replies, and of those, how many are already unlinked (for tests and
-    /// `stats`).
-    pub fn pinned(&self) -> (usize, usize) {
+    /// Items pinned by replies, and of those, how many are already unlinked.
+    pub fn pin_counts(&self) -> (usize, usize) {
         (0..super::SHARDS).fold((0, 0), |(all, unlinked), s| {
             let shard = self.shard(s);
             let held = &shard.pins.held;

@@ -200,20 +200,26 @@ impl Slabs {
         }
     }
 
-    /// Starts moving a page of `src` to `dst` (memcached's `slabs reassign`): from now on the
-    /// page's chunks are gathered as they come free instead of being reused. Returns the page
-    /// number; the caller then frees (or rescues) the items still in it and calls
-    /// [`Slabs::finish_move`]. Refused when `src` has fewer than two pages, as memcached refuses.
-    pub fn start_move(&self, src: usize, dst: usize) -> Result<usize, ReassignError> {
+    /// Starts moving the oldest page of `src` not in `avoid` to `dst` (memcached's `slabs
+    /// reassign`): from now on the page's chunks are gathered as they come free instead of
+    /// being reused. Returns the page number; the caller then frees (or rescues) the items
+    /// still in it and calls [`Slabs::finish_move`]. Refused when `src` has fewer than two
+    /// pages, as memcached refuses, and `Busy` when every page is to be avoided.
+    pub fn start_move(
+        &self,
+        src: usize,
+        dst: usize,
+        avoid: &[usize],
+    ) -> Result<usize, ReassignError> {
         self.check_move(src, dst)?;
-        let first = {
+        let page = {
             let c = lock(&self.classes[src]);
             if c.pages < 2 {
                 return Err(ReassignError::NoSpare);
             }
-            c.page_list[0]
+            c.page_list.iter().copied().find(|p| !avoid.contains(p))
         };
-        self.gather_page(src, dst, first)
+        self.gather_page(src, dst, page.ok_or(ReassignError::Busy)?)
     }
 
     /// Starts moving one given page of `src` to `dst`, even its last one (a class that must
@@ -338,9 +344,10 @@ impl Slabs {
             || !c.spare.is_empty()
     }
 
-    /// The oldest page of a class.
-    pub fn first_page(&self, class: usize) -> Option<usize> {
-        lock(&self.classes[class]).page_list.first().copied()
+    /// The oldest page of a class not in `avoid`.
+    pub fn first_page(&self, class: usize, avoid: &[usize]) -> Option<usize> {
+        let c = lock(&self.classes[class]);
+        c.page_list.iter().copied().find(|p| !avoid.contains(p))
     }
 
     /// A class's figures.
@@ -397,7 +404,7 @@ mod tests {
         let a2 = slabs.alloc(big).expect("page 0, second chunk");
         let b = slabs.alloc(1).expect("page 1");
         assert!(!slabs.has_free_chunk(big));
-        assert_eq!(slabs.start_move(big, 1), Err(ReassignError::NoSpare));
+        assert_eq!(slabs.start_move(big, 1, &[]), Err(ReassignError::NoSpare));
         let page = slabs
             .start_move_page(big, 1, a.page())
             .expect("a steal may take it");

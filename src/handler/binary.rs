@@ -187,9 +187,10 @@ impl Handler<'_> {
         let with_value = this.command != opcode::TOUCH;
         let cache = &self.server.cache;
         let exptime = touch.then(|| cache.clock().expiry(i64::from(binary::u32_at(extras, 0))));
-        let pin_from = match pending.pin_from() {
-            Some(from) if with_value => from,
-            _ => usize::MAX,
+        let pin_from = if with_value {
+            pending.pin_from()
+        } else {
+            usize::MAX
         };
         let found = cache.get_pinned(self.stats, key, exptime, pin_from, |item, pinned| {
             let keylen = if with_key { key.len() as u16 } else { 0 };

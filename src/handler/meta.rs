@@ -119,9 +119,10 @@ impl Handler<'_> {
         let vivify_ttl = f.vivify.map(|t| self.expiry(t));
         let recache = f.recache.map(|t| self.expiry(t));
         let cache = &self.server.cache;
-        let pin_from = match session.pin_from() {
-            Some(from) if f.value => from,
-            _ => usize::MAX,
+        let pin_from = if f.value {
+            session.pin_from()
+        } else {
+            usize::MAX
         };
         let (result, pin) = cache.meta_get_pinned(self.stats, key, opts, pin_from, |item| {
             let Some(item) = item else {

@@ -94,12 +94,14 @@ impl ConnState {
         self.unsent_from = unsent_from;
     }
 
-    /// The smallest value a reply pins rather than copies, if this connection pins values.
-    /// Not while requests and replies are logged (`-vv`): the log reads each value's length
-    /// in the output.
-    fn pin_from(&self) -> Option<usize> {
-        let logging = || log::log_enabled!(log::Level::Debug);
-        (self.pinned.is_some() && !logging()).then_some(pinned::PIN_FROM)
+    /// The smallest value a reply pins rather than copies, if this connection pins values
+    /// (else `usize::MAX`).
+    fn pin_from(&self) -> usize {
+        if self.pinned.is_some() {
+            pinned::PIN_FROM
+        } else {
+            usize::MAX
+        }
     }
 
     /// Queues a pinned value at the end of `out`.

@@ -29,17 +29,22 @@ pub struct PinnedValues {
 }
 
 impl PinnedValues {
-    /// Queues `pin`'s value at output offset `at` (at or after every queued one).
+    /// Queues `pin`'s value at output offset `at` (at or after every queued one). An empty
+    /// value is nothing to write: its pin is dropped at once.
     pub fn push(&mut self, at: usize, pin: Pin) {
         debug_assert!(self.queue.back().is_none_or(|&(last, _)| last <= at));
+        if pin.is_empty() {
+            return;
+        }
         self.bytes += pin.len();
         self.queue.push_back((at, pin));
     }
 
     /// Drops the values that go after output offset `len` (the output is cut there). A value
-    /// at exactly `len` stays: it ends the reply before the cut (a binary get's value is the
-    /// last thing of its reply; a text reply's value is followed by `\r\n`, so no cut falls
-    /// right before it).
+    /// at exactly `len` stays: either it ends the reply before the cut (a binary get's value is
+    /// the last thing of its reply), or the cut is where the writing stands, the value's header
+    /// is written, and the value is what the client is being sent (a reply cut short either
+    /// way: a copied value would have been cut off after its header).
     pub fn truncate(&mut self, len: usize) {
         while self.queue.back().is_some_and(|&(at, _)| at > len) {
             if let Some((_, pin)) = self.queue.pop_back() {
@@ -96,7 +101,36 @@ impl PinnedValues {
         n - rest
     }
 
-    /// Drops every value (the output was written, or the connection is going).
+    /// The output from buffer offset `written` on as plain bytes, the values copied in (for
+    /// a transport that takes the socket over and writes bytes, and for the fuzzers).
+    pub fn unsent(&self, buffer: &[u8], written: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut pos = written;
+        let mut skip = self.front_written;
+        for (at, pin) in self.iter() {
+            out.extend_from_slice(&buffer[pos..at]);
+            pos = at;
+            let before = out.len();
+            pin.copy_to(&mut out);
+            out.drain(before..before + skip);
+            skip = 0;
+        }
+        out.extend_from_slice(&buffer[pos..]);
+        out
+    }
+
+    /// Where buffer offset `at` lies in the output with the values in it (nothing written
+    /// yet): the values at or before it come first. A request that completes at `at` owns a
+    /// value there (a binary get's value ends its reply).
+    pub fn offset_with_values(&self, at: usize) -> usize {
+        at + self
+            .iter()
+            .take_while(|&(value_at, _)| value_at <= at)
+            .map(|(_, pin)| pin.len())
+            .sum::<usize>()
+    }
+
+    /// Drops every value (the output was delivered some other way).
     pub fn clear(&mut self) {
         self.queue.clear();
         self.front_written = 0;

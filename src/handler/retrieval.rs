@@ -32,7 +32,12 @@ impl Handler<'_> {
                 return Next::ReadLine;
             }
         }
-        let pin_from = pending.pin_from().unwrap_or(usize::MAX);
+        // `-vv` logs a text get's reply by walking its values, whose bytes it needs: copied.
+        let pin_from = if log::log_enabled!(log::Level::Debug) {
+            usize::MAX
+        } else {
+            pending.pin_from()
+        };
         let mut keys = keys.iter_from(resume).peekable();
         while let Some((offset, key)) = keys.next() {
             if pending.queued(out, 0) >= OUTPUT_HIGH_WATER {

@@ -292,8 +292,8 @@ impl Conn {
     /// Gives up the connection to become a `watch` receiver: its socket, and the output it
     /// still owed.
     pub fn into_watcher(mut self) -> (Stream, Vec<u8>) {
-        let unsent = match self.session.pinned() {
-            Some(pinned) => output::unsent(&self.wbuf, pinned, self.wpos),
+        let unsent = match self.session.pinned_values() {
+            Some(pinned) => pinned.unsent(&self.wbuf, self.wpos),
             None => self.wbuf[self.wpos..].to_vec(),
         };
         (self.stream, unsent)
@@ -301,7 +301,7 @@ impl Conn {
 
     /// Whether pinned values wait to be written.
     fn has_pinned(&mut self) -> bool {
-        self.session.pinned().is_some_and(|p| !p.is_empty())
+        self.session.pinned_values().is_some_and(|p| !p.is_empty())
     }
 
     /// epoll reported a hang-up or an error on the socket.
@@ -351,7 +351,7 @@ impl Conn {
     /// Writes queued output. `Ok(true)` when everything went out.
     fn flush(&mut self, stats: &ThreadStats) -> io::Result<bool> {
         while self.wpos < self.wbuf.len() || self.has_pinned() {
-            let wrote = match self.session.pinned() {
+            let wrote = match self.session.pinned_values() {
                 Some(pinned) if !pinned.is_empty() => {
                     output::write(&self.stream, &self.wbuf, pinned, &mut self.wpos)
                 }

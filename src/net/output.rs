@@ -1,5 +1,5 @@
 //! Writing a connection's output when replies refer to pinned values: the output buffer and
-//! the values, interleaved in order, with one vectored write per call.
+//! the values, interleaved in order, with one vectored send per call.
 //!
 //! The buffer holds every reply's own bytes; each pinned value goes before the buffer byte at
 //! its offset ([`PinnedValues`]). A write may stop anywhere, inside the buffer or inside a
@@ -50,14 +50,14 @@ pub fn write(
         }
         pos = at;
     }
-    if !full && pos < buffer.len() {
+    if !full && pos < buffer.len() && pieces.len() < MAX_PIECES {
         pieces.push(buffer_piece(&buffer[pos..]));
     }
     // SAFETY: every piece names memory readable for the whole call: the buffer pieces are
     // slices of `buffer`, borrowed until we return; the value pieces are the parts of pins
     // held by `pinned`, borrowed likewise, and a live pin keeps its bytes allocated and
     // unwritten.
-    let n = unsafe { crate::net::sys::writev(fd, &pieces) }?;
+    let n = unsafe { crate::net::sys::send_pieces(fd, &pieces) }?;
     advance(pinned, written, n);
     Ok(n)
 }
@@ -81,22 +81,4 @@ fn advance(pinned: &mut PinnedValues, written: &mut usize, mut n: usize) {
         n = pinned.write_front(n);
     }
     *written += n;
-}
-
-/// The output not yet written, as bytes: the values copied in (for a transport that takes
-/// over the socket and writes plain bytes).
-pub fn unsent(buffer: &[u8], pinned: &PinnedValues, written: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut pos = written;
-    let mut skip = pinned.front_written();
-    for (at, pin) in pinned.iter() {
-        out.extend_from_slice(&buffer[pos..at]);
-        pos = at;
-        let before = out.len();
-        pin.copy_to(&mut out);
-        out.drain(before..before + skip);
-        skip = 0;
-    }
-    out.extend_from_slice(&buffer[pos..]);
-    out
 }

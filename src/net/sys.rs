@@ -1,4 +1,4 @@
-//! The few raw system calls the event loop needs: epoll, eventfd, and the vectored write of
+//! The few raw system calls the event loop needs: epoll, eventfd, and the vectored send of
 //! pinned values.
 //!
 //! Every call goes through [`crate::os::check`], which turns `-1` into the OS error; every
@@ -107,16 +107,20 @@ pub fn read_to_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>, min_room: usize) -> i
     Ok(n)
 }
 
-/// Writes `pieces` in order with one `writev`; returns the bytes written.
+/// Sends `pieces` in order with one `sendmsg` (`MSG_NOSIGNAL`: a peer that is gone is an
+/// `EPIPE`, not a signal); returns the bytes sent.
 ///
 /// # Safety
 /// Every piece names memory that stays allocated and readable for its whole length during
 /// the call.
-pub unsafe fn writev(fd: &impl AsRawFd, pieces: &[libc::iovec]) -> io::Result<usize> {
-    let count = libc::c_int::try_from(pieces.len()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `pieces` is a live slice of `count` iovecs, and the caller guarantees the memory
-    // each one names; the kernel only reads it.
-    let n = check(unsafe { libc::writev(fd.as_raw_fd(), pieces.as_ptr(), count) })?;
+pub unsafe fn send_pieces(fd: &impl AsRawFd, pieces: &[libc::iovec]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is a valid empty message (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = pieces.as_ptr().cast_mut();
+    msg.msg_iovlen = pieces.len();
+    // SAFETY: `msg` names `pieces`, a live slice of iovecs, for the call; the caller
+    // guarantees the memory each names; the kernel only reads it.
+    let n = check(unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })?;
     Ok(n as usize)
 }
 

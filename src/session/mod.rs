@@ -138,14 +138,14 @@ impl Session {
     }
 
     /// Large values are to be written from the arena, not copied into the output: replies
-    /// queue them in [`Session::pinned`] instead. (A transport that cannot write them so —
+    /// queue them in [`Session::pinned_values`] instead. (A transport that cannot write them so —
     /// TLS, UDP — does not call this.)
     pub fn write_from_arena(&mut self) {
         self.state.pinned = Some(PinnedValues::default());
     }
 
     /// The values the output refers to, in order, for the transport to write and drop.
-    pub fn pinned(&mut self) -> Option<&mut PinnedValues> {
+    pub fn pinned_values(&mut self) -> Option<&mut PinnedValues> {
         self.state.pinned.as_mut()
     }
 

@@ -48,8 +48,8 @@ impl PinnedBytes {
         self.len == 0
     }
 
-    /// The bytes from `skip` on, as an `iovec` for `sendmsg`/`writev`: the kernel reads them
-    /// while the pin holds.
+    /// The bytes from `skip` on, as an `iovec` for `sendmsg`: the kernel reads them while the
+    /// pin holds.
     pub fn iovec(&self, skip: usize) -> libc::iovec {
         let skip = skip.min(self.len);
         libc::iovec {

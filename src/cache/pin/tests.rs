@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::super::slabs::ReassignError;
 use super::super::{ArithOutcome, Cache, CacheConfig, Clock, StoreMode, StoreOutcome};
 use super::Pin;
 use crate::stats::ThreadStats;
@@ -62,7 +63,7 @@ fn a_pinned_value_stays_readable_after_overwrite_and_delete_and_is_freed_after()
         assert_eq!(first.len(), len);
         assert!(first.parts().len() > usize::from(len > 512 * 1024));
         assert_eq!(copied(&first), old);
-        assert_eq!(c.pinned(), (1, 0));
+        assert_eq!(c.pin_counts(), (1, 0));
 
         let new = value(len, 2);
         set(&c, key, &new);
@@ -76,14 +77,14 @@ fn a_pinned_value_stays_readable_after_overwrite_and_delete_and_is_freed_after()
             old,
             "the reply in flight still reads the old one"
         );
-        assert_eq!(c.pinned(), (1, 1));
+        assert_eq!(c.pin_counts(), (1, 1));
         assert!(used_chunks(&c) > used, "the old chunks wait");
 
         drop(first);
         assert_eq!(copied(&second), old);
         c.delete(&ThreadStats::default(), key);
         drop(second);
-        assert_eq!(c.pinned(), (0, 0));
+        assert_eq!(c.pin_counts(), (0, 0));
         assert_eq!(used_chunks(&c), 0, "everything given back");
 
         // Deleted while pinned.
@@ -93,7 +94,7 @@ fn a_pinned_value_stays_readable_after_overwrite_and_delete_and_is_freed_after()
         assert_eq!(read(&c, key), None);
         assert_eq!(copied(&third), value(len, 3));
         drop(third);
-        assert_eq!((c.pinned(), used_chunks(&c)), ((0, 0), 0));
+        assert_eq!((c.pin_counts(), used_chunks(&c)), ((0, 0), 0));
     }
 }
 
@@ -102,7 +103,7 @@ fn small_values_are_not_pinned() {
     let c = cache(4 * MB);
     set(&c, b"small", &value(1000, 1));
     assert!(pin(&c, b"small", 16 * 1024).is_none());
-    assert_eq!(c.pinned(), (0, 0));
+    assert_eq!(c.pin_counts(), (0, 0));
     assert!(pin(&c, b"absent", 0).is_none());
 }
 
@@ -128,42 +129,86 @@ fn incr_of_a_pinned_number_copies_it() {
 }
 
 #[test]
-fn evicting_a_pinned_item_keeps_its_bytes_until_the_pin_goes() {
-    // Two pages: filling with 300 KB values evicts the pinned one.
+fn eviction_passes_over_a_pinned_item() {
+    // Two pages: storing 300 KB values over and over evicts everything but the pinned one.
     let c = cache(2 * MB);
     let first = value(300 * 1024, 7);
     set(&c, b"k0", &first);
     let pinned = pin(&c, b"k0", 16 * 1024).expect("pinned");
-    for i in 1..20u8 {
-        set(&c, &[b'k', b'0' + i], &value(300 * 1024, i));
-    }
-    assert_eq!(read(&c, b"k0"), None, "evicted");
+    let others = |round: u8| {
+        for i in 1..20u8 {
+            set(&c, &[b'k', b'0' + i], &value(300 * 1024, i ^ round));
+        }
+    };
+    others(0);
+    assert_eq!(
+        read(&c, b"k0"),
+        Some(first.clone()),
+        "a reply reads it: not evicted"
+    );
     assert_eq!(copied(&pinned), first);
     drop(pinned);
-    assert_eq!(c.pinned(), (0, 0));
+    others(1);
+    assert_eq!(read(&c, b"k0"), None, "evicted once the reply is done");
+    assert_eq!(c.pin_counts(), (0, 0));
 }
 
-#[test]
-fn the_slab_mover_copies_a_pinned_item_and_waits_for_the_old_copy() {
-    let c = cache(8 * MB);
-    let len = 100 * 1024;
-    // Items until the class takes a second page: the first one stays in the first page, the
-    // one a move takes (its items are copied to chunks elsewhere).
-    set(&c, b"k0", &value(len, 0));
-    let class = class_of(&c, b"k0");
+/// Stores 100 KB values until their class has two pages; returns the class. `k0` is in the
+/// first page.
+fn two_pages(c: &Cache, len: usize) -> usize {
+    set(c, b"k0", &value(len, 0));
+    let class = class_of(c, b"k0");
     for n in 1u8.. {
-        set(&c, format!("k{n}").as_bytes(), &value(len, n));
+        set(c, format!("k{n}").as_bytes(), &value(len, n));
         if c.slabs().class_stats(class).total_pages == 2 {
             break;
         }
     }
+    class
+}
+
+#[test]
+fn a_page_move_passes_over_pages_that_replies_pin() {
+    let c = cache(8 * MB);
+    let len = 100 * 1024;
+    let class = two_pages(&c, len);
+    let first = c.slabs().first_page(class, &[]).expect("a page");
+    let pinned = pin(&c, b"k0", 16 * 1024).expect("pinned");
+    assert_eq!(c.reassign(class as i32, 1), Ok(()));
+    assert_eq!(
+        c.slabs().first_page(class, &[]),
+        Some(first),
+        "the other page moved"
+    );
+    assert_eq!(copied(&pinned), value(len, 0));
+    assert_eq!(read(&c, b"k0"), Some(value(len, 0)));
+    // Every page pinned: nothing to move, at once.
+    let class = two_pages(&c, len);
+    let pins: Vec<Pin> = (0..40u8)
+        .filter_map(|n| pin(&c, format!("k{n}").as_bytes(), 16 * 1024))
+        .collect();
+    assert!(!pins.is_empty());
+    assert_eq!(c.reassign(class as i32, 1), Err(ReassignError::Busy));
+}
+
+#[test]
+fn an_item_pinned_during_a_page_move_is_copied_and_its_old_copy_waited_for() {
+    let c = cache(8 * MB);
+    let len = 100 * 1024;
+    let class = two_pages(&c, len);
+    let page = c.slabs().first_page(class, &[]).expect("a page");
+    let page = c
+        .slabs()
+        .start_move_page(class, 1, page)
+        .expect("move begins");
+    // A get arrives while the page empties.
     let pinned = pin(&c, b"k0", 16 * 1024).expect("pinned");
     let mover = {
         let c = Arc::clone(&c);
-        std::thread::spawn(move || c.reassign(class as i32, 1))
+        std::thread::spawn(move || c.complete_move(class, 1, page))
     };
     // Once the item is copied out, the old copy waits for the pin (and the move for it).
-    wait_until("the rescue", || c.pinned() == (1, 1));
+    wait_until("the rescue", || c.pin_counts() == (1, 1));
     assert_eq!(copied(&pinned), value(len, 0));
     assert_eq!(read(&c, b"k0"), Some(value(len, 0)), "the copy is live");
     drop(pinned);
