@@ -39,10 +39,14 @@ impl Handler<'_> {
             pending.pin_from()
         };
         let mut keys = keys.iter_from(resume).peekable();
+        let mut first = true;
         while let Some((offset, key)) = keys.next() {
-            if pending.queued(out, 0) >= OUTPUT_HIGH_WATER {
+            // The session let this call in below the mark (counting only unwritten output);
+            // each call answers at least one key, so a paused get always moves on.
+            if !first && pending.queued(out, 0) >= OUTPUT_HIGH_WATER {
                 return Next::Paused(offset);
             }
+            first = false;
             let found = cache.get_pinned(self.stats, key, exptime, pin_from, |item, pinned| {
                 let cas = with_cas.then_some(item.cas);
                 text::write_value_header(out, item.key, item.flags, item.data.len(), cas);
