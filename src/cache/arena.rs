@@ -433,11 +433,11 @@ impl Arena {
     /// Reads a chunk.
     pub fn bytes<'a>(&'a self, chunk: &'a Chunk) -> &'a [u8] {
         self.check_chunk(chunk);
-        // SAFETY: the range lies inside the mapping (checked above, and the mapping lives as
-        // long as `self`). `chunk` is the only handle to this range (module invariant), and we
-        // hold a shared borrow of it for 'a, so no `&mut` to these bytes can exist for 'a. (A
-        // pinned value's bytes may meanwhile be read without a borrow — see `pinned` — but only
-        // read, so a shared slice over them is not disturbed.)
+        // A pinned value's bytes may meanwhile be read without a borrow (see `pinned`), but only
+        // read, so a shared slice over them is not disturbed.
+        // SAFETY: the range lies inside the mapping (checked above; the mapping lives as long
+        // as `self`). `chunk` is the only handle to this range (module invariant), and we hold
+        // a shared borrow of it for 'a, so no `&mut` to these bytes can exist for 'a.
         unsafe {
             std::slice::from_raw_parts(self.map.as_ptr().add(chunk.offset()), self.chunk_len(chunk))
         }
@@ -446,11 +446,11 @@ impl Arena {
     /// Writes a chunk.
     pub fn bytes_mut<'a>(&'a self, chunk: &'a mut Chunk) -> &'a mut [u8] {
         self.check_chunk(chunk);
-        // SAFETY: as in `bytes`; the exclusive borrow of the only handle to this range means no
-        // other reference to these bytes exists for 'a. The one other access there can be is
-        // the reading of a pinned value's bytes (`pinned`: by the kernel, or by a raw copy,
-        // never through a reference), and the layer above writes only the header of a pinned
-        // item's chunk, never those bytes: no byte is written and read at once.
+        // The one other access there can be is the reading of a pinned value's bytes (`pinned`:
+        // by the kernel or a raw copy, never through a reference), and the layer above writes
+        // only the header of a pinned item's chunk: no byte is written and read at once.
+        // SAFETY: as in `bytes`; the exclusive borrow of the only handle to this range means
+        // no other reference to these bytes exists for 'a.
         unsafe {
             std::slice::from_raw_parts_mut(
                 self.map.as_mut_ptr().add(chunk.offset()),

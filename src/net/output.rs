@@ -53,10 +53,9 @@ pub fn write(
     if !full && pos < buffer.len() && pieces.len() < MAX_PIECES {
         pieces.push(buffer_piece(&buffer[pos..]));
     }
-    // SAFETY: every piece names memory readable for the whole call: the buffer pieces are
-    // slices of `buffer`, borrowed until we return; the value pieces are the parts of pins
-    // held by `pinned`, borrowed likewise, and a live pin keeps its bytes allocated and
-    // unwritten.
+    // The buffer pieces are slices of `buffer`, and the value pieces parts of the live pins in
+    // `pinned`, both borrowed until we return; a live pin keeps its bytes allocated, unwritten.
+    // SAFETY: so every piece names memory readable for the whole call.
     let n = unsafe { crate::net::sys::send_pieces(fd, &pieces) }?;
     advance(pinned, written, n);
     Ok(n)

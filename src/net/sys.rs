@@ -113,6 +113,7 @@ pub fn read_to_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>, min_room: usize) -> i
 /// # Safety
 /// Every piece names memory that stays allocated and readable for its whole length during
 /// the call.
+// SAFETY: unsafe to call: the caller vouches for the memory the iovecs name (see above).
 pub unsafe fn send_pieces(fd: &impl AsRawFd, pieces: &[libc::iovec]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is a valid empty message (no name, no control data).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };

@@ -63,13 +63,13 @@ impl PinnedBytes {
     /// # Safety
     /// The bytes are pinned: the pin that produced this range is alive, so nothing writes or
     /// frees them during the copy.
+    // SAFETY: unsafe to call: only the caller knows the pin is alive (see above).
     pub unsafe fn copy_to(&self, out: &mut Vec<u8>) {
         out.reserve(self.len);
-        // SAFETY: `ptr..ptr + len` lay inside a chunk of the mapping when the range was made
-        // (`pinned_bytes` sliced it from one), the mapping outlives every pin, and the caller
-        // guarantees the bytes stay unwritten and allocated meanwhile. The destination is the
-        // spare capacity just reserved, which cannot overlap the arena. No reference to the
-        // arena's bytes is formed, only a raw read.
+        // `ptr..ptr + len` lay inside a chunk when the range was made (`pinned_bytes` sliced
+        // it), and the mapping outlives every pin. No reference to the arena is formed.
+        // SAFETY: the caller keeps the source allocated and unwritten; the destination is the
+        // spare capacity just reserved, which cannot overlap the arena.
         unsafe {
             std::ptr::copy_nonoverlapping(self.ptr, out.as_mut_ptr().add(out.len()), self.len);
             out.set_len(out.len() + self.len);
