@@ -251,7 +251,7 @@ impl Cache {
         let (s, hash) = Self::shard_of(key);
         // Declared before the guard, so that it is dropped after it: a pin's drop takes the
         // shard lock.
-        let mut pin = None;
+        let pin: Option<Pin>;
         loop {
             let now = self.clock.now();
             let mut shard = self.shard(s);
@@ -284,11 +284,7 @@ impl Cache {
             let Some(found) = found else {
                 return (read(None), None);
             };
-            if let Some((owner, from)) = pinning {
-                if found.header.nbytes as usize >= from {
-                    pin = Some(owner.pin(s, &mut shard, &found));
-                }
-            }
+            pin = Cache::pin_if_asked(pinning, s, &mut shard, &found);
             let mut item = ItemMut {
                 cache: self,
                 shard: &mut shard,

@@ -57,7 +57,7 @@ impl Cache {
         let (s, hash) = Self::shard_of(key);
         // Declared before the guard, so that it is dropped after it: a pin's drop takes the
         // shard lock.
-        let mut pin = None;
+        let pin: Option<Pin>;
         let mut shard = self.shard(s);
         let mut found = self.lookup(&mut shard, key, hash, now, stats)?;
         let class = stats.classes.class(found.header.class as usize);
@@ -71,11 +71,7 @@ impl Cache {
             self.write_header(&mut shard, &found);
         }
         self.mark_accessed(&mut shard, &mut found, now, stats);
-        if let Some((owner, from)) = pinning {
-            if found.header.nbytes as usize >= from {
-                pin = Some(owner.pin(s, &mut shard, &found));
-            }
-        }
+        pin = Cache::pin_if_asked(pinning, s, &mut shard, &found);
         let entry = shard.table.entry(found.idx);
         let view = ItemView {
             key: self.key_of(&entry.chunk),

@@ -136,6 +136,18 @@ impl Cache {
         }
     }
 
+    /// Pins a found item of shard `s` if `pinning` asks for values of its size (`pinning`:
+    /// the cache to hold, and the smallest value to pin).
+    pub(super) fn pin_if_asked(
+        pinning: Option<(&Arc<Cache>, usize)>,
+        s: usize,
+        shard: &mut Shard,
+        found: &Found,
+    ) -> Option<Pin> {
+        let (owner, from) = pinning?;
+        (found.header.nbytes as usize >= from).then(|| owner.pin(s, shard, found))
+    }
+
     /// Whether the item at entry `idx` is pinned by a reply.
     pub(super) fn is_pinned(&self, shard: &Shard, idx: u32) -> bool {
         shard.pins.holds(shard.table.entry(idx).chunk.offset())
@@ -169,17 +181,18 @@ impl Cache {
         mut first: Chunk,
         chain: Option<Box<[Chunk]>>,
     ) {
-        let head = first.offset();
-        if shard.pins.holds(head) {
-            if let Some(held) = shard.pins.held.get_mut(&head) {
-                self.arena().bytes_mut(&mut first)[STATE_AT] = item::UNLINKED;
-                held.unlinked = Some(Unlinked {
-                    class,
-                    first,
-                    chain,
-                });
-                return;
-            }
+        let pins = &mut shard.pins.held;
+        let held = (!pins.is_empty())
+            .then(|| pins.get_mut(&first.offset()))
+            .flatten();
+        if let Some(held) = held {
+            self.arena().bytes_mut(&mut first)[STATE_AT] = item::UNLINKED;
+            held.unlinked = Some(Unlinked {
+                class,
+                first,
+                chain,
+            });
+            return;
         }
         self.free_chunks(class, first, chain);
     }

@@ -81,10 +81,7 @@ impl Handler<'_> {
 fn auth_reply(out: &mut Vec<u8>, pending: &mut ConnState, line: &str) {
     if let Some(at) = pending.auth_reply_at {
         if at >= pending.unsent_from() && at <= out.len() {
-            out.truncate(at);
-            if let Some(pinned) = &mut pending.pinned {
-                pinned.truncate(at);
-            }
+            pending.truncate_output(out, at);
         }
     }
     pending.auth_reply_at = Some(out.len());

@@ -111,6 +111,14 @@ impl ConnState {
         }
     }
 
+    /// Cuts the output at `len`, and the pinned values after it.
+    pub fn truncate_output(&mut self, out: &mut Vec<u8>, len: usize) {
+        out.truncate(len);
+        if let Some(pinned) = &mut self.pinned {
+            pinned.truncate(len);
+        }
+    }
+
     /// Output queued: the bytes of `out` from `written` on, and the pinned values.
     pub fn queued(&self, out: &[u8], written: usize) -> usize {
         out.len() - written + self.pinned.as_ref().map_or(0, |p| p.bytes())

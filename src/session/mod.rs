@@ -350,11 +350,7 @@ impl Session {
     /// Drops the replies not yet committed (as memcached drops what it had queued) and asks
     /// for the close.
     fn close(&mut self, out: &mut Vec<u8>, written: usize, reason: CloseReason) -> Step {
-        let keep = self.committed.max(written);
-        out.truncate(keep);
-        if let Some(pinned) = &mut self.state.pinned {
-            pinned.truncate(keep);
-        }
+        self.state.truncate_output(out, self.committed.max(written));
         Step::Close(reason)
     }
 
