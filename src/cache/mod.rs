@@ -26,12 +26,15 @@ mod meta;
 pub mod mover;
 mod ops;
 mod pin;
+mod reserve;
 mod restore;
 pub mod slabs;
 mod store;
 mod warm;
 pub use store::log_refusal;
 mod table;
+#[cfg(test)]
+mod testing;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,6 +53,7 @@ use item::Header;
 pub use lru::{LruSettings, LruTuning, TuneError};
 pub use meta::{ItemMut, MetaArith, MetaDelete, MetaDeleteOptions, MetaGetOptions};
 pub use pin::Pin;
+pub use reserve::Reservation;
 pub use restore::Restored;
 pub use slabs::SlabClasses;
 use slabs::{ClassTable, Slabs};
@@ -138,6 +142,30 @@ impl Chunks {
             Chunks::Many(v) => v.into_iter().for_each(|c| slabs.free(class as usize, c)),
         }
     }
+}
+
+/// Where an item's value of `len` bytes lies in its chunks: from `start` (after the header
+/// and key) in the first, from the continuation header on in each further one.
+fn value_slices<'a>(
+    arena: &'a Arena,
+    chunks: &'a mut [Chunk],
+    start: usize,
+    len: usize,
+) -> impl Iterator<Item = &'a mut [u8]> + 'a {
+    let mut left = len;
+    let mut from = start;
+    chunks.iter_mut().map_while(move |chunk| {
+        if left == 0 {
+            return None;
+        }
+        let bytes = arena.bytes_mut(chunk);
+        let from_here = from.min(bytes.len());
+        let take = left.min(bytes.len() - from_here);
+        let slice = &mut bytes[from_here..from_here + take];
+        left -= take;
+        from = item::CONTINUATION_HEADER;
+        Some(slice)
+    })
 }
 
 /// A live item found under its shard's lock.
@@ -321,35 +349,41 @@ impl Cache {
 
     /// Writes header, key and value parts across `chunks`.
     fn fill(&self, chunks: &mut [Chunk], header: &Header, key: &[u8], parts: &[&[u8]]) {
+        self.fill_frame(chunks, header, key);
+        let start = header.len(self.use_cas) + key.len();
+        let mut parts = parts.iter();
+        let mut src: &[u8] = &[];
+        for mut dst in value_slices(self.arena(), chunks, start, header.nbytes as usize) {
+            while !dst.is_empty() {
+                while src.is_empty() {
+                    let Some(part) = parts.next() else {
+                        return;
+                    };
+                    src = part;
+                }
+                let n = src.len().min(dst.len());
+                let (now, later) = std::mem::take(&mut dst).split_at_mut(n);
+                now.copy_from_slice(&src[..n]);
+                dst = later;
+                src = &src[n..];
+            }
+        }
+    }
+
+    /// Writes an item's header and key into its first chunk and the continuation header into
+    /// each further one: everything but the value.
+    fn fill_frame(&self, chunks: &mut [Chunk], header: &Header, key: &[u8]) {
         let arena = self.arena();
-        let mut iter = chunks.iter_mut();
-        let Some(first) = iter.next() else {
+        let Some((first, further)) = chunks.split_first_mut() else {
             return;
         };
         let head = first.offset();
-        let mut index = 0;
-        let mut dst = arena.bytes_mut(first);
+        let dst = arena.bytes_mut(first);
         header.write(dst, self.use_cas);
         let start = header.len(self.use_cas);
         dst[start..start + key.len()].copy_from_slice(key);
-        let mut at = start + key.len();
-        for part in parts {
-            let mut part: &[u8] = part;
-            while !part.is_empty() {
-                if at == dst.len() {
-                    let Some(next) = iter.next() else {
-                        return;
-                    };
-                    dst = arena.bytes_mut(next);
-                    index += 1;
-                    item::write_continuation(dst, head, index);
-                    at = item::CONTINUATION_HEADER;
-                }
-                let n = part.len().min(dst.len() - at);
-                dst[at..at + n].copy_from_slice(&part[..n]);
-                at += n;
-                part = &part[n..];
-            }
+        for (index, chunk) in (1..).zip(further) {
+            item::write_continuation(arena.bytes_mut(chunk), head, index);
         }
     }
 

@@ -178,12 +178,19 @@ impl Cache {
     ) -> Result<(), ReassignError> {
         let deadline = Instant::now() + MOVE_PATIENCE;
         loop {
+            let mut reserved = false;
             for s in 0..SHARDS {
-                self.empty_page_in_shard(s, src, page);
+                reserved |= !self.empty_page_in_shard(s, src, page);
             }
             if self.slabs.finish_move(src, dst) {
                 self.mover.moved.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
+            }
+            // A store reserved a chunk of the page just before the move began: the chunk
+            // comes back only once its client has sent the value.
+            if reserved {
+                self.slabs.cancel_move(src);
+                return Err(ReassignError::Busy);
             }
             if Instant::now() >= deadline {
                 self.slabs.cancel_move(src);
@@ -194,10 +201,15 @@ impl Cache {
         }
     }
 
-    fn empty_page_in_shard(&self, s: usize, class: usize, page: usize) {
+    /// Moves or evicts the items of shard `s` in `page`; false if a reservation of the shard
+    /// holds a chunk of the page (which no sweep can take back).
+    fn empty_page_in_shard(&self, s: usize, class: usize, page: usize) -> bool {
         let mut shard = self.shard(s);
+        if shard.pins.is_reserved(page) {
+            return false;
+        }
         if shard.table.class_len(class as u8) == 0 {
-            return;
+            return true;
         }
         for idx in shard.table.entries_in_page(page) {
             let single = shard.table.chain(idx).is_empty();
@@ -217,6 +229,7 @@ impl Cache {
                 self.mover.no_memory.fetch_add(1, Ordering::Relaxed);
             }
         }
+        true
     }
 
     /// Gives `class`, which must store and has nothing of its own to evict, a page of another

@@ -269,15 +269,24 @@ impl Cache {
 
     /// `n` chunks of `class`, making room by reclaiming expired items and (unless `-M`)
     /// evicting the least recently used items of that class, or by taking a page from another
-    /// class. Never called with a shard lock held.
+    /// class; counts the class out of memory when none can be made. Never called with a shard
+    /// lock held.
     pub(super) fn alloc_chunks(&self, class: u8, n: usize) -> Option<Chunks> {
+        let chunks = self.try_alloc_chunks(class, n);
+        if chunks.is_none() {
+            self.count_out_of_memory(class);
+        }
+        chunks
+    }
+
+    /// [`Cache::alloc_chunks`] without counting a failure.
+    pub(super) fn try_alloc_chunks(&self, class: u8, n: usize) -> Option<Chunks> {
         if n == 1 {
             loop {
                 if let Some(c) = self.slabs.alloc(class as usize) {
                     return Some(Chunks::One(c));
                 }
                 if !self.make_room(class) {
-                    self.count_out_of_memory(class);
                     return None;
                 }
             }
@@ -291,7 +300,6 @@ impl Cache {
                 // some: give them back before waiting for one.
                 Chunks::Many(std::mem::take(&mut got)).free(&self.slabs, class);
                 if !self.steal_page(class) {
-                    self.count_out_of_memory(class);
                     return None;
                 }
             }

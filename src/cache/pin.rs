@@ -21,10 +21,13 @@ use std::sync::Arc;
 use super::arena::{Chunk, PinnedBytes, STATE_AT};
 use super::{item, Cache, Found, Shard};
 
-/// The items of one shard that replies refer to, by the arena offset of their first chunk.
+/// The items of one shard that replies refer to, by the arena offset of their first chunk,
+/// and the pages that chunks reserved for this shard's keys lie in ([`super::Reservation`]).
 #[derive(Debug, Default)]
 pub(super) struct Pins {
     held: HashMap<usize, Held>,
+    /// Page → chunks of it that reservations hold.
+    reserved: HashMap<usize, u32>,
 }
 
 /// One pinned item: how many replies refer to it, the pages its chunks lie in and, once it
@@ -93,6 +96,30 @@ impl Pins {
     fn holds(&self, head: usize) -> bool {
         !self.held.is_empty() && self.held.contains_key(&head)
     }
+
+    /// A reservation holds chunks in `pages` (one entry per chunk).
+    pub(super) fn reserve_pages(&mut self, pages: &[usize]) {
+        for &page in pages {
+            *self.reserved.entry(page).or_insert(0) += 1;
+        }
+    }
+
+    /// A reservation gave its chunks in `pages` back, or linked them into an item.
+    pub(super) fn release_pages(&mut self, pages: &[usize]) {
+        for page in pages {
+            if let Some(count) = self.reserved.get_mut(page) {
+                *count -= 1;
+                if *count == 0 {
+                    self.reserved.remove(page);
+                }
+            }
+        }
+    }
+
+    /// Whether a reservation holds a chunk of `page`.
+    pub(super) fn is_reserved(&self, page: usize) -> bool {
+        !self.reserved.is_empty() && self.reserved.contains_key(&page)
+    }
 }
 
 impl Cache {
@@ -153,19 +180,16 @@ impl Cache {
         shard.pins.holds(shard.table.entry(idx).chunk.offset())
     }
 
-    /// The pages that hold chunks of pinned items, live or unlinked (a page move avoids them:
-    /// they empty only once their replies are written).
+    /// The pages that hold chunks of pinned items, live or unlinked, or reserved chunks (a page
+    /// move avoids them: they empty only once their replies are written, or their values
+    /// received).
     pub(super) fn pinned_pages(&self) -> Vec<usize> {
         let mut pages = Vec::new();
         for s in 0..super::SHARDS {
             let shard = self.shard(s);
-            pages.extend(
-                shard
-                    .pins
-                    .held
-                    .values()
-                    .flat_map(|h| h.pages.iter().copied()),
-            );
+            let pins = &shard.pins;
+            pages.extend(pins.held.values().flat_map(|h| h.pages.iter().copied()));
+            pages.extend(pins.reserved.keys().copied());
         }
         pages.sort_unstable();
         pages.dedup();

@@ -1,7 +1,9 @@
 //! Storing: set, add, replace, append, prepend and cas (memcached's `do_store_item`).
 
 use super::item::{self, Header};
-use super::{Cache, Chunks, Found, RelTime, Shard, StoreMode, StoreOptions, StoreOutcome};
+use super::{
+    Cache, Chunks, Found, RelTime, Reservation, Shard, StoreMode, StoreOptions, StoreOutcome,
+};
 use crate::stats::ThreadStats;
 use crate::watch;
 
@@ -29,6 +31,32 @@ impl StoreOutcome {
             StoreOutcome::NotFound => "not_found",
             StoreOutcome::TooLarge => "too_large",
             StoreOutcome::NoMemory => "no_memory",
+        }
+    }
+}
+
+/// What a store puts in the item's chunks besides its value.
+#[derive(Debug, Clone, Copy)]
+struct NewItem<'a> {
+    key: &'a [u8],
+    flags: u32,
+    exptime: RelTime,
+    class: u8,
+}
+
+/// The value of an item being stored: to be copied into its chunks, or already received
+/// there (a reservation's), this long.
+#[derive(Debug, Clone, Copy)]
+enum ValueIn<'a> {
+    Copy(&'a [u8]),
+    Received(usize),
+}
+
+impl ValueIn<'_> {
+    fn len(&self) -> usize {
+        match self {
+            ValueIn::Copy(data) => data.len(),
+            ValueIn::Received(len) => *len,
         }
     }
 }
@@ -111,9 +139,66 @@ impl Cache {
         };
         stats.classes.class(class as usize).set_cmds.incr();
         // Memory first, without any shard lock: making room may visit every shard.
-        let Some(mut chunks) = self.alloc_chunks(class, n) else {
+        let Some(chunks) = self.alloc_chunks(class, n) else {
             return log_refusal(stats.client_fd.get(), key, mode, StoreOutcome::NoMemory);
         };
+        let item = NewItem {
+            key,
+            flags,
+            exptime,
+            class,
+        };
+        self.store_in(stats, mode, opts, item, chunks, ValueIn::Copy(data))
+    }
+
+    /// Stores the item a reservation received the value of, in any mode but append and
+    /// prepend, as [`Cache::store_with`] would store it.
+    pub fn store_reserved(
+        &self,
+        stats: &ThreadStats,
+        mode: StoreMode,
+        opts: StoreOptions,
+        exptime: RelTime,
+        mut reservation: Reservation,
+    ) -> StoreOutcome {
+        debug_assert!(!matches!(mode, StoreMode::Append | StoreMode::Prepend));
+        let Some(chunks) = reservation.chunks.take() else {
+            return StoreOutcome::NotStored;
+        };
+        let class = reservation.class;
+        stats.classes.class(class as usize).set_cmds.incr();
+        let item = NewItem {
+            key: &reservation.key,
+            flags: reservation.flags,
+            exptime,
+            class,
+        };
+        self.store_in(
+            stats,
+            mode,
+            opts,
+            item,
+            chunks,
+            ValueIn::Received(reservation.len()),
+        )
+    }
+
+    /// Stores an item into `chunks`, allocated for it, or gives them back if the mode refuses.
+    fn store_in(
+        &self,
+        stats: &ThreadStats,
+        mode: StoreMode,
+        opts: StoreOptions,
+        item: NewItem<'_>,
+        mut chunks: Chunks,
+        value: ValueIn<'_>,
+    ) -> StoreOutcome {
+        let NewItem {
+            key,
+            flags,
+            exptime,
+            class,
+        } = item;
         // memcached 1.6.38 takes the CAS id as it starts to store, so a refused store (add of
         // an existing key, a cas mismatch, …) spends one too.
         let cas = self.given_or_next_cas(opts.new_cas);
@@ -122,7 +207,7 @@ impl Cache {
             nkey: key.len() as u8,
             bits: if opts.key_binary { item::KEY_BINARY } else { 0 },
             class,
-            nbytes: data.len() as u32,
+            nbytes: value.len() as u32,
             exptime,
             time: now,
             flags,
@@ -177,7 +262,10 @@ impl Cache {
             return outcome;
         }
         header.cas = cas;
-        self.fill(chunks.as_mut_slice(), &header, key, &[data]);
+        match value {
+            ValueIn::Copy(data) => self.fill(chunks.as_mut_slice(), &header, key, &[data]),
+            ValueIn::Received(_) => self.fill_frame(chunks.as_mut_slice(), &header, key),
+        }
         if let Some(old) = existing {
             self.unlink(&mut shard, old.idx, &old.header);
         }

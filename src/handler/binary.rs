@@ -269,7 +269,9 @@ impl Handler<'_> {
         };
         pending.flags = flags;
         pending.exptime = cache.clock().expiry(i64::from(expiration));
-        self.expect_value(this, key, value_len, pending)
+        let next = self.expect_value(this, key, value_len, pending);
+        self.reserve_upload(pending, 0);
+        next
     }
 
     fn expect_value(

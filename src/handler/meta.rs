@@ -313,6 +313,7 @@ impl Handler<'_> {
         pending.length = length;
         pending.noreply = f.quiet;
         pending.meta_reply = Some(reply_flags);
+        self.reserve_upload(pending, 2);
         Next::ReadData
     }
 

@@ -26,6 +26,7 @@ mod sasl;
 mod stats;
 mod storage;
 pub mod text;
+pub mod upload;
 mod watch;
 
 use crate::cache::{RelTime, StoreMode, StoreOptions};
@@ -48,6 +49,9 @@ pub struct ConnState {
     exptime: RelTime,
     /// Length of the data block without its `\r\n`.
     pub length: usize,
+    /// A large value being received into the chunks reserved for it, when the connection
+    /// reads values so ([`upload`]); `None` when the data block is read into the input.
+    pub upload: Option<upload::Upload>,
     noreply: bool,
     /// For `ms`: the flag tokens that shape its reply (`O…`, `k`, `c`), space-separated.
     meta_reply: Option<Vec<u8>>,
@@ -94,10 +98,16 @@ impl ConnState {
         self.unsent_from = unsent_from;
     }
 
+    /// Whether large values go between the socket and the arena without a copy in between
+    /// (a plain TCP or unix connection: TLS and UDP copy).
+    fn arena_io(&self) -> bool {
+        self.pinned.is_some()
+    }
+
     /// The smallest value a reply pins rather than copies, if this connection pins values
     /// (else `usize::MAX`).
     fn pin_from(&self) -> usize {
-        if self.pinned.is_some() {
+        if self.arena_io() {
             pinned::PIN_FROM
         } else {
             usize::MAX

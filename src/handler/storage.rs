@@ -1,6 +1,7 @@
 //! The storage commands — set, add, replace, append, prepend and cas, from their request line
 //! to their data block — and delete and touch.
 
+use super::upload::{Upload, UPLOAD_FROM};
 use super::{reply, ConnState, Handler, Next};
 use crate::cache::{StoreMode, StoreOptions, StoreOutcome};
 use crate::hotkeys::Metric;
@@ -50,7 +51,26 @@ impl Handler<'_> {
         pending.length = length;
         pending.noreply = noreply;
         pending.meta_reply = None;
+        self.reserve_upload(pending, 2);
         Next::ReadData
+    }
+
+    /// Before a store's data block is read: a large value, on a connection that reads values
+    /// into the arena, gets its item's chunks now and is received into them
+    /// ([`super::upload`]); `trailer_len` bytes (the text protocol's `\r\n`) follow it.
+    /// Append and prepend join the value with the old one, so theirs is read into the input.
+    pub(super) fn reserve_upload(&self, pending: &mut ConnState, trailer_len: usize) {
+        pending.upload = None;
+        let whole = pending
+            .mode
+            .is_some_and(|m| !matches!(m, StoreMode::Append | StoreMode::Prepend));
+        if !whole || !pending.arena_io() || pending.length < UPLOAD_FROM {
+            return;
+        }
+        let cache = &self.server.cache;
+        pending.upload = cache
+            .reserve(&pending.key, pending.flags, pending.length)
+            .map(|reservation| Upload::new(reservation, trailer_len));
     }
 
     /// `delete`.
@@ -98,7 +118,16 @@ impl Handler<'_> {
         let stats = self.stats;
         stats.set_cmds.incr();
         let length = pending.length;
-        if block.len() != length + 2 || &block[length..] != b"\r\n" {
+        // A value received into its chunks left only its trailer to check here.
+        let (value, well_formed) = match &pending.upload {
+            Some(upload) => (&[][..], upload.trailer() == b"\r\n"),
+            None => (
+                block.get(..length).unwrap_or_default(),
+                block.len() == length + 2 && &block[length..] == b"\r\n",
+            ),
+        };
+        if !well_formed {
+            pending.upload = None;
             // A meta set always reports errors, even in quiet mode.
             let noreply = pending.noreply && pending.meta_reply.is_none();
             reply(out, "CLIENT_ERROR bad data chunk", noreply);
@@ -107,7 +136,7 @@ impl Handler<'_> {
         let Some(mode) = pending.mode else {
             return;
         };
-        let outcome = self.store_pending(pending, mode, &block[..length]);
+        let outcome = self.store_pending(pending, mode, value);
         match outcome {
             StoreOutcome::TooLarge => stats.store_too_large.incr(),
             StoreOutcome::NoMemory => stats.store_no_memory.incr(),
@@ -128,27 +157,39 @@ impl Handler<'_> {
         reply(out, line, pending.noreply);
     }
 
-    /// Stores the value a pending storage command (text, meta or binary) was waiting for,
-    /// counting CAS outcomes as memcached does (for `cas` only) and, as memcached, deleting
-    /// the old value when a set fails for want of memory.
+    /// Stores the value a pending storage command (text, meta or binary) was waiting for —
+    /// `value`, or the upload's when it was received into its chunks — counting CAS outcomes
+    /// as memcached does (for `cas` only) and, as memcached, deleting the old value when a set
+    /// fails for want of memory.
     pub(super) fn store_pending(
         &self,
-        pending: &ConnState,
+        pending: &mut ConnState,
         mode: StoreMode,
         value: &[u8],
     ) -> StoreOutcome {
         let stats = self.stats;
         let cache = &self.server.cache;
-        self.hot(Metric::Writes, &pending.key, value.len());
-        let outcome = cache.store_with(
-            stats,
-            mode,
-            pending.opts,
-            &pending.key,
-            pending.flags,
-            pending.exptime,
-            value,
-        );
+        let upload = pending.upload.take();
+        let len = upload.as_ref().map_or(value.len(), Upload::value_len);
+        self.hot(Metric::Writes, &pending.key, len);
+        let outcome = match upload {
+            Some(upload) => cache.store_reserved(
+                stats,
+                mode,
+                pending.opts,
+                pending.exptime,
+                upload.into_reservation(),
+            ),
+            None => cache.store_with(
+                stats,
+                mode,
+                pending.opts,
+                &pending.key,
+                pending.flags,
+                pending.exptime,
+                value,
+            ),
+        };
         match (outcome, mode) {
             (StoreOutcome::Stored { .. }, StoreMode::Cas) => stats.cas_hits.incr(),
             (StoreOutcome::Exists, StoreMode::Cas) => stats.cas_badval.incr(),

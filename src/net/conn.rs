@@ -213,8 +213,10 @@ impl Conn {
         let mut drained = false;
         loop {
             // With no input a feed does nothing (a paused multi-get keeps its line in the
-            // input), so the call is skipped: every request would otherwise pay for two.
-            let fed = if self.rpos == self.rbuf.len() {
+            // input; a value received into its chunks is the exception), so the call is
+            // skipped: every request would otherwise pay for two.
+            let received = self.session.upload().is_some_and(|u| u.is_complete());
+            let fed = if self.rpos == self.rbuf.len() && !received {
                 Fed::NOTHING
             } else {
                 self.session.feed(
@@ -325,6 +327,16 @@ impl Conn {
         buffers: &mut ReadBuffers,
         stats: &ThreadStats,
     ) -> io::Result<(usize, bool)> {
+        if let Some(upload) = self.session.upload().filter(|u| !u.is_complete()) {
+            // The session took every buffered byte of the value: the rest goes straight into
+            // its chunks.
+            debug_assert_eq!(self.rpos, self.rbuf.len());
+            let (n, drained) = upload.read_from(&mut self.stream)?;
+            if n > 0 {
+                self.silent_since = None;
+            }
+            return Ok((n, drained));
+        }
         self.rbuf.drain(..self.rpos);
         self.rpos = 0;
         if self.rbuf.capacity() < READ_CHUNK {

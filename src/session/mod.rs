@@ -15,6 +15,7 @@ mod verbose;
 
 use crate::config::Protocol;
 use crate::handler::pinned::PinnedValues;
+use crate::handler::upload::Upload;
 use crate::handler::OUTPUT_HIGH_WATER;
 use crate::handler::{ConnState, Handler, Next};
 use crate::protocol::binary::{self, HEADER_LEN, REQUEST_MAGIC};
@@ -149,6 +150,13 @@ impl Session {
         self.state.pinned.as_mut()
     }
 
+    /// The value being received into its chunks, while one is: the transport reads the
+    /// socket into it ([`Upload::read_from`]), then feeds the session again, with or without
+    /// further input.
+    pub fn upload(&mut self) -> Option<&mut Upload> {
+        self.state.upload.as_mut()
+    }
+
     /// The protocol the connection speaks so far.
     pub fn wire(&self) -> Wire {
         self.wire
@@ -260,24 +268,40 @@ impl Session {
                     next
                 }
                 Input::Data => {
-                    let need = self.data_len();
-                    if avail.len() < need {
-                        break Step::NeedInput;
-                    }
+                    // A value received into its chunks leaves nothing in the input.
+                    let block = match &mut self.state.upload {
+                        Some(upload) => {
+                            fed.consumed += upload.absorb(avail);
+                            if !upload.is_complete() {
+                                break Step::NeedInput;
+                            }
+                            &[][..]
+                        }
+                        None => {
+                            let need = self.data_len();
+                            if avail.len() < need {
+                                break Step::NeedInput;
+                            }
+                            fed.consumed += need;
+                            &avail[..need]
+                        }
+                    };
                     self.input = Input::Line;
-                    fed.consumed += need;
-                    if self.wire == Wire::Binary {
-                        handler.complete_binary(&mut self.state, &avail[..need], out)
+                    let next = if self.wire == Wire::Binary {
+                        handler.complete_binary(&mut self.state, block, out)
                     } else {
                         let before = out.len();
                         // memcached logs the reply of a text store, not of a meta one.
                         let logged = !self.state.is_meta_store();
-                        handler.complete_store(&mut self.state, &avail[..need], out);
+                        handler.complete_store(&mut self.state, block, out);
                         if logged && log::log_enabled!(log::Level::Debug) {
                             verbose::reply(self.state.fd, b"", &out[before..]);
                         }
                         Next::ReadLine
-                    }
+                    };
+                    // Stored, or refused and given back.
+                    self.state.upload = None;
+                    next
                 }
                 Input::Swallow(left) => {
                     let take = left.min(avail.len());
@@ -305,6 +329,7 @@ impl Session {
     /// block can be up to `-I`, a binary key up to 64 KB (so a read can be sized to it).
     pub fn missing(&self, input: &[u8]) -> usize {
         match (self.input, self.wire) {
+            (Input::Data, _) if self.state.upload.is_some() => 0,
             (Input::Data, _) => self.data_len().saturating_sub(input.len()),
             (Input::Line, Wire::Binary) => {
                 frame_len(input).map_or(0, |need| need.saturating_sub(input.len()))

@@ -1,33 +1,10 @@
 use std::sync::Arc;
 
 use super::super::slabs::ReassignError;
-use super::super::{ArithOutcome, Cache, CacheConfig, Clock, StoreMode, StoreOutcome};
+use super::super::testing::{cache, read, set, two_pages, used_chunks, value, MB};
+use super::super::{ArithOutcome, Cache, CacheConfig, Clock};
 use super::Pin;
 use crate::stats::ThreadStats;
-
-const MB: usize = 1024 * 1024;
-
-fn cache(memory: usize) -> Arc<Cache> {
-    let config = CacheConfig::with_memory(memory);
-    Arc::new(Cache::new(&config, Arc::new(Clock::new())).expect("map the arena"))
-}
-
-fn value(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-        .collect()
-}
-
-fn set(c: &Cache, key: &[u8], data: &[u8]) {
-    let stored = c.store(&ThreadStats::default(), StoreMode::Set, key, 0, 0, data);
-    assert!(matches!(stored, StoreOutcome::Stored { .. }), "{stored:?}");
-}
-
-fn read(c: &Cache, key: &[u8]) -> Option<Vec<u8>> {
-    c.get(&ThreadStats::default(), key, None, |item| {
-        item.data.to_vec()
-    })
-}
 
 /// Pins `key`'s value (any size); `read` is told it is pinned.
 fn pin(c: &Arc<Cache>, key: &[u8], from: usize) -> Option<Pin> {
@@ -40,13 +17,6 @@ fn copied(pin: &Pin) -> Vec<u8> {
     let mut out = Vec::new();
     pin.copy_to(&mut out);
     out
-}
-
-fn used_chunks(c: &Cache) -> usize {
-    let largest = c.slabs().table().largest();
-    (1..=largest)
-        .map(|k| c.slabs().class_stats(k).used_chunks)
-        .sum()
 }
 
 #[test]
@@ -153,20 +123,6 @@ fn eviction_passes_over_a_pinned_item() {
     assert_eq!(c.pin_counts(), (0, 0));
 }
 
-/// Stores 100 KB values until their class has two pages; returns the class. `k0` is in the
-/// first page.
-fn two_pages(c: &Cache, len: usize) -> usize {
-    set(c, b"k0", &value(len, 0));
-    let class = class_of(c, b"k0");
-    for n in 1u8.. {
-        set(c, format!("k{n}").as_bytes(), &value(len, n));
-        if c.slabs().class_stats(class).total_pages == 2 {
-            break;
-        }
-    }
-    class
-}
-
 #[test]
 fn a_page_move_passes_over_pages_that_replies_pin() {
     let c = cache(8 * MB);
@@ -229,11 +185,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-}
-
-fn class_of(c: &Cache, key: &[u8]) -> usize {
-    c.debug_item(&ThreadStats::default(), key, |i| usize::from(i.class()))
-        .expect("stored")
 }
 
 #[test]

@@ -1,0 +1,109 @@
+//! A large value received from the socket straight into the chunks reserved for it
+//! ([`Reservation`]), not through the connection's input buffer: the store's one copy of the
+//! value is the kernel's, as a large get's is ([`super::pinned`]).
+
+use std::io::{self, IoSliceMut, Read};
+
+use crate::cache::Reservation;
+
+/// The smallest value received into its chunks (smaller ones arrive with their request line,
+/// in the input buffer, where one copy of them costs less than the reservation).
+pub const UPLOAD_FROM: usize = super::pinned::PIN_FROM;
+
+/// The most pieces one read fills (`UIO_MAXIOV` is 1024; a value spans a few chunks).
+const MAX_PIECES: usize = 64;
+
+/// A data block being received: the value, into its reservation, then (text protocol) the
+/// `\r\n` after it.
+#[derive(Debug)]
+pub struct Upload {
+    reservation: Reservation,
+    /// Bytes of the block received so far.
+    received: usize,
+    trailer: [u8; 2],
+    trailer_len: usize,
+}
+
+impl Upload {
+    /// Receives a block of `reservation`'s value and then `trailer_len` (0 or 2) more bytes.
+    pub fn new(reservation: Reservation, trailer_len: usize) -> Upload {
+        Upload {
+            reservation,
+            received: 0,
+            trailer: [0; 2],
+            trailer_len: trailer_len.min(2),
+        }
+    }
+
+    /// The value's length.
+    pub fn value_len(&self) -> usize {
+        self.reservation.len()
+    }
+
+    /// Bytes of the block still to come.
+    pub fn missing(&self) -> usize {
+        self.reservation.len() + self.trailer_len - self.received
+    }
+
+    /// Whether the whole block has arrived.
+    pub fn is_complete(&self) -> bool {
+        self.missing() == 0
+    }
+
+    /// The bytes that came after the value (`\r\n` in a well-formed text block).
+    pub fn trailer(&self) -> &[u8] {
+        &self.trailer[..self.trailer_len]
+    }
+
+    /// The reservation, its value received, to be stored.
+    pub fn into_reservation(self) -> Reservation {
+        self.reservation
+    }
+
+    /// Copies the start of `input` into the block; returns the bytes taken.
+    pub fn absorb(&mut self, input: &[u8]) -> usize {
+        let mut taken = 0;
+        for piece in self.pieces() {
+            let n = piece.len().min(input.len() - taken);
+            piece[..n].copy_from_slice(&input[taken..taken + n]);
+            taken += n;
+            if taken == input.len() {
+                break;
+            }
+        }
+        self.received += taken;
+        taken
+    }
+
+    /// Reads from `source` into the block's missing bytes with one vectored read. Returns the
+    /// bytes read and whether that was less than was asked for (on a stream socket: drained).
+    pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<(usize, bool)> {
+        let mut slices: Vec<IoSliceMut<'_>> = self
+            .pieces()
+            .into_iter()
+            .take(MAX_PIECES)
+            .map(IoSliceMut::new)
+            .collect();
+        let asked: usize = slices.iter().map(|s| s.len()).sum();
+        let n = source.read_vectored(&mut slices)?;
+        drop(slices);
+        self.received += n;
+        Ok((n, n < asked))
+    }
+
+    /// Where the missing bytes go, in order.
+    fn pieces(&mut self) -> Vec<&mut [u8]> {
+        let mut skip = self.received;
+        let mut pieces = Vec::new();
+        let trailer = &mut self.trailer[..self.trailer_len];
+        for piece in self.reservation.value_mut().chain(std::iter::once(trailer)) {
+            if skip >= piece.len() {
+                skip -= piece.len();
+                continue;
+            }
+            pieces.push(&mut piece[skip..]);
+            skip = 0;
+        }
+        pieces
+    }
+}
