@@ -141,9 +141,20 @@ fn workloads() -> Vec<Workload> {
             dataset: 4,
             spec: Spec {
                 conns_per_thread: 5,
-                ..w1
+                ..w1.clone()
             },
             figure: "ops/s",
+        },
+        Workload {
+            name: "W9",
+            dataset: 3,
+            // Large values stored: the set path's copy, where W7 and W8 measure the gets'.
+            spec: Spec {
+                conns_per_thread: 5,
+                get_ratio: 0.0,
+                ..w1
+            },
+            figure: "CPU/op",
         },
     ]
 }
