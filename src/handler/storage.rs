@@ -110,7 +110,8 @@ impl Handler<'_> {
     }
 
     /// Finishes a storage command once its data block (`length + 2` bytes, which should end in
-    /// `\r\n`) has arrived.
+    /// `\r\n`) has arrived: in `block`, or, for a value received into its chunks, in the
+    /// pending upload (`block` is then empty).
     pub fn complete_store(&self, pending: &mut ConnState, block: &[u8], out: &mut Vec<u8>) {
         if pending.ascii_auth {
             return self.auth_token(pending, block, out);
