@@ -136,3 +136,22 @@ fn triple_verbose_adds_item_lookups() {
     assert!(theirs.iter().any(|l| l == "e -nuked by expire"));
     assert_same_lines(&ours, &theirs);
 }
+
+#[test]
+fn double_verbose_logs_large_values_as_memcached() {
+    // Values of 16 KB and more are received into, and sent from, the cache's memory; the log
+    // must not notice.
+    let big = "v".repeat(100 * 1024);
+    let script = format!(
+        "set big 0 0 {n}\r\n{big}\r\nget big\r\nms m {n}\r\n{big}\r\nmg m v\r\n\
+         gets big m\r\nset bad 0 0 {n}\r\n{big}XY\r\nget bad\r\nquit\r\n",
+        n = big.len()
+    );
+    let ours = run(ServerKind::MemcachedRs, "-vv", script.as_bytes());
+    let theirs = run(ServerKind::Memcached, "-vv", script.as_bytes());
+    assert!(
+        theirs.iter().any(|l| l == ">N sending key big"),
+        "{theirs:?}"
+    );
+    assert_same_lines(&ours, &theirs);
+}
