@@ -145,27 +145,46 @@ impl Chunks {
 }
 
 /// Where an item's value of `len` bytes lies in its chunks: from `start` (after the header
-/// and key) in the first, from the continuation header on in each further one.
+/// and key) in the first, from the continuation header on in each further one — the part
+/// after the value's first `skip` bytes. (Every chunk of an item is of one class, so the chunk
+/// that byte lies in is found without walking the chunks before it.)
 fn value_slices<'a>(
     arena: &'a Arena,
     chunks: &'a mut [Chunk],
     start: usize,
     len: usize,
+    skip: usize,
 ) -> impl Iterator<Item = &'a mut [u8]> + 'a {
-    let mut left = len;
-    let mut from = start;
-    chunks.iter_mut().map_while(move |chunk| {
-        if left == 0 {
-            return None;
-        }
-        let bytes = arena.bytes_mut(chunk);
-        let from_here = from.min(bytes.len());
-        let take = left.min(bytes.len() - from_here);
-        let slice = &mut bytes[from_here..from_here + take];
-        left -= take;
-        from = item::CONTINUATION_HEADER;
-        Some(slice)
-    })
+    let skip = skip.min(len);
+    let size = chunks.first().map_or(0, |c| arena.chunk_len(c));
+    let in_first = size.saturating_sub(start);
+    let further = size.saturating_sub(item::CONTINUATION_HEADER).max(1);
+    let (first, mut from) = if skip < in_first || chunks.len() < 2 {
+        (0, start + skip)
+    } else {
+        let past = skip - in_first;
+        (
+            1 + past / further,
+            item::CONTINUATION_HEADER + past % further,
+        )
+    };
+    let mut left = len - skip;
+    chunks
+        .get_mut(first..)
+        .unwrap_or_default()
+        .iter_mut()
+        .map_while(move |chunk| {
+            if left == 0 {
+                return None;
+            }
+            let bytes = arena.bytes_mut(chunk);
+            let from_here = from.min(bytes.len());
+            let take = left.min(bytes.len() - from_here);
+            let slice = &mut bytes[from_here..from_here + take];
+            left -= take;
+            from = item::CONTINUATION_HEADER;
+            Some(slice)
+        })
 }
 
 /// A live item found under its shard's lock.
@@ -353,7 +372,7 @@ impl Cache {
         let start = header.len(self.use_cas) + key.len();
         let mut parts = parts.iter();
         let mut src: &[u8] = &[];
-        for mut dst in value_slices(self.arena(), chunks, start, header.nbytes as usize) {
+        for mut dst in value_slices(self.arena(), chunks, start, header.nbytes as usize, 0) {
             while !dst.is_empty() {
                 while src.is_empty() {
                     let Some(part) = parts.next() else {

@@ -235,15 +235,18 @@ impl Cache {
     /// Gives `class`, which must store and has nothing of its own to evict, a page of another
     /// class: the class whose oldest items are oldest, the page of one of them (a class with
     /// pages and no items gives one first). False under `-M` or when no other class has a
-    /// page. Called holding no shard lock and no chunk.
-    pub(super) fn steal_page(&self, class: u8) -> bool {
+    /// page. `need`: the chunks the store wants at once; a class with that many free takes
+    /// none. Called holding no shard lock and no chunk.
+    pub(super) fn steal_page(&self, class: u8, need: usize) -> bool {
         if !self.evictions {
             return false;
         }
         let dst = class as usize;
         let _moving = lock(&self.mover.moving);
-        // Another thread may have moved a page here while this one waited for the lock.
-        if self.slabs.has_free_chunk(dst) {
+        // Another thread may have moved a page here while this one waited for the lock. (Not
+        // merely a free chunk: a chained item's store that gave back the few chunks it got
+        // would take them again and again, while reservations or pins hold the rest.)
+        if self.slabs.has_free_chunks(dst, need) {
             return true;
         }
         let Some(victim) = self.oldest_class(dst, SHARDS) else {
@@ -361,6 +364,16 @@ impl Cache {
     /// Moves the page `victim` names (or the class's oldest page no reply pins) to `dst`;
     /// called holding the mover's lock.
     fn move_page_of(&self, victim: ClassAge, dst: usize) -> Result<(), ReassignError> {
+        let moved = self.try_move_page_of(victim, dst);
+        // A store may have reserved a chunk of the page just before the move began (and
+        // listed it just after): another page may move instead.
+        match moved {
+            Err(ReassignError::Busy) => self.try_move_page_of(victim, dst),
+            done => done,
+        }
+    }
+
+    fn try_move_page_of(&self, victim: ClassAge, dst: usize) -> Result<(), ReassignError> {
         // Not a page a reply pins: it would not empty until that reply is written, which, on
         // the store path, may be this worker's own connection's.
         let pinned = self.pinned_pages();

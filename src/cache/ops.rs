@@ -299,7 +299,7 @@ impl Cache {
                 // A page move waits for every chunk of its page to come back, and these may be
                 // some: give them back before waiting for one.
                 Chunks::Many(std::mem::take(&mut got)).free(&self.slabs, class);
-                if !self.steal_page(class) {
+                if !self.steal_page(class, n) {
                     return None;
                 }
             }
@@ -317,7 +317,7 @@ impl Cache {
     /// could be evicted). False when neither is possible. Called holding no shard lock and no
     /// chunk.
     pub(super) fn make_room(&self, class: u8) -> bool {
-        self.evict_one(class) || self.steal_page(class)
+        self.evict_one(class) || self.steal_page(class, 1)
     }
 
     /// Frees the least recently used item of `class` in some shard (shards take turns): an

@@ -18,7 +18,6 @@ use super::arena::Chunk;
 use super::{item, value_slices, Cache, Chunks};
 
 /// Chunks allocated for an item whose value is still arriving.
-#[derive(Debug)]
 pub struct Reservation {
     cache: Arc<Cache>,
     /// The shard of the key, which lists the pages of the chunks.
@@ -45,13 +44,27 @@ impl Reservation {
         self.len == 0
     }
 
-    /// The value's place in the chunks, in order: `len` bytes in all, to be received into.
-    pub fn value_mut(&mut self) -> impl Iterator<Item = &mut [u8]> {
+    /// The value's place in the chunks, in order, after its first `skip` bytes: `len - skip`
+    /// bytes in all, to be received into.
+    pub fn value_mut(&mut self, skip: usize) -> impl Iterator<Item = &mut [u8]> {
         let chunks = self
             .chunks
             .as_mut()
             .map_or(&mut [][..], Chunks::as_mut_slice);
-        value_slices(self.cache.arena(), chunks, self.start, self.len)
+        value_slices(self.cache.arena(), chunks, self.start, self.len, skip)
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    // Not the cache it holds.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("shard", &self.shard)
+            .field("class", &self.class)
+            .field("pages", &self.pages)
+            .field("key", &String::from_utf8_lossy(&self.key))
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 

@@ -338,10 +338,16 @@ impl Slabs {
     /// Whether `class` can hand out a chunk without a new page: a free one, one still to cut,
     /// or a page moved in and not cut yet.
     pub fn has_free_chunk(&self, class: usize) -> bool {
+        self.has_free_chunks(class, 1)
+    }
+
+    /// Whether `class` can hand out `n` chunks without a new page (free ones, ones still to
+    /// cut, pages moved in and not cut yet), unless others take them first.
+    pub fn has_free_chunks(&self, class: usize, n: usize) -> bool {
         let c = lock(&self.classes[class]);
-        !c.free.is_empty()
-            || c.carving.as_ref().is_some_and(|k| k.remaining() > 0)
-            || !c.spare.is_empty()
+        let to_cut = c.carving.as_ref().map_or(0, |k| k.remaining());
+        let spare = c.spare.len() * self.table.per_page(class);
+        c.free.len() + to_cut + spare >= n
     }
 
     /// The oldest page of a class not in `avoid`.

@@ -80,7 +80,6 @@ impl Upload {
     pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<(usize, bool)> {
         let mut slices: Vec<IoSliceMut<'_>> = self
             .pieces()
-            .into_iter()
             .take(MAX_PIECES)
             .map(IoSliceMut::new)
             .collect();
@@ -92,18 +91,16 @@ impl Upload {
     }
 
     /// Where the missing bytes go, in order.
-    fn pieces(&mut self) -> Vec<&mut [u8]> {
-        let mut skip = self.received;
-        let mut pieces = Vec::new();
-        let trailer = &mut self.trailer[..self.trailer_len];
-        for piece in self.reservation.value_mut().chain(std::iter::once(trailer)) {
-            if skip >= piece.len() {
-                skip -= piece.len();
-                continue;
-            }
-            pieces.push(&mut piece[skip..]);
-            skip = 0;
-        }
-        pieces
+    fn pieces(&mut self) -> impl Iterator<Item = &mut [u8]> {
+        let value_len = self.reservation.len();
+        let trailer_from = self
+            .received
+            .saturating_sub(value_len)
+            .min(self.trailer_len);
+        let trailer = &mut self.trailer[trailer_from..self.trailer_len];
+        self.reservation
+            .value_mut(self.received)
+            .chain(std::iter::once(trailer))
+            .filter(|piece| !piece.is_empty())
     }
 }

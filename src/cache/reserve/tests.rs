@@ -12,7 +12,7 @@ fn received(c: &Arc<Cache>, key: &[u8], flags: u32, data: &[u8], piece: usize) -
     let mut r = c.reserve(key, flags, data.len()).expect("reserved");
     assert_eq!(r.len(), data.len());
     let mut src = data;
-    for dst in r.value_mut() {
+    for dst in r.value_mut(0) {
         for chunk in dst.chunks_mut(piece) {
             let (now, later) = src.split_at(chunk.len());
             chunk.copy_from_slice(now);
@@ -105,7 +105,7 @@ fn a_page_move_passes_over_pages_with_reserved_chunks() {
     assert_eq!(read(&c, b"k1"), Some(value(len, 1)), "nothing was evicted");
     // Once received and stored, the page moves as any other.
     for (n, mut r) in reserved.into_iter().enumerate() {
-        for dst in r.value_mut() {
+        for dst in r.value_mut(0) {
             dst.fill(n as u8);
         }
         assert!(matches!(
@@ -159,4 +159,58 @@ fn a_restart_finds_no_item_in_reserved_chunks() {
         other => panic!("{other:?}"),
     }
     drop(r);
+}
+
+#[test]
+fn the_value_after_any_byte_is_found_without_walking_the_chunks_before_it() {
+    let c = cache(16 * MB);
+    let data = value(900 * 1024 + 17, 5);
+    let mut r = received(&c, b"k", 3, &data, 777);
+    for skip in [
+        0,
+        1,
+        4000,
+        500 * 1024,
+        800 * 1024 + 3,
+        data.len() - 1,
+        data.len(),
+    ] {
+        let tail: Vec<u8> = r.value_mut(skip).flatten().map(|b| *b).collect();
+        assert!(tail == data[skip..], "after {skip} bytes");
+    }
+}
+
+#[test]
+fn a_chained_store_fails_rather_than_spins_when_reservations_hold_its_class() {
+    let c = cache(4 * MB);
+    // Every page of the arena in one class, every chunk of it reserved...
+    let big = c.reserve(b"big", 0, 900 * 1024).expect("reserved");
+    let class = big.class;
+    let size = c.slabs().table().chunk_size(class as usize);
+    let mut held: Vec<Reservation> = (0..)
+        .map_while(|n| c.reserve(format!("r{n}").as_bytes(), 0, size - 100))
+        .collect();
+    assert!(held.iter().all(|r| r.class == class));
+    assert!(!held.is_empty());
+    // ...but one: a store of two chunks finds one free and nothing to evict.
+    held.pop();
+    let store = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || set_value(&c, b"another", &value(900 * 1024, 1)))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !store.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never returned"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(store.join().expect("store"), StoreOutcome::NoMemory);
+    drop(big);
+    set(&c, b"another", &value(900 * 1024, 1));
+}
+
+fn set_value(c: &Cache, key: &[u8], data: &[u8]) -> StoreOutcome {
+    c.store(&ThreadStats::default(), StoreMode::Set, key, 0, 0, data)
 }
