@@ -2,7 +2,7 @@
 //! ([`Reservation`]), not through the connection's input buffer: the store's one copy of the
 //! value is the kernel's, as a large get's is ([`super::pinned`]).
 
-use std::io::{self, IoSliceMut, Read};
+use std::io;
 
 use crate::cache::Reservation;
 
@@ -75,19 +75,18 @@ impl Upload {
         taken
     }
 
-    /// Reads from `source` into the block's missing bytes with one vectored read. Returns the
-    /// bytes read and whether that was less than was asked for (on a stream socket: drained).
-    pub fn read_from(&mut self, source: &mut impl Read) -> io::Result<(usize, bool)> {
-        let mut slices: Vec<IoSliceMut<'_>> = self
-            .pieces()
-            .take(MAX_PIECES)
-            .map(IoSliceMut::new)
-            .collect();
-        let asked: usize = slices.iter().map(|s| s.len()).sum();
-        let n = source.read_vectored(&mut slices)?;
-        drop(slices);
+    /// Receives into the block's missing bytes with `read`, which is given where they go (a
+    /// few chunks' worth at most) and returns how many it filled, in order.
+    pub fn receive(
+        &mut self,
+        read: impl FnOnce(&mut [&mut [u8]]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut pieces: Vec<&mut [u8]> = self.pieces().take(MAX_PIECES).collect();
+        let room: usize = pieces.iter().map(|p| p.len()).sum();
+        let n = read(&mut pieces)?.min(room);
+        drop(pieces);
         self.received += n;
-        Ok((n, n < asked))
+        Ok(n)
     }
 
     /// Where the missing bytes go, in order.

@@ -327,16 +327,6 @@ impl Conn {
         buffers: &mut ReadBuffers,
         stats: &ThreadStats,
     ) -> io::Result<(usize, bool)> {
-        if let Some(upload) = self.session.upload().filter(|u| !u.is_complete()) {
-            // The session took every buffered byte of the value: the rest goes straight into
-            // its chunks.
-            debug_assert_eq!(self.rpos, self.rbuf.len());
-            let (n, drained) = upload.read_from(&mut self.stream)?;
-            if n > 0 {
-                self.silent_since = None;
-            }
-            return Ok((n, drained));
-        }
         self.rbuf.drain(..self.rpos);
         self.rpos = 0;
         if self.rbuf.capacity() < READ_CHUNK {
@@ -346,6 +336,30 @@ impl Conn {
                 buf.extend_from_slice(&self.rbuf);
             }
             self.rbuf = buf;
+        }
+        if let Some(upload) = self.session.upload().filter(|u| !u.is_complete()) {
+            // The session took every buffered byte of the value: the rest goes straight into
+            // its chunks, and what follows it (the next requests) into the input, so that the
+            // read can come up short, which says the socket is drained, as any other read.
+            // (Only a plain socket receives values so: TLS decrypts into the input.)
+            debug_assert!(self.rbuf.is_empty() && !self.stream.is_tls());
+            let stream = &self.stream;
+            let rbuf = &mut self.rbuf;
+            let mut asked = 0;
+            let mut past = 0;
+            let into_block = upload.receive(|pieces| {
+                let room = (rbuf.capacity() - rbuf.len()).max(READ_CHUNK);
+                asked = pieces.iter().map(|p| p.len()).sum::<usize>() + room;
+                let before = rbuf.len();
+                let n = super::sys::read_pieces_then_spare(stream, pieces, rbuf, READ_CHUNK)?;
+                past = rbuf.len() - before;
+                Ok(n)
+            })?;
+            let n = into_block + past;
+            if n > 0 {
+                self.silent_since = None;
+            }
+            return Ok((n, n < asked));
         }
         let missing = self.session.missing(&self.rbuf);
         if missing == 0 && self.rbuf.capacity() > KEEP_CAPACITY && self.rbuf.len() < READ_CHUNK {

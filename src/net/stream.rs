@@ -210,14 +210,6 @@ impl Read for Stream {
             Stream::Unix(s) => s.read(buf),
         }
     }
-
-    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read_vectored(bufs),
-            Stream::Tls(s) => s.read_vectored(bufs),
-            Stream::Unix(s) => s.read_vectored(bufs),
-        }
-    }
 }
 
 impl Write for Stream {
