@@ -284,3 +284,33 @@ fn an_abandoned_large_value_gives_its_memory_back() {
     abandoned_values(ServerKind::MemcachedRs);
     abandoned_values(ServerKind::Memcached);
 }
+
+/// A value spread over more chunks than one read fills (`-I 64m`: 40 MB in chunks of 512 KB
+/// or less), sent in pieces, then read back.
+fn value_over_many_chunks(kind: ServerKind) -> String {
+    let server = Server::start(kind, &["-m", "512", "-I", "64m"]);
+    let mut c = server.client();
+    c.set_read_timeout(Duration::from_secs(30));
+    let data = value("huge", 40 << 20);
+    let mut req = store_request(Proto::Text, "set", "huge", &data, b"\r\n");
+    req.extend_from_slice(b"mn\r\n");
+    send_in_pieces(&mut c, &req, 40);
+    let reply = c.read_line();
+    assert_eq!(c.read_line(), "MN");
+    let got = get(&mut c, "huge");
+    assert!(
+        got.as_deref() == Some(&data[..]),
+        "{}: the 40 MB value reads back as {:?} bytes",
+        kind.name(),
+        got.map(|v| v.len())
+    );
+    reply
+}
+
+#[test]
+fn a_value_over_many_chunks_is_stored_whole() {
+    assert_eq!(
+        value_over_many_chunks(ServerKind::MemcachedRs),
+        value_over_many_chunks(ServerKind::Memcached)
+    );
+}

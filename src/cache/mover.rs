@@ -178,19 +178,19 @@ impl Cache {
     ) -> Result<(), ReassignError> {
         let deadline = Instant::now() + MOVE_PATIENCE;
         loop {
-            let mut reserved = false;
+            // A store reserved a chunk of the page just before the move began: the chunk
+            // comes back only once its client has sent the value. (Looked for before the
+            // sweep, which would evict items of a page that then stays.)
+            if (0..SHARDS).any(|s| self.shard(s).pins.is_reserved(page)) {
+                self.slabs.cancel_move(src);
+                return Err(ReassignError::Busy);
+            }
             for s in 0..SHARDS {
-                reserved |= !self.empty_page_in_shard(s, src, page);
+                self.empty_page_in_shard(s, src, page);
             }
             if self.slabs.finish_move(src, dst) {
                 self.mover.moved.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
-            }
-            // A store reserved a chunk of the page just before the move began: the chunk
-            // comes back only once its client has sent the value.
-            if reserved {
-                self.slabs.cancel_move(src);
-                return Err(ReassignError::Busy);
             }
             if Instant::now() >= deadline {
                 self.slabs.cancel_move(src);
@@ -201,15 +201,11 @@ impl Cache {
         }
     }
 
-    /// Moves or evicts the items of shard `s` in `page`; false if a reservation of the shard
-    /// holds a chunk of the page (which no sweep can take back).
-    fn empty_page_in_shard(&self, s: usize, class: usize, page: usize) -> bool {
+    /// Moves or evicts the items of shard `s` in `page`.
+    fn empty_page_in_shard(&self, s: usize, class: usize, page: usize) {
         let mut shard = self.shard(s);
-        if shard.pins.is_reserved(page) {
-            return false;
-        }
         if shard.table.class_len(class as u8) == 0 {
-            return true;
+            return;
         }
         for idx in shard.table.entries_in_page(page) {
             let single = shard.table.chain(idx).is_empty();
@@ -229,7 +225,6 @@ impl Cache {
                 self.mover.no_memory.fetch_add(1, Ordering::Relaxed);
             }
         }
-        true
     }
 
     /// Gives `class`, which must store and has nothing of its own to evict, a page of another
@@ -364,28 +359,46 @@ impl Cache {
     /// Moves the page `victim` names (or the class's oldest page no reply pins) to `dst`;
     /// called holding the mover's lock.
     fn move_page_of(&self, victim: ClassAge, dst: usize) -> Result<(), ReassignError> {
-        let moved = self.try_move_page_of(victim, dst);
-        // A store may have reserved a chunk of the page just before the move began (and
-        // listed it just after): another page may move instead.
-        match moved {
-            Err(ReassignError::Busy) => self.try_move_page_of(victim, dst),
-            done => done,
+        let mut avoid = Vec::new();
+        loop {
+            let (page, moved) = self.try_move_page_of(victim, dst, &avoid);
+            match (moved, page) {
+                // A store reserved a chunk of the page just before the move began, and listed
+                // it just after: another page may move instead (once).
+                (Err(ReassignError::Busy), Some(page))
+                    if avoid.is_empty() && self.pinned_pages().contains(&page) =>
+                {
+                    avoid.push(page);
+                }
+                (moved, _) => return moved,
+            }
         }
     }
 
-    fn try_move_page_of(&self, victim: ClassAge, dst: usize) -> Result<(), ReassignError> {
+    /// One try of [`Cache::move_page_of`], not moving the pages in `avoid`; returns the page
+    /// it chose, if any.
+    fn try_move_page_of(
+        &self,
+        victim: ClassAge,
+        dst: usize,
+        avoid: &[usize],
+    ) -> (Option<usize>, Result<(), ReassignError>) {
         // Not a page a reply pins: it would not empty until that reply is written, which, on
         // the store path, may be this worker's own connection's.
-        let pinned = self.pinned_pages();
+        let mut pinned = self.pinned_pages();
+        pinned.extend_from_slice(avoid);
         let page = match victim.page.filter(|p| !pinned.contains(p)) {
             Some(page) => page,
-            None => self
-                .slabs
-                .first_page(victim.class, &pinned)
-                .ok_or(ReassignError::NoSpare)?,
+            None => match self.slabs.first_page(victim.class, &pinned) {
+                Some(page) => page,
+                None => return (None, Err(ReassignError::NoSpare)),
+            },
         };
-        let page = self.slabs.start_move_page(victim.class, dst, page)?;
-        self.complete_move(victim.class, dst, page)
+        let moved = self
+            .slabs
+            .start_move_page(victim.class, dst, page)
+            .and_then(|page| self.complete_move(victim.class, dst, page));
+        (Some(page), moved)
     }
 
     /// The class other than `dst` with pages whose oldest items are oldest, judged by the

@@ -317,7 +317,14 @@ impl Cache {
     /// could be evicted). False when neither is possible. Called holding no shard lock and no
     /// chunk.
     pub(super) fn make_room(&self, class: u8) -> bool {
-        self.evict_one(class) || self.steal_page(class, 1)
+        self.make_room_for(class, 1)
+    }
+
+    /// [`Cache::make_room`] for a store that wants `need` chunks at once: a page is taken
+    /// unless the class has that many free (not merely one, which the store may have just
+    /// given back).
+    pub(super) fn make_room_for(&self, class: u8, need: usize) -> bool {
+        self.evict_one(class) || self.steal_page(class, need)
     }
 
     /// Frees the least recently used item of `class` in some shard (shards take turns): an

@@ -331,7 +331,7 @@ impl Cache {
             if chunks.len() < n {
                 Chunks::Many(chunks).free(&self.slabs, class);
                 drop(shard);
-                if !self.make_room(class) {
+                if !self.make_room_for(class, n) {
                     return unjoined(StoreOutcome::NotStored);
                 }
                 continue;

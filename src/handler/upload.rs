@@ -76,14 +76,17 @@ impl Upload {
     }
 
     /// Receives into the block's missing bytes with `read`, which is given where they go (a
-    /// few chunks' worth at most) and returns how many it filled, in order.
+    /// few chunks' worth at most) and whether that is the rest of the block (what it reads
+    /// beyond is then the next request's), and returns how many it filled, in order.
     pub fn receive(
         &mut self,
-        read: impl FnOnce(&mut [&mut [u8]]) -> io::Result<usize>,
+        read: impl FnOnce(&mut [&mut [u8]], bool) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let mut pieces: Vec<&mut [u8]> = self.pieces().take(MAX_PIECES).collect();
+        let mut pieces: Vec<&mut [u8]> = self.pieces().take(MAX_PIECES + 1).collect();
+        let to_the_end = pieces.len() <= MAX_PIECES;
+        pieces.truncate(MAX_PIECES);
         let room: usize = pieces.iter().map(|p| p.len()).sum();
-        let n = read(&mut pieces)?.min(room);
+        let n = read(&mut pieces, to_the_end)?.min(room);
         drop(pieces);
         self.received += n;
         Ok(n)

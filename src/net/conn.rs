@@ -347,11 +347,16 @@ impl Conn {
             let rbuf = &mut self.rbuf;
             let mut asked = 0;
             let mut past = 0;
-            let into_block = upload.receive(|pieces| {
-                let room = (rbuf.capacity() - rbuf.len()).max(READ_CHUNK);
+            let into_block = upload.receive(|pieces, to_the_end| {
+                let room = if to_the_end {
+                    (rbuf.capacity() - rbuf.len()).max(READ_CHUNK)
+                } else {
+                    0
+                };
                 asked = pieces.iter().map(|p| p.len()).sum::<usize>() + room;
                 let before = rbuf.len();
-                let n = super::sys::read_pieces_then_spare(stream, pieces, rbuf, READ_CHUNK)?;
+                let spill = to_the_end.then_some((&mut *rbuf, READ_CHUNK));
+                let n = super::sys::read_pieces(stream, pieces, spill)?;
                 past = rbuf.len() - before;
                 Ok(n)
             })?;

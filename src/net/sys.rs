@@ -107,39 +107,42 @@ pub fn read_to_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>, min_room: usize) -> i
     Ok(n)
 }
 
-/// Reads from a socket into `pieces`, in order, and past them into the spare capacity of `buf`
-/// (at least `room` bytes of it, not zero-filled), with one `readv`; extends `buf` by what
-/// arrived past the pieces. Returns the bytes read into the pieces.
-pub fn read_pieces_then_spare(
+/// Reads from a socket into `pieces`, in order, and, with `spill`, past them into the spare
+/// capacity of its buffer (at least the given room, not zero-filled), with one `readv`;
+/// extends the buffer by what arrived past the pieces. Returns the bytes read into the pieces.
+pub fn read_pieces(
     fd: &impl AsRawFd,
     pieces: &mut [&mut [u8]],
-    buf: &mut Vec<u8>,
-    room: usize,
+    mut spill: Option<(&mut Vec<u8>, usize)>,
 ) -> io::Result<usize> {
-    buf.reserve(room);
-    let spare = buf.spare_capacity_mut();
-    let spare = libc::iovec {
-        iov_base: spare.as_mut_ptr().cast(),
-        iov_len: spare.len(),
-    };
-    let iovecs: Vec<libc::iovec> = pieces
+    let mut iovecs: Vec<libc::iovec> = pieces
         .iter_mut()
         .map(|piece| libc::iovec {
             iov_base: piece.as_mut_ptr().cast(),
             iov_len: piece.len(),
         })
-        .chain(std::iter::once(spare))
         .collect();
+    if let Some((buf, room)) = spill.as_mut() {
+        buf.reserve(*room);
+        let spare = buf.spare_capacity_mut();
+        iovecs.push(libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
+        });
+    }
     let count = libc::c_int::try_from(iovecs.len())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: every iovec names writable memory for its length: the pieces are exclusive
-    // borrows held for the call, the last one the spare capacity of `buf`, which we borrow
-    // mutably; readv writes at most that much into each.
+    // borrows held for the call, the last one (with `spill`) the spare capacity of a buffer we
+    // borrow mutably; readv writes at most that much into each.
     let n = check(unsafe { libc::readv(fd.as_raw_fd(), iovecs.as_ptr(), count) })? as usize;
     let in_pieces = pieces.iter().map(|p| p.len()).sum::<usize>().min(n);
-    // SAFETY: readv fills the iovecs in order, so the `n - in_pieces` bytes past the pieces
-    // initialised that much of the spare capacity; the new length covers only those.
-    unsafe { buf.set_len(buf.len() + (n - in_pieces)) };
+    if let Some((buf, _)) = spill {
+        // SAFETY: readv fills the iovecs in order and returns at most their total length, so
+        // the `n - in_pieces` bytes past the pieces initialised that much of the spare
+        // capacity; the new length covers only those.
+        unsafe { buf.set_len(buf.len() + (n - in_pieces)) };
+    }
     Ok(in_pieces)
 }
 

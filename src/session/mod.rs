@@ -151,7 +151,7 @@ impl Session {
     }
 
     /// The value being received into its chunks, while one is: the transport reads the
-    /// socket into it ([`Upload::read_from`]), then feeds the session again, with or without
+    /// socket into it ([`Upload::receive`]), then feeds the session again, with or without
     /// further input.
     pub fn upload(&mut self) -> Option<&mut Upload> {
         self.state.upload.as_mut()

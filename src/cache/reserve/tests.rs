@@ -214,3 +214,42 @@ fn a_chained_store_fails_rather_than_spins_when_reservations_hold_its_class() {
 fn set_value(c: &Cache, key: &[u8], data: &[u8]) -> StoreOutcome {
     c.store(&ThreadStats::default(), StoreMode::Set, key, 0, 0, data)
 }
+
+#[test]
+fn a_chained_append_fails_rather_than_spins_when_reservations_hold_its_class() {
+    let c = cache(4 * MB);
+    // The item appended to, held by a reply, so that no move takes its page...
+    set(&c, b"old", &value(1000, 1));
+    let stats = ThreadStats::default();
+    let (_, pin) = c
+        .get_pinned(&stats, b"old", None, 0, |_, pinned| pinned)
+        .expect("found");
+    assert!(pin.is_some());
+    // ...and the rest of the arena reserved in the class of the joined item, but one chunk.
+    let big = c.reserve(b"big", 0, 900 * 1024).expect("reserved");
+    let class = big.class;
+    let size = c.slabs().table().chunk_size(class as usize);
+    let mut held: Vec<Reservation> = (0..)
+        .map_while(|n| c.reserve(format!("r{n}").as_bytes(), 0, size - 100))
+        .collect();
+    assert!(held.iter().all(|r| r.class == class));
+    held.pop();
+    let append = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || {
+            let stats = ThreadStats::default();
+            let data = value(900 * 1024 - 1000, 2);
+            c.store(&stats, StoreMode::Append, b"old", 0, 0, &data)
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !append.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the append never returned"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(append.join().expect("append"), StoreOutcome::NotStored);
+    assert_eq!(read(&c, b"old"), Some(value(1000, 1)));
+}
