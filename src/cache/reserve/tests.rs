@@ -180,39 +180,57 @@ fn the_value_after_any_byte_is_found_without_walking_the_chunks_before_it() {
     }
 }
 
-#[test]
-fn a_chained_store_fails_rather_than_spins_when_reservations_hold_its_class() {
-    let c = cache(4 * MB);
-    // Every page of the arena in one class, every chunk of it reserved...
+/// Reserves a 900 KB value, then chunks of its class until none is left, and gives one of
+/// those back: a two-chunk store finds one free and nothing to evict. Returns the big one
+/// and the rest.
+fn reserve_all_but_one_chunk(c: &Arc<Cache>) -> (Reservation, Vec<Reservation>) {
     let big = c.reserve(b"big", 0, 900 * 1024).expect("reserved");
-    let class = big.class;
-    let size = c.slabs().table().chunk_size(class as usize);
+    let size = c.slabs().table().chunk_size(big.class as usize);
     let mut held: Vec<Reservation> = (0..)
         .map_while(|n| c.reserve(format!("r{n}").as_bytes(), 0, size - 100))
         .collect();
-    assert!(held.iter().all(|r| r.class == class));
-    assert!(!held.is_empty());
-    // ...but one: a store of two chunks finds one free and nothing to evict.
-    held.pop();
-    let store = {
-        let c = Arc::clone(&c);
-        std::thread::spawn(move || set_value(&c, b"another", &value(900 * 1024, 1)))
-    };
+    assert!(held.iter().all(|r| r.class == big.class));
+    assert!(held.pop().is_some());
+    (big, held)
+}
+
+/// Runs a store on a thread of its own and returns its outcome, failing if it never returns.
+fn outcome_of(
+    c: &Arc<Cache>,
+    store: impl FnOnce(&Cache) -> StoreOutcome + Send + 'static,
+) -> StoreOutcome {
+    let c = Arc::clone(c);
+    let thread = std::thread::spawn(move || store(&c));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !store.is_finished() {
+    while !thread.is_finished() {
         assert!(
             std::time::Instant::now() < deadline,
             "the store never returned"
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!(store.join().expect("store"), StoreOutcome::NoMemory);
-    drop(big);
-    set(&c, b"another", &value(900 * 1024, 1));
+    thread.join().expect("store")
 }
 
-fn set_value(c: &Cache, key: &[u8], data: &[u8]) -> StoreOutcome {
-    c.store(&ThreadStats::default(), StoreMode::Set, key, 0, 0, data)
+#[test]
+fn a_chained_store_fails_rather_than_spins_when_reservations_hold_its_class() {
+    let c = cache(4 * MB);
+    // Every page of the arena in the class, every chunk of it reserved but one.
+    let (big, _held) = reserve_all_but_one_chunk(&c);
+    let stored = outcome_of(&c, |c| {
+        let stats = ThreadStats::default();
+        c.store(
+            &stats,
+            StoreMode::Set,
+            b"another",
+            0,
+            0,
+            &value(900 * 1024, 1),
+        )
+    });
+    assert_eq!(stored, StoreOutcome::NoMemory);
+    drop(big);
+    set(&c, b"another", &value(900 * 1024, 1));
 }
 
 #[test]
@@ -226,30 +244,12 @@ fn a_chained_append_fails_rather_than_spins_when_reservations_hold_its_class() {
         .expect("found");
     assert!(pin.is_some());
     // ...and the rest of the arena reserved in the class of the joined item, but one chunk.
-    let big = c.reserve(b"big", 0, 900 * 1024).expect("reserved");
-    let class = big.class;
-    let size = c.slabs().table().chunk_size(class as usize);
-    let mut held: Vec<Reservation> = (0..)
-        .map_while(|n| c.reserve(format!("r{n}").as_bytes(), 0, size - 100))
-        .collect();
-    assert!(held.iter().all(|r| r.class == class));
-    held.pop();
-    let append = {
-        let c = Arc::clone(&c);
-        std::thread::spawn(move || {
-            let stats = ThreadStats::default();
-            let data = value(900 * 1024 - 1000, 2);
-            c.store(&stats, StoreMode::Append, b"old", 0, 0, &data)
-        })
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !append.is_finished() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the append never returned"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert_eq!(append.join().expect("append"), StoreOutcome::NotStored);
+    let (_big, _held) = reserve_all_but_one_chunk(&c);
+    let appended = outcome_of(&c, |c| {
+        let stats = ThreadStats::default();
+        let data = value(900 * 1024 - 1000, 2);
+        c.store(&stats, StoreMode::Append, b"old", 0, 0, &data)
+    });
+    assert_eq!(appended, StoreOutcome::NotStored);
     assert_eq!(read(&c, b"old"), Some(value(1000, 1)));
 }
