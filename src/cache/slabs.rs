@@ -217,7 +217,7 @@ impl Slabs {
             if c.pages < 2 {
                 return Err(ReassignError::NoSpare);
             }
-            c.page_list.iter().copied().find(|p| !avoid.contains(p))
+            oldest_page(&c.page_list, avoid)
         };
         self.gather_page(src, dst, page.ok_or(ReassignError::Busy)?)
     }
@@ -335,12 +335,6 @@ impl Slabs {
         lock(&self.classes[class]).moving.as_ref().map(|(p, _)| *p)
     }
 
-    /// Whether `class` can hand out a chunk without a new page: a free one, one still to cut,
-    /// or a page moved in and not cut yet.
-    pub fn has_free_chunk(&self, class: usize) -> bool {
-        self.has_free_chunks(class, 1)
-    }
-
     /// Whether `class` can hand out `n` chunks without a new page (free ones, ones still to
     /// cut, pages moved in and not cut yet), unless others take them first.
     pub fn has_free_chunks(&self, class: usize, n: usize) -> bool {
@@ -352,8 +346,7 @@ impl Slabs {
 
     /// The oldest page of a class not in `avoid`.
     pub fn first_page(&self, class: usize, avoid: &[usize]) -> Option<usize> {
-        let c = lock(&self.classes[class]);
-        c.page_list.iter().copied().find(|p| !avoid.contains(p))
+        oldest_page(&lock(&self.classes[class]).page_list, avoid)
     }
 
     /// A class's figures.
@@ -369,6 +362,11 @@ impl Slabs {
                 + c.spare.len() * self.table.per_page(class),
         }
     }
+}
+
+/// The first page of `pages` (a class's, oldest first) not in `avoid`.
+fn oldest_page(pages: &[usize], avoid: &[usize]) -> Option<usize> {
+    pages.iter().copied().find(|p| !avoid.contains(p))
 }
 
 #[cfg(test)]
@@ -409,7 +407,7 @@ mod tests {
         let a = slabs.alloc(big).expect("page 0");
         let a2 = slabs.alloc(big).expect("page 0, second chunk");
         let b = slabs.alloc(1).expect("page 1");
-        assert!(!slabs.has_free_chunk(big));
+        assert!(!slabs.has_free_chunks(big, 1));
         assert_eq!(slabs.start_move(big, 1, &[]), Err(ReassignError::NoSpare));
         let page = slabs
             .start_move_page(big, 1, a.page())
@@ -423,7 +421,7 @@ mod tests {
         slabs.cancel_move(big);
         assert_eq!(slabs.moving_page(big), None);
         assert!(
-            slabs.has_free_chunk(big),
+            slabs.has_free_chunks(big, 1),
             "the gathered chunk is free again"
         );
         assert_eq!(slabs.start_move_page(big, 1, page), Ok(page));
@@ -432,7 +430,7 @@ mod tests {
         assert_eq!(slabs.class_stats(big).total_pages, 0);
         assert_eq!(slabs.class_stats(1).total_pages, 2);
         assert!(
-            slabs.has_free_chunk(1),
+            slabs.has_free_chunks(1, 1),
             "the moved page is a spare of class 1"
         );
         slabs.free(1, b);

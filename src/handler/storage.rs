@@ -128,7 +128,7 @@ impl Handler<'_> {
             ),
         };
         if !well_formed {
-            pending.upload = None;
+            // (A received value's chunks go back when the session drops the upload.)
             // A meta set always reports errors, even in quiet mode.
             let noreply = pending.noreply && pending.meta_reply.is_none();
             reply(out, "CLIENT_ERROR bad data chunk", noreply);

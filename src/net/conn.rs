@@ -346,21 +346,18 @@ impl Conn {
             let stream = &self.stream;
             let rbuf = &mut self.rbuf;
             let mut asked = 0;
-            let mut past = 0;
             let into_block = upload.receive(|pieces, to_the_end| {
                 let room = if to_the_end {
-                    (rbuf.capacity() - rbuf.len()).max(READ_CHUNK)
+                    rbuf.capacity().max(READ_CHUNK)
                 } else {
                     0
                 };
                 asked = pieces.iter().map(|p| p.len()).sum::<usize>() + room;
-                let before = rbuf.len();
                 let spill = to_the_end.then_some((&mut *rbuf, READ_CHUNK));
-                let n = super::sys::read_pieces(stream, pieces, spill)?;
-                past = rbuf.len() - before;
-                Ok(n)
+                super::sys::read_pieces(stream, pieces, spill)
             })?;
-            let n = into_block + past;
+            // What came after the block went to the (empty) input buffer.
+            let n = into_block + self.rbuf.len();
             if n > 0 {
                 self.silent_since = None;
             }
